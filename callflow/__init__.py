@@ -1,0 +1,1 @@
+"""050 Anshin Number call control: an asyncio Asterisk ARI application."""

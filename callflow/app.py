@@ -1,0 +1,114 @@
+"""The call-control application: wires ARI events to one handler task per call.
+
+`App.run()` owns everything for its lifetime: the database pool, the ARI REST client, the
+dispatcher (one task per call) and the events WebSocket (with reconnect and resync).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from callflow.ari import AriClient, AriError, CallEvents, Dispatcher, EventStream
+from callflow.ari.events import StasisStart
+from callflow.call import Call, CallerHungUp
+from callflow.config import Settings
+from callflow.features import announcements, inbound, ivr_entry
+from callflow.features.context import Services
+from callflow.routing import Route, RouteKind, classify, dialed_number
+from callflow.status import StatusServer
+from callflow.store import Database, StoreError
+from callflow.store.calls import log_call
+from callflow.store.subscribers import find_subscriber
+
+log = logging.getLogger("callflow.app")
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, timeout=settings.db_timeout,
+                           min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password,
+                             settings.ari_app, timeout=settings.ari_timeout)
+        self.dispatcher = Dispatcher(self._run_call)
+        self.stream = EventStream(
+            settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+            on_event=self.dispatcher.dispatch, on_connect=self._resync)
+        self.services = Services(settings=settings, db=self.db)
+        self.calls_handled = 0
+        self.started_at = time.time()
+
+    async def run(self) -> None:
+        async with self.db, self.ari, self.dispatcher:
+            status = StatusServer(self, self.settings.status_port)
+            await status.start()
+            try:
+                await self.stream.run()
+            finally:
+                await status.stop()
+
+    # ---------------------------------------------------------------- resync
+
+    async def _resync(self) -> None:
+        """After (re)connecting: channels still in our Stasis app from before are orphans
+        (the events that would drive them were lost while we were away)."""
+        try:
+            channels = await self.ari.list_channels()
+        except AriError as exc:
+            log.warning("resync: cannot list channels: %s", exc)
+            return
+        for channel in channels:
+            if not self.dispatcher.owns(channel.id) and \
+                    channel.dialplan_app_name.lower() == "stasis":
+                await self.dispatcher.adopt(channel, application=self.settings.ari_app)
+
+    # ---------------------------------------------------------------- per call
+
+    async def _run_call(self, start: StasisStart, events: CallEvents) -> None:
+        call = Call(self.ari, events, start, self.settings.prompt_prefix)
+        self.calls_handled += 1
+        try:
+            if start.adopted:
+                # No state survives a lost connection; hang up rather than leave a caller
+                # in silence. (Bridged calls are handled by the bridge owner.)
+                log.info("call %s: orphan after reconnect, hanging up", call.id)
+                await call.hangup()
+                return
+            await self._route(call)
+        except CallerHungUp:
+            log.info("call %s: caller hung up", call.id)
+        except (AriError, StoreError) as exc:
+            log.warning("call %s: ended on error: %s", call.id, exc)
+        finally:
+            await call.hangup()
+
+    async def _route(self, call: Call) -> None:
+        dialed = dialed_number(call.args, call.channel.dialplan_exten)
+        route = classify(dialed, retrieval_number=self.settings.retrieval_number,
+                         pin_change_number=self.settings.pin_change_number)
+        caller = call.channel.caller.number or None
+        log.info("call %s from %r to %r: %s", call.id, caller, dialed, route.kind.value)
+        subscriber = None
+        try:
+            if route.kind is RouteKind.SUBSCRIBER and route.number:
+                subscriber = await find_subscriber(self.db, route.number)
+                if subscriber is None:
+                    route = Route(RouteKind.NOT_IN_SERVICE, route.number)
+            await log_call(self.db, channel_id=call.id, dialed=dialed[:64],
+                           route=route.kind.value, caller=caller)
+        except StoreError as exc:
+            # Degraded mode: without the database we cannot screen or route safely.
+            log.error("call %s: database unavailable (%s): announcing", call.id, exc)
+            await announcements.unavailable(call)
+            return
+        match route.kind:
+            case RouteKind.SUBSCRIBER:
+                assert subscriber is not None
+                await inbound.handle(call, self.services, subscriber)
+            case RouteKind.RETRIEVAL_IVR | RouteKind.PIN_CHANGE_IVR:
+                await ivr_entry.handle(call, self.services, route.kind.value)
+            case RouteKind.NOT_IN_SERVICE:
+                await announcements.not_in_service(call)
+
+

@@ -1,0 +1,400 @@
+"""Async REST client for the Asterisk REST Interface (ARI).
+
+Usage::
+
+    async with AriClient("http://127.0.0.1:8088/ari", "user", "secret", "anshin") as ari:
+        await ari.answer(channel_id)
+
+Every request carries a timeout and every failure is mapped into
+:mod:`callflow.ari.errors`: timeouts → :class:`AriTimeout`, socket/DNS/reset →
+:class:`AriConnectionError`, HTTP 4xx/5xx → :func:`error_for_status` (message taken
+from the JSON body's ``"message"``), undecodable 2xx bodies → :class:`AriProtocolError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json as jsonlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from .errors import (
+    AriConnectionError,
+    AriError,
+    AriProtocolError,
+    AriTimeout,
+    error_for_status,
+)
+from .models import AsteriskInfo, Bridge, Channel, LiveRecording, Playback
+
+__all__ = ["AriClient", "Params"]
+
+log = logging.getLogger("callflow.ari")
+
+ParamValue = str | int | float | bool | None
+Params = Mapping[str, ParamValue]
+
+_T = TypeVar("_T")
+
+
+def _seg(value: str) -> str:
+    """URL-quote one path segment (``/`` included)."""
+    return quote(value, safe="")
+
+
+def _clean_params(params: Params | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _error_message(body: bytes, fallback: str) -> str:
+    if body:
+        try:
+            data = jsonlib.loads(body)
+        except ValueError:
+            text = body.decode("utf-8", "replace").strip()
+            return text[:300] or fallback
+        if isinstance(data, Mapping):
+            message = data.get("message") or data.get("error")
+            if isinstance(message, str) and message:
+                return message
+    return fallback
+
+
+class AriClient:
+    """One aiohttp session (HTTP basic auth) against ``base_url`` (``http://host:port/ari``).
+
+    ``app`` is the Stasis application name, used by :meth:`originate`.
+    """
+
+    def __init__(
+        self, base_url: str, user: str, password: str, app: str, timeout: float = 5.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self.timeout = timeout
+        # Built by hand: aiohttp.BasicAuth is deprecated in 3.14, encode_basic_auth is new.
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+        self._session: aiohttp.ClientSession | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> AriClient:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers=self._headers,
+            )
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # ------------------------------------------------------------------ generic
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        request_timeout: float | None = None,
+    ) -> Any:
+        """Send one request; return the decoded JSON body, or ``None`` when it is empty
+        (e.g. 204). ``path`` is relative to ``base_url`` and must already be quoted;
+        ``request_timeout`` overrides the client's default for this request."""
+        _, body = await self._send(
+            method, path, params=params, json=json, request_timeout=request_timeout
+        )
+        if not body.strip():
+            return None
+        try:
+            return jsonlib.loads(body)
+        except ValueError as exc:
+            raise AriProtocolError(f"{method} {path}: response is not JSON: {exc}") from exc
+
+    async def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        request_timeout: float | None = None,
+    ) -> bytes:
+        """Like :meth:`request` but return the raw body (e.g. a recording file)."""
+        _, body = await self._send(
+            method, path, params=params, json=None, request_timeout=request_timeout
+        )
+        return body
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None,
+        json: Any,
+        request_timeout: float | None,
+    ) -> tuple[int, bytes]:
+        session = self._session
+        if session is None or session.closed:
+            raise AriError("AriClient is not open (use 'async with AriClient(...)')")
+        if not path.startswith("/"):
+            path = "/" + path
+        url = URL(self.base_url + path, encoded=True)
+        req_timeout = aiohttp.ClientTimeout(
+            total=self.timeout if request_timeout is None else request_timeout
+        )
+        try:
+            async with session.request(
+                method,
+                url,
+                params=_clean_params(params),
+                json=json,
+                timeout=req_timeout,
+            ) as resp:
+                body = await resp.read()
+                status = resp.status
+                reason = resp.reason or ""
+        except TimeoutError as exc:  # includes asyncio.TimeoutError and aiohttp's timeouts
+            raise AriTimeout(f"{method} {path}: no answer within {req_timeout.total}s") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise AriConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if status >= 400:
+            err = error_for_status(status, method, path, _error_message(body, reason))
+            log.debug("ARI %s", err)
+            raise err
+        return status, body
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _parse(what: str, data: Any, parser: Callable[[Mapping[str, Any]], _T]) -> _T:
+        if not isinstance(data, Mapping):
+            raise AriProtocolError(f"expected a {what} object, got {type(data).__name__}")
+        try:
+            return parser(data)
+        except (ValueError, TypeError) as exc:
+            raise AriProtocolError(f"malformed {what}: {exc}") from exc
+
+    @classmethod
+    def _parse_list(
+        cls, what: str, data: Any, parser: Callable[[Mapping[str, Any]], _T]
+    ) -> list[_T]:
+        if not isinstance(data, list):
+            raise AriProtocolError(f"expected a list of {what}, got {type(data).__name__}")
+        return [cls._parse(what, item, parser) for item in data]
+
+    # ------------------------------------------------------------------ asterisk
+
+    async def get_info(self) -> AsteriskInfo:
+        data = await self.request("GET", "/asterisk/info")
+        return self._parse("asterisk info", data, AsteriskInfo.from_json)
+
+    # ------------------------------------------------------------------ channels
+
+    async def list_channels(self) -> list[Channel]:
+        data = await self.request("GET", "/channels")
+        return self._parse_list("channel", data, Channel.from_json)
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        data = await self.request("GET", f"/channels/{_seg(channel_id)}")
+        return self._parse("channel", data, Channel.from_json)
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{_seg(channel_id)}/answer")
+
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{_seg(channel_id)}/ring")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        """``reason``: normal, busy, congestion, no_answer, timeout, rejected, unallocated,
+        normal_unspecified, number_incomplete, codec_mismatch, interworking, failure,
+        answered_elsewhere."""
+        await self.request("DELETE", f"/channels/{_seg(channel_id)}", params={"reason": reason})
+
+    async def play(
+        self,
+        channel_id: str,
+        media: str | Sequence[str],
+        playback_id: str | None = None,
+        lang: str | None = None,
+    ) -> Playback:
+        """Play one or several media URIs (``sound:…``, ``digits:…``, ``number:…``…).
+
+        Several URIs are sent as one comma-separated ``media`` parameter, which is how
+        Asterisk parses ``allowMultiple`` query parameters (a repeated parameter would
+        overwrite the previous one). They play back to back as one playback.
+        """
+        items = [media] if isinstance(media, str) else list(media)
+        if not items:
+            raise ValueError("play() needs at least one media URI")
+        params: dict[str, ParamValue] = {
+            "media": ",".join(items),
+            "lang": lang,
+            "playbackId": playback_id,
+        }
+        data = await self.request("POST", f"/channels/{_seg(channel_id)}/play", params=params)
+        return self._parse("playback", data, Playback.from_json)
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{_seg(playback_id)}")
+
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_duration_seconds: int = 0,
+        max_silence_seconds: int = 0,
+        beep: bool = False,
+        terminate_on: str = "none",
+        if_exists: str = "fail",
+    ) -> LiveRecording:
+        """Start recording the channel. ``terminate_on``: none, any, *, #;
+        ``if_exists``: fail, overwrite, append."""
+        params: dict[str, ParamValue] = {
+            "name": name,
+            "format": fmt,
+            "maxDurationSeconds": max_duration_seconds,
+            "maxSilenceSeconds": max_silence_seconds,
+            "beep": beep,
+            "terminateOn": terminate_on,
+            "ifExists": if_exists,
+        }
+        data = await self.request("POST", f"/channels/{_seg(channel_id)}/record", params=params)
+        return self._parse("live recording", data, LiveRecording.from_json)
+
+    async def stop_recording(self, name: str) -> None:
+        await self.request("POST", f"/recordings/live/{_seg(name)}/stop")
+
+    async def get_stored_recording_file(self, name: str) -> bytes:
+        return await self.request_bytes("GET", f"/recordings/stored/{_seg(name)}/file")
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{_seg(name)}")
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        app_args: str = "",
+        caller_id: str | None = None,
+        timeout: int = 30,  # Asterisk dial timeout (s), not ours
+        channel_id: str | None = None,
+        originator: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        formats: str | None = None,
+    ) -> Channel:
+        """``POST /channels`` into our app. ``timeout`` is the dial timeout in seconds
+        (Asterisk's, not the HTTP one); ``variables`` go in the JSON body."""
+        params: dict[str, ParamValue] = {
+            "endpoint": endpoint,
+            "app": self.app,
+            "appArgs": app_args or None,
+            "callerId": caller_id,
+            "timeout": timeout,
+            "channelId": channel_id,
+            "originator": originator,
+            "formats": formats,
+        }
+        body = {"variables": dict(variables)} if variables else None
+        data = await self.request("POST", "/channels", params=params, json=body)
+        return self._parse("channel", data, Channel.from_json)
+
+    async def set_channel_var(self, channel_id: str, variable: str, value: str) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_seg(channel_id)}/variable",
+            params={"variable": variable, "value": value},
+        )
+
+    async def get_channel_var(self, channel_id: str, variable: str) -> str:
+        """Raises :class:`AriNotFound` when the channel (or, on recent Asterisk, the
+        variable) does not exist."""
+        data = await self.request(
+            "GET", f"/channels/{_seg(channel_id)}/variable", params={"variable": variable}
+        )
+        if not isinstance(data, Mapping):
+            raise AriProtocolError(f"expected a Variable object, got {type(data).__name__}")
+        value = data.get("value")
+        return value if isinstance(value, str) else "" if value is None else str(value)
+
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+        label: str | None = None,
+    ) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_seg(channel_id)}/continue",
+            params={
+                "context": context,
+                "extension": extension,
+                "priority": priority,
+                "label": label,
+            },
+        )
+
+    async def send_dtmf(self, channel_id: str, dtmf: str) -> None:
+        await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params={"dtmf": dtmf})
+
+    # ------------------------------------------------------------------ bridges
+
+    async def create_bridge(
+        self, bridge_type: str = "mixing", bridge_id: str | None = None, name: str | None = None
+    ) -> Bridge:
+        data = await self.request(
+            "POST", "/bridges", params={"type": bridge_type, "bridgeId": bridge_id, "name": name}
+        )
+        return self._parse("bridge", data, Bridge.from_json)
+
+    async def add_channel(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        ids = [channel_ids] if isinstance(channel_ids, str) else list(channel_ids)
+        await self.request(
+            "POST", f"/bridges/{_seg(bridge_id)}/addChannel", params={"channel": ",".join(ids)}
+        )
+
+    async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.request(
+            "POST", f"/bridges/{_seg(bridge_id)}/removeChannel", params={"channel": channel_id}
+        )
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{_seg(bridge_id)}")
+
+    async def list_bridges(self) -> list[Bridge]:
+        data = await self.request("GET", "/bridges")
+        return self._parse_list("bridge", data, Bridge.from_json)

@@ -1,0 +1,161 @@
+"""One call as the feature handlers see it: prompts, digits and hang-up over ARI.
+
+A `Call` wraps the call's ordered event queue (from the dispatcher) and the REST client.
+Handlers await `play`, `collect_digits` and friends; the caller hanging up surfaces as a
+`CallerHungUp` exception from whichever of them is waiting, so a handler's cleanup is a
+plain `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Sequence
+
+from callflow.ari import AriClient, AriError, AriNotFound, CallEvents
+from callflow.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
+from callflow.ari.models import Channel
+
+log = logging.getLogger("callflow.call")
+
+
+class CallerHungUp(Exception):
+    """The call's primary channel hung up or left Stasis."""
+
+
+class Call:
+    def __init__(self, ari: AriClient, events: CallEvents, start: StasisStart,
+                 prompt_prefix: str) -> None:
+        self.ari = ari
+        self.events = events
+        self.channel: Channel = start.channel
+        self.args = start.args
+        self._prompt_prefix = prompt_prefix
+        self.hung_up = False
+        # DTMF typed while a prompt was not listening (type-ahead), oldest first.
+        self.typeahead: deque[str] = deque()
+
+    @property
+    def id(self) -> str:
+        return self.channel.id
+
+    def media(self, prompt_ids: Sequence[str]) -> list[str]:
+        return [self._prompt_prefix + p for p in prompt_ids]
+
+    # -------------------------------------------------------------- events
+
+    def _is_hangup(self, event: Event) -> bool:
+        if isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed):
+            return event.channel.id == self.id
+        return False
+
+    async def next_event(self, timeout: float | None = None) -> Event:
+        """The next event for this call; raises CallerHungUp, or TimeoutError on timeout."""
+        if self.hung_up:
+            raise CallerHungUp(self.id)
+        event = await self.events.get(timeout)
+        if self._is_hangup(event):
+            self.hung_up = True
+            raise CallerHungUp(self.id)
+        if isinstance(event, ChannelDtmfReceived) and event.channel.id == self.id:
+            log.debug("call %s DTMF %s", self.id, event.digit)
+        return event
+
+    # -------------------------------------------------------------- actions
+
+    async def answer(self) -> None:
+        try:
+            await self.ari.answer(self.id)
+        except AriNotFound as exc:
+            self.hung_up = True
+            raise CallerHungUp(self.id) from exc
+
+    async def play(self, prompt_ids: Sequence[str], *, barge_in: bool = False,
+                   timeout: float = 300.0) -> str | None:
+        """Play prompts in order and wait until they finish.
+
+        With barge_in, the first DTMF digit stops the playback and is returned; without,
+        digits pressed meanwhile are kept as type-ahead for the next digit collection.
+        """
+        if not prompt_ids:
+            return None
+        if barge_in and self.typeahead:
+            return self.typeahead.popleft()
+        playback_id = f"pb-{uuid.uuid4().hex}"
+        try:
+            await self.ari.play(self.id, self.media(prompt_ids), playback_id=playback_id)
+        except AriNotFound as exc:
+            self.hung_up = True
+            raise CallerHungUp(self.id) from exc
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.next_event()
+                if isinstance(event, PlaybackFinished) and event.playback.id == playback_id:
+                    return None
+                if isinstance(event, ChannelDtmfReceived) and event.channel.id == self.id:
+                    if barge_in:
+                        await self._stop_playback(playback_id)
+                        return event.digit
+                    self.typeahead.append(event.digit)
+
+    async def _stop_playback(self, playback_id: str) -> None:
+        # It may have finished on its own meanwhile.
+        with contextlib.suppress(AriNotFound):
+            await self.ari.stop_playback(playback_id)
+
+    async def collect_digits(self, *, max_digits: int, first_timeout: float,
+                             inter_timeout: float, terminator: str = "#",
+                             first: str | None = None) -> tuple[str, bool]:
+        """Collect DTMF until the terminator, max_digits, or a timeout.
+
+        Returns (digits without the terminator, terminated). `first` is a digit already
+        taken (barge-in). Longer input than max_digits is read to the end and reported
+        as not terminated, so a 1000-digit burst cannot overrun anything.
+        """
+        digits: list[str] = []
+        pending = [first] if first else []
+        overflow = False
+        timeout = first_timeout if not pending and not self.typeahead else inter_timeout
+        while True:
+            if pending:
+                digit = pending.pop()
+            elif self.typeahead:
+                digit = self.typeahead.popleft()
+            else:
+                try:
+                    event = await self.next_event(timeout)
+                except TimeoutError:
+                    return "".join(digits), False
+                if not (isinstance(event, ChannelDtmfReceived) and event.channel.id == self.id):
+                    continue
+                digit = event.digit
+            timeout = inter_timeout
+            if digit == terminator:
+                return "".join(digits), not overflow
+            if len(digits) < max_digits:
+                digits.append(digit)
+            else:
+                overflow = True
+
+    async def hangup(self) -> None:
+        """Hang up the primary channel (no-op if it is already gone)."""
+        if self.hung_up:
+            return
+        self.hung_up = True
+        try:
+            await self.ari.hangup(self.id)
+        except AriNotFound:
+            pass
+        except AriError as exc:
+            log.warning("call %s: hangup failed: %s", self.id, exc)

@@ -1,0 +1,1 @@
+"""Call features: one module per service the caller reaches."""

@@ -1,0 +1,14 @@
+"""What every feature handler gets besides its call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callflow.config import Settings
+from callflow.store import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database

@@ -1,0 +1,90 @@
+"""PostgreSQL access: one async connection pool, timeouts on everything, typed errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from callflow.store.errors import InvalidValue, LimitExceeded, StoreError, StoreUnavailable
+
+SCHEMA = Path(__file__).resolve().parent.parent.parent / "schema.sql"
+_LIMIT = re.compile(r"limit_exceeded:(\w+):(\d+)")
+
+Connection = psycopg.AsyncConnection[tuple[object, ...]]
+
+
+def translate(exc: BaseException) -> StoreError:
+    """Map a psycopg/pool exception to the store's exception tree."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, pg_errors.RaiseException) and (m := _LIMIT.search(str(exc))):
+        return LimitExceeded(m.group(1), int(m.group(2)))
+    if isinstance(exc, pg_errors.IntegrityError | pg_errors.DataError):
+        return InvalidValue(str(exc).splitlines()[0])
+    if isinstance(exc, PoolTimeout | pg_errors.QueryCanceled | psycopg.OperationalError):
+        return StoreUnavailable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return StoreError(f"{type(exc).__name__}: {exc}")
+
+
+class Database:
+    def __init__(self, url: str, *, timeout: float = 5.0, min_size: int = 1,
+                 max_size: int = 10) -> None:
+        self.timeout = timeout
+        self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            # A reconnect attempt after the server went away is bounded too.
+            reconnect_timeout=30.0,
+            kwargs={
+                "connect_timeout": max(1, int(timeout)),
+                "options": f"-c statement_timeout={int(timeout * 1000)}",
+                "autocommit": True,
+            },
+            check=AsyncConnectionPool.check_connection,
+        )
+
+    async def open(self, wait: bool = False) -> None:
+        await self._pool.open(wait=wait, timeout=self.timeout)
+
+    async def close(self) -> None:
+        await self._pool.close(timeout=self.timeout)
+
+    async def __aenter__(self) -> Database:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection in autocommit mode; errors come out as StoreError."""
+        try:
+            async with self._pool.connection(timeout=self.timeout) as conn:
+                yield conn
+        except StoreError:
+            raise
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self.connection() as conn:
+            try:
+                async with conn.transaction():
+                    yield conn
+            except psycopg.Error as exc:
+                raise translate(exc) from exc
+
+    async def apply_schema(self) -> None:
+        async with self.connection() as conn:
+            await conn.execute(SCHEMA.read_text(encoding="utf-8").encode())

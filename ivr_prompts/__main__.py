@@ -1,0 +1,3 @@
+from ivr_prompts.generate import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Lab tooling: render Asterisk configuration, run containers, provision demo data, mail sink."""

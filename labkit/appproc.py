@@ -1,0 +1,86 @@
+"""Run the call-control app as a host process (tests and benchmarks restart and kill it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit.ports import free_port
+
+
+@dataclass
+class AppProcess:
+    env: dict[str, str]
+    log_path: Path
+    status_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env, "ANSHIN_STATUS_PORT": str(self.status_port)}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "callflow"], env=env,
+                                         stdout=log, stderr=subprocess.STDOUT)
+
+    def health(self) -> dict[str, object] | None:
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.status_port}/health", timeout=2) as r:
+                data: dict[str, object] = json.loads(r.read())
+                return data
+        except urllib.error.HTTPError as exc:
+            data = json.loads(exc.read() or b"{}")
+            return data
+        except (OSError, ValueError):
+            return None
+
+    def wait_connected(self, timeout: float = 30.0) -> float:
+        """Wait until the app reports its ARI WebSocket connected; seconds taken."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            h = self.health()
+            if h and h.get("ari_connected"):
+                return time.monotonic() - t0
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"app exited ({self.proc.returncode}):\n{self.log_tail()}")
+            time.sleep(0.05)
+        raise TimeoutError(f"app not connected after {timeout}s:\n{self.log_tail()}")
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        """Wait until the app has no live call (no leaked call task)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            h = self.health()
+            if h and h.get("live_calls") == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"app still has live calls: {self.health()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)

@@ -1,0 +1,73 @@
+"""Render the repository's Asterisk configuration for one lab instance.
+
+`asterisk-conf/*.conf` and `dialplan/*.conf` carry @@NAME@@ tokens (ports, secrets); this
+module substitutes them and writes a complete /etc/asterisk directory. An unknown token is
+an error, so a typo cannot silently reach Asterisk.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = re.compile(r"@@([A-Z_]+)@@")
+
+
+@dataclass(frozen=True)
+class LabPorts:
+    sip: int
+    http: int
+    rtp_start: int
+    rtp_end: int
+    carrier: int
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    instance: str
+    ports: LabPorts
+    ari_user: str = "anshin"
+    ari_password: str = "anshin-ari-secret"
+    ari_app: str = "anshin"
+    phone_password: str = "lab-phone-secret"
+
+    def tokens(self) -> dict[str, str]:
+        ports = {f"{k.upper()}_PORT": str(v) for k, v in asdict(self.ports).items()
+                 if k in ("sip", "http", "carrier")}
+        return {
+            **ports,
+            "RTP_START": str(self.ports.rtp_start),
+            "RTP_END": str(self.ports.rtp_end),
+            "INSTANCE": self.instance,
+            "ARI_USER": self.ari_user,
+            "ARI_PASSWORD": self.ari_password,
+            "ARI_APP": self.ari_app,
+            "PHONE_PASSWORD": self.phone_password,
+        }
+
+
+def render_text(text: str, tokens: dict[str, str], source: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in tokens:
+            raise KeyError(f"{source}: unknown token @@{name}@@")
+        return tokens[name]
+
+    return TOKEN.sub(sub, text)
+
+
+def render(config: LabConfig, dest: Path) -> Path:
+    """Write the rendered configuration to dest (replacing it) and return dest."""
+    tokens = config.tokens()
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "dialplan").mkdir(parents=True)
+    for src_dir, sub in ((REPO / "asterisk-conf", ""), (REPO / "dialplan", "dialplan")):
+        for src in sorted(src_dir.glob("*.conf")):
+            out = dest / sub / src.name
+            out.write_text(render_text(src.read_text(encoding="utf-8"), tokens, src.name),
+                           encoding="utf-8")
+    return dest

@@ -1,0 +1,37 @@
+"""SIPp-based call harness for the 050 Anshin Number tests.
+
+Import as ``harness`` (the ``tests`` directory must be on ``sys.path``; see
+``tests/unit/harness/conftest.py``).
+
+* :mod:`harness.rtp` - RTP/pcap generation (RFC 4733 DTMF, PCMU audio) and an
+  asyncio RTP receiver that measures what the far end sent.
+* :mod:`harness.scenario_xml` - SIPp 3.6 scenario XML generation (UAC and UAS).
+* :mod:`harness.sipp` - the async runner: :func:`harness.sipp.place_call` and
+  :class:`harness.sipp.Uas`.
+"""
+
+from __future__ import annotations
+
+from .rtp import RtpStats
+from .sipp import (
+    CallResult,
+    Dtmf,
+    Hangup,
+    SipMessage,
+    Speak,
+    Uas,
+    Wait,
+    place_call,
+)
+
+__all__ = [
+    "CallResult",
+    "Dtmf",
+    "Hangup",
+    "RtpStats",
+    "SipMessage",
+    "Speak",
+    "Uas",
+    "Wait",
+    "place_call",
+]

@@ -1,0 +1,138 @@
+"""Lab fixtures: a throw-away PostgreSQL, the project's Asterisk image, and the app process.
+
+Started once per test session. `./lab test` builds the Asterisk image and the prompts first
+and passes them in ANSHIN_ASTERISK_IMAGE / ANSHIN_PROMPTS_DIR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from labkit.ports import free_port, free_range
+from labkit.postgres import PgCluster
+from labkit.render import LabConfig, LabPorts
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _asterisk_image() -> str:
+    image = os.environ.get("ANSHIN_ASTERISK_IMAGE")
+    if not image and (REPO / "build/asterisk-image").exists():
+        image = (REPO / "build/asterisk-image").read_text().strip()
+    if not image:
+        pytest.fail("no Asterisk image: run the suite with ./lab test (it builds the image)")
+    return image
+
+
+def _prompts_dir() -> Path:
+    path = Path(os.environ.get("ANSHIN_PROMPTS_DIR", REPO / "build/prompts"))
+    subprocess.run([sys.executable, "-m", "ivr_prompts", "--out", str(path)], check=True,
+                   timeout=600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="anshin-lab-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg(lab_dir: Path) -> Iterator[PgCluster]:
+    cluster = PgCluster(lab_dir / "pg")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def asterisk(lab_dir: Path) -> Iterator[AsteriskContainer]:
+    rtp_start, rtp_end = free_range(400)
+    config = LabConfig(
+        instance=uuid.uuid4().hex[:8],
+        ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
+                       rtp_end=rtp_end, carrier=free_port()),
+    )
+    container = AsteriskContainer(image=_asterisk_image(), config=config,
+                                  prompts_dir=_prompts_dir(), run_dir=lab_dir / "asterisk")
+    container.start()
+    try:
+        asyncio.run(container.wait_ready())
+        yield container
+    finally:
+        (lab_dir / "asterisk.log").write_text(container.logs())
+        log_copy = REPO / "build" / "test-asterisk.log"
+        log_copy.parent.mkdir(exist_ok=True)
+        shutil.copy(lab_dir / "asterisk.log", log_copy)
+        container.stop()
+
+
+@pytest.fixture(scope="session")
+def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path
+                ) -> Iterator[AppProcess]:
+    cfg = asterisk.config
+    proc = AppProcess(
+        env={
+            "ANSHIN_ARI_URL": asterisk.ari_url,
+            "ANSHIN_ARI_USER": cfg.ari_user,
+            "ANSHIN_ARI_PASSWORD": cfg.ari_password,
+            "ANSHIN_ARI_APP": cfg.ari_app,
+            "ANSHIN_DATABASE_URL": pg.url,
+            "ANSHIN_LOG_LEVEL": "DEBUG",
+        },
+        log_path=REPO / "build" / "test-app.log",
+    )
+    proc.log_path.unlink(missing_ok=True)
+    proc.start()
+    proc.wait_connected()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def app(app_process: AppProcess) -> Iterator[AppProcess]:
+    """The running app, connected to Asterisk; restarted first if a test stopped it.
+    After the test, no call may be left live in the app."""
+    if app_process.proc is None or app_process.proc.poll() is not None:
+        app_process.proc = None
+        app_process.start()
+    app_process.wait_connected()
+    yield app_process
+    if app_process.proc is not None and app_process.proc.poll() is None:
+        app_process.wait_idle()
+
+
+@pytest.fixture
+def sql(pg: PgCluster) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        yield conn
+
+
+def new_subscriber(conn: psycopg.Connection[tuple[object, ...]], **settings: object) -> str:
+    """Provision an account with one fresh 050 number; returns the number."""
+    number = "050" + str(uuid.uuid4().int)[:8]
+    row = conn.execute(
+        "INSERT INTO accounts (email, password_hash) VALUES (%s, 'x') RETURNING id",
+        (f"{uuid.uuid4().hex[:10]}@example.jp",)).fetchone()
+    assert row is not None
+    conn.execute("INSERT INTO subscriber_numbers (number, account_id) VALUES (%s, %s)",
+                 (number, row[0]))
+    for key, value in settings.items():
+        conn.execute(f"UPDATE subscriber_numbers SET {key} = %s WHERE number = %s",  # noqa: S608
+                     (value, number))
+    return number
