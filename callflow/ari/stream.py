@@ -78,7 +78,7 @@ class EventStream:
 
     @property
     def _safe_url(self) -> str:
-        return str(self.url.without_query_params("api_key"))
+        return str(self.url.with_query({k: v for k, v in self.url.query.items() if k != "api_key"}))
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._backoff_cap, self._backoff_base * (2 ** min(attempt, 30)))
@@ -118,7 +118,6 @@ class EventStream:
                 self.url,
                 heartbeat=self._heartbeat if self._heartbeat > 0 else None,
                 autoping=True,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
             )
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:

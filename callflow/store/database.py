@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -13,7 +12,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from callflow.store.errors import InvalidValue, LimitExceeded, StoreError, StoreUnavailable
 
-SCHEMA = Path(__file__).resolve().parent.parent.parent / "schema.sql"
 _LIMIT = re.compile(r"limit_exceeded:(\w+):(\d+)")
 
 Connection = psycopg.AsyncConnection[tuple[object, ...]]
@@ -84,7 +82,3 @@ class Database:
                     yield conn
             except psycopg.Error as exc:
                 raise translate(exc) from exc
-
-    async def apply_schema(self) -> None:
-        async with self.connection() as conn:
-            await conn.execute(SCHEMA.read_text(encoding="utf-8").encode())

@@ -133,6 +133,6 @@ def new_subscriber(conn: psycopg.Connection[tuple[object, ...]], **settings: obj
     conn.execute("INSERT INTO subscriber_numbers (number, account_id) VALUES (%s, %s)",
                  (number, row[0]))
     for key, value in settings.items():
-        conn.execute(f"UPDATE subscriber_numbers SET {key} = %s WHERE number = %s",  # noqa: S608
+        conn.execute(f"UPDATE subscriber_numbers SET {key} = %s WHERE number = %s",
                      (value, number))
     return number

@@ -181,7 +181,6 @@ async def test_reconnects_quickly_when_server_comes_back(fake: FakeAri) -> None:
         await rec.wait_for(lambda: rec.connects == 2, timeout=5.0)
         elapsed = time.monotonic() - back
         await rec.wait_for(lambda: len(rec.events) == 1)
-    print(f"RECONNECT {elapsed:.3f}")
     assert elapsed < 1.5, f"reconnect took {elapsed:.2f}s"
     assert digits(rec) == "9"
 
@@ -244,3 +243,24 @@ async def test_heartbeat_detects_silent_peer(fake: FakeAri) -> None:
     async with running(fake, rec, heartbeat=0.2, backoff_cap=0.05) as stream:
         await rec.wait_for(lambda: rec.connects == 2, timeout=5.0)
         assert stream.reconnects >= 1
+
+
+async def test_slow_consumers_do_not_trip_the_heartbeat(fake: FakeAri) -> None:
+    """Pongs are noticed even while on_connect / on_event are busy for > heartbeat."""
+    rec = Recorder()
+
+    async def slow_event(ev: Event) -> None:
+        await asyncio.sleep(0.6)
+        await rec.on_event(ev)
+
+    class SlowConnect(Recorder):
+        async def on_connect(self) -> None:
+            await asyncio.sleep(0.6)
+            await rec.on_connect()
+
+    fake.push(dtmf("1"))
+    fake.push(dtmf("2"))
+    async with running(fake, SlowConnect(), on_event=slow_event, heartbeat=0.2) as stream:
+        await rec.wait_for(lambda: len(rec.events) == 2, timeout=5.0)
+        assert stream.reconnects == 0
+    assert fake.ws_connects == 1

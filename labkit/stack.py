@@ -1,0 +1,148 @@
+"""`./lab up` helpers: render the stack's configuration, provision the demo subscriber,
+print how to call it from a softphone, and report status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+from argon2 import PasswordHasher
+
+from labkit.render import LabConfig, LabPorts, render
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
+
+DEMO_EMAIL = "demo@example.jp"
+DEMO_PASSWORD = "anshin-demo"
+DEMO_NUMBER = "05012345678"
+DEMO_PIN = "1234"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(f"ANSHIN_{name}", default))
+
+
+def stack_ports() -> dict[str, int]:
+    """The stack's fixed ports, each overridable by ANSHIN_<NAME> (e.g. ANSHIN_SIP_PORT)."""
+    return {
+        "SIP_PORT": _port("SIP_PORT", 5070),
+        "HTTP_PORT": _port("HTTP_PORT", 8088),
+        "RTP_START": _port("RTP_START", 31000),
+        "RTP_END": _port("RTP_END", 31999),
+        "CARRIER_PORT": _port("CARRIER_PORT", 5080),
+        "PG_PORT": _port("PG_PORT", 5433),
+        "SMTP_PORT": _port("SMTP_PORT", 2525),
+        "STATUS_PORT": _port("STATUS_PORT", 8089),
+    }
+
+
+def prepare(stack_dir: Path) -> None:
+    ports = stack_ports()
+    config = LabConfig(instance="stack", ports=LabPorts(
+        sip=ports["SIP_PORT"], http=ports["HTTP_PORT"], rtp_start=ports["RTP_START"],
+        rtp_end=ports["RTP_END"], carrier=ports["CARRIER_PORT"]))
+    render(config, stack_dir / "etc-asterisk")
+    for sub in ("pgdata", "media", "recordings", "mail"):
+        (stack_dir / sub).mkdir(parents=True, exist_ok=True)
+    for key, value in ports.items():
+        print(f"{key}={value}")
+
+
+def _health(port: int) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            data: dict[str, object] = json.loads(r.read())
+            return data
+    except urllib.error.HTTPError as exc:
+        body: dict[str, object] = json.loads(exc.read() or b"{}")
+        return body
+    except (OSError, ValueError):
+        return None
+
+
+def provision(stack_dir: Path) -> None:
+    ports = stack_ports()
+    server = f"postgresql://postgres@127.0.0.1:{ports['PG_PORT']}"
+    url = f"{server}/postgres"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname='anshin'").fetchone():
+                    conn.execute("CREATE DATABASE anshin")
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    hasher = PasswordHasher()
+    with psycopg.connect(f"{server}/anshin", autocommit=True) as conn:
+        conn.execute(SCHEMA.read_text(encoding="utf-8").encode())
+        row = conn.execute(
+            "INSERT INTO accounts (email, password_hash) VALUES (%s, %s)"
+            " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
+            (DEMO_EMAIL, hasher.hash(DEMO_PASSWORD))).fetchone()
+        assert row is not None
+        conn.execute(
+            "INSERT INTO subscriber_numbers (number, account_id, voicemail_pin_hash)"
+            " VALUES (%s, %s, %s) ON CONFLICT (number) DO NOTHING",
+            (DEMO_NUMBER, row[0], hasher.hash(DEMO_PIN)))
+        conn.execute("INSERT INTO contact_numbers (account_id, number, label) VALUES"
+                     " (%s, '09000000001', 'Lab Phone 1') ON CONFLICT DO NOTHING", (row[0],))
+    deadline = time.monotonic() + 60
+    while not ((h := _health(ports["STATUS_PORT"])) and h.get("ari_connected")):
+        if time.monotonic() > deadline:
+            raise SystemExit("the call-control app did not connect to Asterisk "
+                             "(see: docker logs anshin-callflow)")
+        time.sleep(0.5)
+    print_howto(ports)
+
+
+def print_howto(ports: dict[str, int]) -> None:
+    print(f"""
+050 Anshin Number lab is up.
+
+Softphone account (SIP over UDP, no TLS, no STUN):
+  server / domain : 127.0.0.1   port {ports['SIP_PORT']}
+  user            : 09000000001   (or 09000000002)
+  password        : lab-phone-secret
+  (a caller with any other number can simply send INVITEs from 127.0.0.1: it is
+   treated as the public network, with its From user as the caller number)
+
+Numbers to dial:
+  050-1234-5678  demo subscriber's 050 number   (account {DEMO_EMAIL} / {DEMO_PASSWORD})
+  050-3300-5000  voicemail retrieval center     (demo PIN {DEMO_PIN})
+  050-3300-5141  PIN change center
+  anything else  "this number is not in service"
+
+Operator: http://127.0.0.1:{ports['STATUS_PORT']}/health   mail sink: SMTP 127.0.0.1:{ports['SMTP_PORT']}
+Stop with ./lab down; status with ./lab status.
+""")
+
+
+def status() -> None:
+    ports = stack_ports()
+    print(json.dumps({"callflow": _health(ports["STATUS_PORT"])}, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["prepare", "provision", "status"])
+    parser.add_argument("--dir", type=Path, required=True)
+    args = parser.parse_args()
+    if args.command == "prepare":
+        prepare(args.dir)
+    elif args.command == "provision":
+        provision(args.dir)
+    else:
+        status()
+
+
+if __name__ == "__main__":
+    main()
