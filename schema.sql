@@ -1,4 +1,5 @@
 -- 050 Anshin Number: the database schema, the one source of truth.
+SET client_min_messages = warning;
 -- Limits from SPEC.md are enforced here (constraints and triggers), so they hold for every
 -- app instance, the portal and the operator CLI alike.
 -- Idempotent: safe to apply to an existing database (CREATE ... IF NOT EXISTS).
@@ -109,3 +110,81 @@ CREATE TABLE IF NOT EXISTS call_log (
     detail      text NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS call_log_started ON call_log(started_at DESC);
+
+-- ---------------------------------------------------------------------------------------------
+-- Voicemail (R-IN-4, R-VM-*). The audio is stored in the database, so any app instance can
+-- play it and nothing depends on files on one Asterisk box. At most 20 messages per number;
+-- messages older than 168 h are deleted by the expiry job (rows and audio together).
+CREATE TABLE IF NOT EXISTS voicemail_messages (
+    id             bigserial PRIMARY KEY,
+    number         text NOT NULL REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    caller         text,                       -- NULL = 非通知
+    received_at    timestamptz NOT NULL DEFAULT now(),
+    duration_ms    integer NOT NULL CHECK (duration_ms BETWEEN 0 AND 190000),
+    heard          boolean NOT NULL DEFAULT false,
+    audio          bytea NOT NULL,             -- WAV, 8 kHz 16-bit mono
+    recording_name text UNIQUE                 -- Asterisk's recording name (idempotent saves)
+);
+CREATE INDEX IF NOT EXISTS voicemail_messages_playorder
+    ON voicemail_messages(number, heard, received_at);
+CREATE INDEX IF NOT EXISTS voicemail_messages_received ON voicemail_messages(received_at);
+
+DROP TRIGGER IF EXISTS voicemail_messages_limit ON voicemail_messages;
+CREATE TRIGGER voicemail_messages_limit BEFORE INSERT ON voicemail_messages
+    FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(20);
+
+-- PIN attempts and lockout per mailbox, shared by both IVRs and every app instance (R-VM-2).
+CREATE TABLE IF NOT EXISTS mailbox_lockouts (
+    number          text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    failed_attempts integer NOT NULL DEFAULT 0,
+    locked_until    timestamptz
+);
+
+-- Transactional outbox for e-mail (R-IN-5): written in the same transaction as what it
+-- reports; a sender loop delivers with retries, so a relay outage delays mail, never loses it.
+CREATE TABLE IF NOT EXISTS mail_outbox (
+    id              bigserial PRIMARY KEY,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    to_addr         text NOT NULL,
+    subject         text NOT NULL,
+    body            text NOT NULL,
+    attachment      bytea,
+    attachment_name text,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    sent_at         timestamptz,
+    last_error      text
+);
+CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox(next_attempt_at) WHERE sent_at IS NULL;
+
+-- Calls the app is asked to place (2FA voice codes, own-number verification, two-leg callback).
+-- The portal inserts a row; any app instance takes it (FOR UPDATE SKIP LOCKED) when notified
+-- on channel 'anshin_call_requests' or by polling; a request not taken in time fails visibly.
+CREATE TABLE IF NOT EXISTS call_requests (
+    id          bigserial PRIMARY KEY,
+    kind        text NOT NULL CHECK (kind IN ('twofa_voice', 'verify_own_number', 'callback')),
+    account_id  bigint REFERENCES accounts(id) ON DELETE CASCADE,
+    number      text REFERENCES subscriber_numbers(number) ON DELETE CASCADE, -- the 050 number
+    leg1        text NOT NULL,              -- the number called first
+    destination text,                       -- callback: the number called second
+    code        text,                       -- 2FA code / verification code to speak or expect
+    status      text NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'taken', 'ringing', 'connected', 'completed',
+                                  'failed', 'expired')),
+    reason      text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL DEFAULT now() + interval '30 seconds',
+    taken_at    timestamptz,
+    taken_by    text,
+    finished_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS call_requests_pending ON call_requests(created_at) WHERE status = 'pending';
+
+CREATE OR REPLACE FUNCTION anshin_notify_call_request() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('anshin_call_requests', NEW.id::text);
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS call_requests_notify ON call_requests;
+CREATE TRIGGER call_requests_notify AFTER INSERT ON call_requests
+    FOR EACH ROW EXECUTE FUNCTION anshin_notify_call_request();

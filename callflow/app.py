@@ -6,6 +6,7 @@ dispatcher (one task per call) and the events WebSocket (with reconnect and resy
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -15,6 +16,7 @@ from callflow.call import Call, CallerHungUp
 from callflow.config import Settings
 from callflow.features import announcements, inbound, ivr_entry
 from callflow.features.context import Services
+from callflow.jobs import all_jobs
 from callflow.routing import Route, RouteKind, classify, dialed_number
 from callflow.status import StatusServer
 from callflow.store import Database, StoreError
@@ -35,12 +37,14 @@ class App:
         self.stream = EventStream(
             settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
             on_event=self.dispatcher.dispatch, on_connect=self._resync)
-        self.services = Services(settings=settings, db=self.db)
+        self.services = Services(settings=settings, db=self.db, ari=self.ari)
         self.calls_handled = 0
         self.started_at = time.time()
 
     async def run(self) -> None:
-        async with self.db, self.ari, self.dispatcher:
+        async with self.db, self.ari, self.dispatcher, asyncio.TaskGroup() as jobs:
+            for name, job in all_jobs():
+                jobs.create_task(job(self.services), name=f"job-{name}")
             status = StatusServer(self, self.settings.status_port)
             await status.start()
             try:

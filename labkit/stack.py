@@ -121,7 +121,8 @@ Numbers to dial:
   050-3300-5141  PIN change center
   anything else  "this number is not in service"
 
-Operator: http://127.0.0.1:{ports['STATUS_PORT']}/health   mail sink: SMTP 127.0.0.1:{ports['SMTP_PORT']}
+Operator health: http://127.0.0.1:{ports['STATUS_PORT']}/health
+Mail sink:       SMTP 127.0.0.1:{ports['SMTP_PORT']}, messages in build/stack/mail/new/
 Stop with ./lab down; status with ./lab status.
 """)
 

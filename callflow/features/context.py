@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callflow.ari import AriClient
 from callflow.config import Settings
 from callflow.store import Database
 
@@ -12,3 +13,4 @@ from callflow.store import Database
 class Services:
     settings: Settings
     db: Database
+    ari: AriClient

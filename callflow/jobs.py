@@ -1,0 +1,18 @@
+"""Background jobs the app runs beside the calls (each a coroutine that loops until cancelled).
+
+Add a feature's job here; `App.run` starts them all in its task group and cancels them on
+shutdown. A job must survive its own errors (log and retry), never end by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from callflow.features.context import Services
+
+Job = Callable[[Services], Coroutine[Any, Any, None]]
+
+
+def all_jobs() -> list[tuple[str, Job]]:
+    return []
