@@ -81,10 +81,7 @@ def alaw_to_linear(value: int) -> int:
     sign = value & 0x80
     exponent = (value >> 4) & 0x07
     mantissa = value & 0x0F
-    if exponent == 0:
-        sample = (mantissa << 4) + 8
-    else:
-        sample = ((mantissa << 4) + 0x108) << (exponent - 1)
+    sample = (mantissa << 4) + 8 if exponent == 0 else ((mantissa << 4) + 0x108) << (exponent - 1)
     return sample if sign else -sample
 
 
@@ -163,7 +160,7 @@ def parse_rtp(data: bytes) -> RtpPacket | None:
         timestamp=ts,
         ssrc=ssrc,
         marker=bool(byte1 & 0x80),
-        payload=data[offset:max(offset, end)],
+        payload=data[offset : max(offset, end)],
         version=version,
         csrc=tuple(csrc),
     )
@@ -304,9 +301,7 @@ class RtpStream:
                 self._tone_phase_samples += 1
                 t = n / SAMPLE_RATE
                 gate = (t % period) < on_s if period > 0 else True
-                value = (
-                    int(amplitude * math.sin(2 * math.pi * frequency_hz * t)) if gate else 0
-                )
+                value = int(amplitude * math.sin(2 * math.pi * frequency_hz * t)) if gate else 0
                 samples.append(linear_to_ulaw(value))
             self._audio_frame(bytes(samples))
         return self
@@ -422,9 +417,7 @@ def write_pcap(
         )
         micros = round(pkt.offset_s * 1_000_000)
         sec, usec = divmod(micros, 1_000_000)
-        chunks.append(
-            struct.pack("<IIII", _PCAP_BASE_EPOCH + sec, usec, len(frame), len(frame))
-        )
+        chunks.append(struct.pack("<IIII", _PCAP_BASE_EPOCH + sec, usec, len(frame), len(frame)))
         chunks.append(frame)
     out.write_bytes(b"".join(chunks))
     return out
@@ -479,7 +472,9 @@ def read_pcap(path: Path | str) -> list[PcapRecord]:
                 dst_port=dport,
                 payload=udp[8:],
                 udp_checksum_ok=_ipv4_checksum(
-                    ip[12:20] + struct.pack("!BBH", 0, 17, len(udp)) + udp
+                    ip[12:20]
+                    + struct.pack("!BBH", 0, 17, len(udp))
+                    + udp
                     + (b"\x00" if len(udp) % 2 else b"")
                 )
                 == 0,

@@ -17,11 +17,17 @@ Design (both directions):
   ``<jump>``).  So the far end may hang up, re-INVITE or UPDATE at any moment.
 * While the handler label exists SIPp's ``-aa`` auto-answer is bypassed, so
   the handler answers UPDATE/INFO/OPTIONS/NOTIFY itself.
-* UAC: the INVITE is transaction ``invite``; its responses are matched with
-  ``response_txn`` so a 200 to INVITE is never confused with a 200 to
-  INFO/BYE/CANCEL.  A 200 to INVITE dispatches through the call variable
-  ``on200`` (a message index): first "answered", then "re-ACK" (a
-  retransmitted 200), or "ACK + BYE" when it crosses our CANCEL.
+* Handler ``<recv>`` elements are ``optional="global"``: a message arriving
+  while the call is still inside the handler is matched there too (SIPp's
+  backward search would otherwise abort the call, or even hit an assertion
+  for INVITE transactions).
+* UAC: SIPp transactions match on the Via branch only, and CANCEL shares the
+  INVITE's branch, so ``response_txn`` cannot tell "200 to INVITE" from "200
+  to CANCEL".  Responses are therefore dispatched on the CSeq method
+  (``ereg`` + ``strcmp`` + ``test``): a 200 to INVITE jumps through the call
+  variable ``on200`` (a message index): first "answered", then "re-ACK" (a
+  retransmitted 200), or "ACK + BYE" when it crosses our CANCEL; 3xx-6xx to
+  INVITE -> ACK and end; anything else (200/4xx to INFO, BYE, CANCEL) resumes.
 * Branch values follow SIPp's ``[branch]`` recipe ``z9hG4bK-[pid]-[call_number]-<index>``
   so CANCEL and the non-2xx ACK can reuse the INVITE's branch (index 0).
 """
@@ -46,8 +52,6 @@ FAILURE_CODES: tuple[int, ...] = (
     600, 603, 604, 606, 607, 608,
 )  # fmt: skip
 PROVISIONAL_CODES: tuple[int, ...] = (100, 180, 181, 182, 183, 199)
-# Responses we may get to INFO besides 200; all are just noted (in the message log).
-INFO_ERROR_CODES: tuple[int, ...] = (400, 403, 404, 405, 408, 415, 420, 469, 481, 488, 489, 500, 501, 503)
 INDIALOG_REQUESTS: tuple[str, ...] = ("UPDATE", "INFO", "OPTIONS", "NOTIFY", "MESSAGE")
 
 _LABEL_REF = re.compile(r"\{\{idx:([A-Za-z0-9_.]+)\}\}")
@@ -187,6 +191,16 @@ _RETURN_ACTIONS = (
 )
 
 
+_CSEQ_METHOD = (
+    '<ereg regexp="[0-9]+ +([A-Za-z]+)" search_in="hdr" header="CSeq:" check_it="true" '
+    'assign_to="_,cseq_method"/>'
+)
+_IS_INVITE = (
+    '<strcmp assign_to="cseq_cmp" variable="cseq_method" value="INVITE"/>',
+    '<test assign_to="is_invite" variable="cseq_cmp" compare="equal" value="0"/>',
+)
+
+
 def _return_from_handler(b: ScenarioBuilder) -> None:
     b.nop(_RETURN_ACTIONS)
 
@@ -286,7 +300,7 @@ def uac_scenario(cfg: UacConfig) -> str:
         ]
     )
     # 0: INVITE (branch index 0 is what CANCEL / non-2xx ACK reuse)
-    b.send(invite, retrans="500", start_txn="invite")
+    b.send(invite, retrans="500")
     b.nop(
         [
             '<assign assign_to="on200" value="{{idx:answered}}"/>',
@@ -312,7 +326,6 @@ def uac_scenario(cfg: UacConfig) -> str:
             ]
         ),
         retrans="500",
-        start_txn="cancel",
     )
     # The 200 (CANCEL) and 487 (INVITE) arrive via the handler during this pause.
     b.pause(8000)  # never put next= on a pause: the handler returns to pause + 1
@@ -402,25 +415,32 @@ def uac_scenario(cfg: UacConfig) -> str:
     b.recv(response="200", timeout="8000", ontimeout="end", next="end")
 
     # ---- unexpected-message handler
+    # optional="global": a message that arrives while the call is still inside
+    # the handler is matched here too (instead of SIPp's backward search, which
+    # aborts or even asserts on INVITE transactions).
     b.label("_unexp.main")
     for code in PROVISIONAL_CODES:
-        b.recv(response=str(code), response_txn="invite", optional="true", next="h_return")
-    b.recv(response="200", response_txn="invite", optional="true", rrs="true", next="h_inv200")
+        b.recv(response=str(code), optional="global", next="h_return")
+    b.recv([_CSEQ_METHOD], response="200", optional="global", rrs="true", next="h_200")
     for code in FAILURE_CODES:
-        b.recv(response=str(code), response_txn="invite", optional="true", next="h_failed")
-    b.recv(response="200", response_txn="cancel", optional="true", next="h_return")
-    b.recv(response="481", response_txn="cancel", optional="true", next="h_return")
-    b.recv(request="BYE", optional="true", next="h_bye")
-    b.recv(request="INVITE", optional="true", next="h_reinvite")
+        b.recv([_CSEQ_METHOD], response=str(code), optional="global", next="h_err")
+    b.recv(request="BYE", optional="global", next="h_bye")
+    b.recv(request="INVITE", optional="global", next="h_reinvite")
     for method in INDIALOG_REQUESTS:
-        b.recv(request=method, optional="true", next="h_ok")
-    b.recv(response="200", optional="true", next="h_return")  # to our INFO
-    for code in INFO_ERROR_CODES[:-1]:
-        b.recv(response=str(code), optional="true", next="h_return")
+        b.recv(request=method, optional="global", next="h_ok")
     # SIPp wants every optional chain closed by a mandatory <recv>
-    b.recv(response=str(INFO_ERROR_CODES[-1]), next="h_return")
+    b.recv(request="ACK", next="h_return")
     b.label("h_return")
     _return_from_handler(b)
+
+    # 200: for the INVITE (CSeq method) -> dispatch through on200, else (INFO/BYE/CANCEL) resume
+    b.label("h_200")
+    b.nop(_IS_INVITE, test="is_invite", next="h_inv200")
+    b.nop(next="h_return")
+    # >= 300: for the INVITE -> ACK and end, else (a failed INFO) resume
+    b.label("h_err")
+    b.nop(_IS_INVITE, test="is_invite", next="h_failed")
+    b.nop(next="h_return")
 
     b.label("h_inv200")
     b.nop(['<jump variable="on200"/>'])
@@ -475,7 +495,6 @@ def uac_scenario(cfg: UacConfig) -> str:
                 "Content-Length: 0",
             ]
         ),
-        ack_txn="invite",
         next="end",
     )
 
@@ -598,11 +617,11 @@ def uas_scenario(cfg: UasConfig) -> str:
         b.recv(request="ACK", timeout="10000", ontimeout="end", next="end")
 
     b.label("_unexp.main")
-    b.recv(request="CANCEL", optional="true", next="h_cancel")
-    b.recv(request="BYE", optional="true", next="h_bye")
-    b.recv(request="INVITE", optional="true", next="h_reinvite")
+    b.recv(request="CANCEL", optional="global", next="h_cancel")
+    b.recv(request="BYE", optional="global", next="h_bye")
+    b.recv(request="INVITE", optional="global", next="h_reinvite")
     for method in INDIALOG_REQUESTS:
-        b.recv(request=method, optional="true", next="h_ok")
+        b.recv(request=method, optional="global", next="h_ok")
     # stray ACK; SIPp wants every optional chain closed by a mandatory <recv>
     b.recv(request="ACK", next="h_return")
     b.label("h_return")

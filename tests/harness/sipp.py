@@ -246,6 +246,8 @@ class CallResult:
     workdir: str | None = None  # kept only with keep_files=True
 
     def received(self, method: str | None = None, status: int | None = None) -> list[SipMessage]:
+        """Received messages: requests with ``method``, or responses whose CSeq
+        method is ``method`` (``received("INFO", status=200)``)."""
         return _select(self.messages, "received", method, status)
 
     def sent(self, method: str | None = None, status: int | None = None) -> list[SipMessage]:
@@ -266,8 +268,7 @@ class CallResult:
     def describe(self) -> str:
         """Compact call flow for assertion messages."""
         flow = " ".join(
-            ("->" if m.direction == "sent" else "<-")
-            + (m.method or f"{m.status}/{m.cseq_method}")
+            ("->" if m.direction == "sent" else "<-") + (m.method or f"{m.status}/{m.cseq_method}")
             for m in self.messages
         )
         return (
@@ -283,14 +284,18 @@ def _select(
     method: str | None,
     status: int | None,
 ) -> list[SipMessage]:
+    """Requests by method, responses by CSeq method; ``status`` keeps responses only."""
+
+    def method_ok(m: SipMessage) -> bool:
+        if method is None:
+            return True
+        wanted = method.upper()
+        return m.method == wanted if m.status is None else m.cseq_method == wanted
+
     return [
         m
         for m in messages
-        if m.direction == direction
-        and (method is None or m.method == method.upper() or (
-            m.status is not None and status is None and m.cseq_method == method.upper()
-        ))
-        and (status is None or m.status == status)
+        if m.direction == direction and method_ok(m) and (status is None or m.status == status)
     ]
 
 
@@ -489,6 +494,10 @@ class _MediaSink:
             t.close()
 
 
+def _factory(protocol: asyncio.DatagramProtocol) -> Callable[[], asyncio.DatagramProtocol]:
+    return lambda: protocol
+
+
 async def _open_media_sink(host: str = HOST) -> _MediaSink:
     loop = asyncio.get_running_loop()
     for _ in range(50):
@@ -506,8 +515,9 @@ async def _open_media_sink(host: str = HOST) -> _MediaSink:
             rtcp_sock.close()
             continue
         receiver = RtpReceiver()
-        t1, _ = await loop.create_datagram_endpoint(lambda: receiver, sock=rtp_sock)
-        t2, _ = await loop.create_datagram_endpoint(lambda: _RtcpSink(receiver), sock=rtcp_sock)
+        rtcp = _RtcpSink(receiver)
+        t1, _ = await loop.create_datagram_endpoint(_factory(receiver), sock=rtp_sock)
+        t2, _ = await loop.create_datagram_endpoint(_factory(rtcp), sock=rtcp_sock)
         return _MediaSink(port, receiver, [t1, t2])
     raise RuntimeError("could not bind an even RTP port + RTCP port")
 
@@ -655,6 +665,7 @@ async def place_call(
     if pad > 0:
         plan.stream.silence(pad)
 
+    ring_limit_s = cancel_after_s if cancel_after_s is not None else timeout_s
     workdir = Path(tempfile.mkdtemp(prefix="sipp-uac-"))
     sink = await _open_media_sink()
     proc: asyncio.subprocess.Process | None = None
@@ -673,7 +684,7 @@ async def place_call(
             pcap=str(pcap),
             info_digits=tuple(plan.info),
             hangup_after_ms=round(hangup_at * 1000),
-            cancel_after_ms=round((cancel_after_s if cancel_after_s is not None else timeout_s) * 1000),
+            cancel_after_ms=round(ring_limit_s * 1000),
         )
         scenario = workdir / "uac.xml"
         scenario.write_text(uac_scenario(cfg))
@@ -759,8 +770,10 @@ class Uas:
         send_180: bool = True,
         play_audio_s: float = 0.0,
         keep_files: bool = False,
+        custom_scenario: str | None = None,
     ) -> None:
         self.mode: UasMode = mode
+        self.custom_scenario = custom_scenario  # raw SIPp XML replacing the generated one
         self.answer_after_s = answer_after_s
         self.hold_s = hold_s
         self.reject_code = reject_code
@@ -774,6 +787,7 @@ class Uas:
         self.workdir: Path | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._sink: _MediaSink | None = None
+        self._final_log = ""
 
     @property
     def target(self) -> str:
@@ -818,7 +832,7 @@ class Uas:
                 pcap=pcap,
             )
             scenario = self.workdir / "uas.xml"
-            scenario.write_text(uas_scenario(cfg))
+            scenario.write_text(self.custom_scenario or uas_scenario(cfg))
             args = [
                 "-sf", str(scenario),
                 *_common_args(
@@ -861,8 +875,6 @@ class Uas:
             self._final_log = _read(self.workdir / "uas_messages.log")
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
-
-    _final_log: str = ""
 
     def messages(self) -> list[SipMessage]:
         """Everything SIPp sent/received so far (all calls)."""

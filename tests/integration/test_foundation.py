@@ -1,0 +1,166 @@
+"""Foundation through real peers: SIPp → Asterisk (the project's image) → the app → PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+from harness.sipp import Dtmf, Wait, place_call
+
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from tests.integration.conftest import new_subscriber
+
+pytestmark = pytest.mark.lab
+
+Sql = psycopg.Connection[tuple[object, ...]]
+
+
+def routes_for(sql: Sql, channel_like: str = "%", since: float = 0) -> list[tuple[object, ...]]:
+    return sql.execute(
+        "SELECT dialed, route, caller, detail FROM call_log"
+        " WHERE started_at >= to_timestamp(%s) ORDER BY id", (since,)).fetchall()
+
+
+async def test_unknown_number_hears_not_in_service(app: AppProcess, asterisk: AsteriskContainer,
+                                                   sql: Sql) -> None:
+    t0 = time.time()
+    result = await place_call(target=asterisk.sip_target, dialed="0311112222",
+                              wait_for_remote_bye=True, timeout_s=20)
+    assert result.answered, result.describe()
+    assert result.remote_hung_up, "the app must hang up after the announcement"
+    assert result.rtp is not None
+    # 「おかけになった電話番号は現在使われておりません。」 is about 3 s of speech.
+    assert result.rtp.voiced_s > 1.5, result.describe()
+    assert result.remote_bye_after_s is not None and result.remote_bye_after_s > 1.5
+    assert ("0311112222", "not_in_service") in [(r[0], r[1]) for r in routes_for(sql, since=t0)]
+
+
+async def test_demo_subscriber_reaches_inbound_handler(app: AppProcess, asterisk: AsteriskContainer,
+                                                       sql: Sql) -> None:
+    number = new_subscriber(sql)
+    t0 = time.time()
+    result = await place_call(target=asterisk.sip_target, dialed=number, caller="0312345678",
+                              wait_for_remote_bye=True, timeout_s=20)
+    assert result.answered and result.remote_hung_up, result.describe()
+    assert result.rtp is not None and result.rtp.voiced_s > 1.5
+    rows = routes_for(sql, since=t0)
+    assert (number, "subscriber", "0312345678") in [(r[0], r[1], r[2]) for r in rows]
+
+
+async def test_unprovisioned_050_number_is_not_in_service(app: AppProcess,
+                                                          asterisk: AsteriskContainer,
+                                                          sql: Sql) -> None:
+    t0 = time.time()
+    result = await place_call(target=asterisk.sip_target, dialed="05099998888",
+                              wait_for_remote_bye=True, timeout_s=20)
+    assert result.answered and result.remote_hung_up, result.describe()
+    assert ("05099998888", "not_in_service") in [(r[0], r[1]) for r in routes_for(sql, since=t0)]
+
+
+@pytest.mark.parametrize("dialed,route", [
+    ("05033005000", "retrieval_ivr"),
+    ("+815033005141", "pin_change_ivr"),
+    ("050-3300-5000", "retrieval_ivr"),
+])
+@pytest.mark.parametrize("mode", ["rfc4733", "info"])
+async def test_ivr_numbers_receive_digits(app: AppProcess, asterisk: AsteriskContainer, sql: Sql,
+                                          dialed: str, route: str, mode: str) -> None:
+    # Repeated digits ("11", "22") must arrive as separate presses in both DTMF modes.
+    entered = "05011223344"
+    t0 = time.time()
+    result = await place_call(target=asterisk.sip_target, dialed=dialed,
+                              steps=[Wait(1.0), Dtmf(entered + "#", mode=mode)],  # type: ignore[arg-type]
+                              wait_for_remote_bye=True, timeout_s=30)
+    assert result.answered, result.describe()
+    assert result.remote_hung_up, result.describe()
+    rows = routes_for(sql, since=t0)
+    assert (route, entered) in [(r[1].split(":")[0], r[3]) for r in rows  # type: ignore[union-attr]
+                                if str(r[1]).endswith(":digits")], rows
+
+
+async def test_app_stopped_dialplan_fallback_announces(app: AppProcess,
+                                                       asterisk: AsteriskContainer) -> None:
+    app.stop()
+    try:
+        result = await place_call(target=asterisk.sip_target, dialed="05033005000",
+                                  wait_for_remote_bye=True, timeout_s=25)
+    finally:
+        app.start()
+        app.wait_connected()
+    assert result.answered, result.describe()
+    assert result.remote_hung_up, result.describe()
+    assert result.rtp is not None and result.rtp.voiced_s > 1.5, result.describe()
+    assert "Stasis app anshin not connected" in asterisk.logs()
+
+
+async def test_asterisk_restart_app_reconnects(app: AppProcess, asterisk: AsteriskContainer,
+                                               sql: Sql) -> None:
+    before = app.health() or {}
+    t_restart = time.monotonic()
+    asterisk.restart()
+    ready_after = await asterisk.wait_ready()
+    ari_back = time.monotonic()
+    deadline = ari_back + 10
+    while True:
+        health = app.health() or {}
+        if health.get("ari_connected") and \
+                int(health.get("ari_connections", 0)) > int(before.get("ari_connections", 0)):  # type: ignore[call-overload]
+            break
+        assert time.monotonic() < deadline, f"app did not reconnect: {health}"
+        await asyncio.sleep(0.02)
+    reconnect_s = time.monotonic() - ari_back
+    print(f"\nAsterisk restart: ARI back after {time.monotonic() - t_restart - reconnect_s:.2f}s "
+          f"(wait_ready {ready_after:.2f}s); app reconnected {reconnect_s:.2f}s after ARI was back")
+    assert reconnect_s < 2.0
+    t0 = time.time()
+    result = await place_call(target=asterisk.sip_target, dialed="0311112222",
+                              wait_for_remote_bye=True, timeout_s=20)
+    assert result.answered and result.remote_hung_up, result.describe()
+    assert [r for r in routes_for(sql, since=t0) if r[1] == "not_in_service"]
+
+
+# ------------------------------------------------------------------ bad input
+
+async def test_anonymous_and_empty_caller_ids(app: AppProcess, asterisk: AsteriskContainer,
+                                              sql: Sql) -> None:
+    t0 = time.time()
+    for caller in ("anonymous", ""):
+        result = await place_call(target=asterisk.sip_target, dialed="0311112222", caller=caller,
+                                  wait_for_remote_bye=True, timeout_s=20)
+        assert result.answered and result.remote_hung_up, result.describe()
+    rows = [r for r in routes_for(sql, since=t0) if r[1] == "not_in_service"]
+    assert len(rows) == 2
+
+
+@pytest.mark.parametrize("dialed", ["12#45*", "+", "0" * 40, "*", "050-3300-50000"])
+async def test_malformed_dialed_numbers(app: AppProcess, asterisk: AsteriskContainer,
+                                        dialed: str) -> None:
+    result = await place_call(target=asterisk.sip_target, dialed=dialed,
+                              wait_for_remote_bye=True, timeout_s=20)
+    assert result.answered and result.remote_hung_up, result.describe()
+    assert (app.health() or {}).get("ari_connected")
+
+
+async def test_letters_refused_by_sip(app: AppProcess, asterisk: AsteriskContainer) -> None:
+    result = await place_call(target=asterisk.sip_target, dialed="hello", timeout_s=10)
+    assert not result.answered
+    assert result.final_status == 404, result.describe()
+
+
+async def test_very_long_digit_string_and_concurrent_calls(app: AppProcess,
+                                                           asterisk: AsteriskContainer,
+                                                           sql: Sql) -> None:
+    t0 = time.time()
+    long_call = place_call(target=asterisk.sip_target, dialed="05033005000",
+                           steps=[Wait(0.5), Dtmf("9" * 200 + "#", mode="info", gap_s=0.02)],
+                           wait_for_remote_bye=True, timeout_s=60)
+    others = [place_call(target=asterisk.sip_target, dialed="0311112222",
+                         wait_for_remote_bye=True, timeout_s=20) for _ in range(3)]
+    results = await asyncio.gather(long_call, *others)
+    for r in results:
+        assert r.answered and r.remote_hung_up, r.describe()
+    digits_rows = [r for r in routes_for(sql, since=t0) if str(r[1]).endswith(":digits")]
+    assert digits_rows and str(digits_rows[0][3]).endswith("(unterminated)")
