@@ -188,3 +188,136 @@ END $$;
 DROP TRIGGER IF EXISTS call_requests_notify ON call_requests;
 CREATE TRIGGER call_requests_notify AFTER INSERT ON call_requests
     FOR EACH ROW EXECUTE FUNCTION anshin_notify_call_request();
+
+-- あんしん発信: the subscriber's own phones (事前登録), usable as callback leg 1 only once
+-- verified (the system called the number and the person confirmed on the keypad).
+CREATE TABLE IF NOT EXISTS own_numbers (
+    id          bigserial PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    number      text NOT NULL CHECK (number ~ '^0[0-9]{9,10}$'),
+    preferred   boolean NOT NULL DEFAULT false,
+    verified_at timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (account_id, number)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS own_numbers_one_preferred
+    ON own_numbers(account_id) WHERE preferred;
+
+-- Billing records for callback: one row per leg (R-OUT-3).
+CREATE TABLE IF NOT EXISTS callback_legs (
+    id               bigserial PRIMARY KEY,
+    request_id       bigint NOT NULL REFERENCES call_requests(id) ON DELETE CASCADE,
+    leg              smallint NOT NULL CHECK (leg IN (1, 2)),
+    from_number      text NOT NULL,
+    to_number        text NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    answered_at      timestamptz,
+    ended_at         timestamptz,
+    result           text,
+    billable_seconds integer,
+    UNIQUE (request_id, leg)
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Portal (issue 7): server-side sessions, two-factor codes, trusted browsers, login/2FA
+-- lockouts, and the SMS outbox shown by the lab's SMS inbox. Secrets are stored hashed
+-- (session and trusted-browser tokens as SHA-256, codes as HMAC-SHA-256).
+CREATE TABLE IF NOT EXISTS portal_sessions (
+    token_hash   text PRIMARY KEY,
+    account_id   bigint REFERENCES accounts(id) ON DELETE CASCADE,
+    stage        text NOT NULL DEFAULT 'anonymous'
+                 CHECK (stage IN ('anonymous', 'password', 'full')),
+    csrf_token   text NOT NULL,
+    challenge_id bigint,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL DEFAULT now() + interval '12 hours'
+);
+CREATE INDEX IF NOT EXISTS portal_sessions_expiry ON portal_sessions(expires_at);
+
+CREATE TABLE IF NOT EXISTS twofa_challenges (
+    id             bigserial PRIMARY KEY,
+    account_id     bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    contact_number text NOT NULL,
+    method         text NOT NULL CHECK (method IN ('sms', 'voice')),
+    code_hash      text NOT NULL,
+    attempts       integer NOT NULL DEFAULT 0,
+    sends          integer NOT NULL DEFAULT 1,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL DEFAULT now() + interval '10 minutes',
+    used_at        timestamptz,
+    cancelled_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS twofa_challenges_contact ON twofa_challenges(contact_number, created_at);
+
+CREATE TABLE IF NOT EXISTS twofa_sends (
+    id             bigserial PRIMARY KEY,
+    account_id     bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    contact_number text NOT NULL,
+    sent_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS twofa_sends_recent ON twofa_sends(contact_number, sent_at);
+
+CREATE TABLE IF NOT EXISTS trusted_browsers (
+    token_hash text PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL DEFAULT now() + interval '30 days'
+);
+
+-- Failures per key ('login:<email>', 'twofa:<account id>'); locked_until set at the limit.
+CREATE TABLE IF NOT EXISTS portal_lockouts (
+    key          text PRIMARY KEY,
+    failures     integer NOT NULL DEFAULT 0,
+    window_start timestamptz NOT NULL DEFAULT now(),
+    locked_until timestamptz
+);
+
+CREATE TABLE IF NOT EXISTS sms_outbox (
+    id         bigserial PRIMARY KEY,
+    to_number  text NOT NULL,
+    body       text NOT NULL,
+    provider   text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    status     text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed'))
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- あんしん発信 (callback), request worker: fraud limits and indexes (owned by callflow/callback).
+-- At most one active callback per 050 number, whatever instance or portal inserts it.
+CREATE UNIQUE INDEX IF NOT EXISTS call_requests_one_active_callback
+    ON call_requests(number)
+    WHERE kind = 'callback' AND status IN ('pending', 'taken', 'ringing', 'connected');
+-- Per-account attempt caps count recent requests.
+CREATE INDEX IF NOT EXISTS call_requests_account_time ON call_requests(account_id, created_at);
+CREATE INDEX IF NOT EXISTS call_requests_active
+    ON call_requests(taken_at) WHERE status IN ('taken', 'ringing', 'connected');
+CREATE INDEX IF NOT EXISTS own_numbers_account ON own_numbers(account_id);
+CREATE INDEX IF NOT EXISTS callback_legs_created ON callback_legs(created_at);
+
+-- Per-account overrides of the callback limits in Settings (NULL = the Settings default).
+-- The operator raises a trusted business account's caps here, or shortens ring times.
+CREATE TABLE IF NOT EXISTS callback_account_limits (
+    account_id                    bigint PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    max_per_hour                  integer CHECK (max_per_hour >= 0),
+    max_per_day                   integer CHECK (max_per_day >= 0),
+    max_billable_minutes_per_day  integer CHECK (max_billable_minutes_per_day >= 0),
+    leg1_ring_seconds             integer CHECK (leg1_ring_seconds BETWEEN 3 AND 120),
+    leg2_ring_seconds             integer CHECK (leg2_ring_seconds BETWEEN 3 AND 120)
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Voicemail IVRs (issue 5): failure counts and locks for entered numbers that are NOT mailboxes,
+-- so that an unknown number behaves exactly like a mailbox with a wrong PIN (no enumeration).
+-- Rows are forgotten after 24 h of quiet by the expiry job.
+CREATE TABLE IF NOT EXISTS ivr_unknown_lockouts (
+    number          text PRIMARY KEY CHECK (number ~ '^050[0-9]{8}$'),
+    failed_attempts integer NOT NULL DEFAULT 0,
+    locked_until    timestamptz,
+    updated_at      timestamptz NOT NULL
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Voicemail deposit and e-mail notification (R-IN-4, R-IN-5).
+-- A mail the relay refused permanently (5xx) mail_max_attempts times is given up: failed_at
+-- is set and the sender no longer picks it (last_error says why).
+ALTER TABLE mail_outbox ADD COLUMN IF NOT EXISTS failed_at timestamptz;

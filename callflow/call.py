@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from callflow.ari import AriClient, AriError, AriNotFound, CallEvents
 from callflow.ari.events import (
@@ -45,6 +46,8 @@ class Call:
         self.hung_up = False
         # DTMF typed while a prompt was not listening (type-ahead), oldest first.
         self.typeahead: deque[str] = deque()
+        # When the StasisStart reached the app (monotonic), for latency measurements.
+        self.started = time.monotonic()
 
     @property
     def id(self) -> str:
@@ -88,16 +91,26 @@ class Call:
         With barge_in, the first DTMF digit stops the playback and is returned; without,
         digits pressed meanwhile are kept as type-ahead for the next digit collection.
         """
-        if not prompt_ids:
+        return await self.play_media(self.media(prompt_ids), barge_in=barge_in, timeout=timeout)
+
+    async def play_media(self, media: Sequence[str], *, barge_in: bool = False,
+                         timeout: float = 300.0,
+                         on_started: Callable[[], Awaitable[None]] | None = None
+                         ) -> str | None:
+        """`play` for arbitrary media URIs (e.g. ``sound:/abs/path``); `on_started` runs once
+        Asterisk has accepted the playback (e.g. to mark a voicemail message heard)."""
+        if not media:
             return None
         if barge_in and self.typeahead:
             return self.typeahead.popleft()
         playback_id = f"pb-{uuid.uuid4().hex}"
         try:
-            await self.ari.play(self.id, self.media(prompt_ids), playback_id=playback_id)
+            await self.ari.play(self.id, list(media), playback_id=playback_id)
         except AriNotFound as exc:
             self.hung_up = True
             raise CallerHungUp(self.id) from exc
+        if on_started is not None:
+            await on_started()
         async with asyncio.timeout(timeout):
             while True:
                 event = await self.next_event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,9 +31,69 @@ class Settings(BaseSettings):
     # Prompt media prefix as Asterisk sees it (sounds dir relative path).
     prompt_prefix: str = "sound:anshin/"
 
+    # Voicemail audio to play is copied from the database into media_dir (a directory this
+    # app writes and Asterisk reads, mounted there as asterisk_media_dir). A cache only: the
+    # database holds the audio, so any app instance can serve any message.
+    media_dir: Path = Path("/var/lib/anshin/media")
+    asterisk_media_dir: str = "/var/lib/anshin/media"
+
     # IVR access numbers (national format).
     retrieval_number: str = "05033005000"
     pin_change_number: str = "05033005141"
+
+    # Voicemail IVRs (callflow/features/ivr/): digit timeouts, and how many consecutive
+    # timeouts / bad entries before goodbye.
+    ivr_first_digit_timeout: float = 10.0
+    ivr_inter_digit_timeout: float = 5.0
+    ivr_max_failures: int = 3
+    # 168 h expiry job: how often it runs (it also runs at start-up).
+    voicemail_expiry_interval: float = 300.0
+    # Shift the app's clock (lockouts, expiry) by this many seconds: tests of the 15-minute
+    # lock and 168 h expiry restart the app with it. 0 in production.
+    clock_offset_s: float = 0.0
+
+    # Voicemail deposit (R-IN-4): longest message, and how long a silent line may last
+    # before the recording ends by itself.
+    voicemail_max_seconds: int = 180
+    voicemail_max_silence_seconds: int = 8
+    # Recording recovery: how often Asterisk's stored vm-* recordings are swept into the
+    # database, and how old an orphan must be before the sweep takes it (a live call task
+    # normally saves its own recording within seconds).
+    recording_recovery_interval: float = 60.0
+    recording_recovery_min_age: float = 20.0
+
+    # E-mail notification (R-IN-5) through the mail_outbox table and an SMTP relay.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_timeout: float = Field(default=15.0, description="seconds per SMTP operation")
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "noreply@anshin-number.example.jp"
+    mail_from_name: str = "050あんしんナンバー"
+    mail_poll_interval: float = 2.0
+    # Retry schedule for a relay that is down: base * 2**(attempts-1), capped.
+    mail_retry_base: float = 30.0
+    mail_retry_max: float = 3600.0
+    # A message the relay keeps refusing permanently (5xx) is given up after this many tries.
+    mail_max_attempts: int = 10
+
+    # あんしん発信 (two-leg callback) and other app-placed calls (callflow/callback/).
+    # Fraud guards (callflow/callback/rules.py); per-account overrides: callback_account_limits.
+    callback_allow_international: bool = False
+    callback_allow_freephone: bool = True
+    callback_blocked_prefixes: tuple[str, ...] = ("0990", "0570", "0180")
+    callback_max_per_hour: int = 10
+    callback_max_per_day: int = 30
+    callback_max_billable_minutes_per_day: int = 180
+    callback_leg1_ring_seconds: int = 30
+    callback_leg2_ring_seconds: int = 40
+    callback_max_call_seconds: int = 4 * 3600
+    # Verification / 2FA voice calls: how long the called phone may ring.
+    app_call_ring_seconds: int = 30
+    # The request worker: poll interval (LISTEN/NOTIFY is the fast path) and concurrency.
+    call_request_poll_interval: float = 1.0
+    call_request_max_concurrent: int = 20
 
     # Operator endpoint: health and live-call metrics over HTTP (0 = off).
     status_port: int = 0

@@ -31,7 +31,7 @@ from .errors import (
     AriTimeout,
     error_for_status,
 )
-from .models import AsteriskInfo, Bridge, Channel, LiveRecording, Playback
+from .models import AsteriskInfo, Bridge, Channel, LiveRecording, Playback, StoredRecording
 
 __all__ = ["AriClient", "Params"]
 
@@ -302,6 +302,16 @@ class AriClient:
 
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{_seg(name)}")
+
+    async def list_stored_recordings(self) -> list[StoredRecording]:
+        """Every finished recording in Asterisk's recording directory."""
+        data = await self.request("GET", "/recordings/stored")
+        return self._parse_list("stored recording", data, StoredRecording.from_json)
+
+    async def get_live_recording(self, name: str) -> LiveRecording:
+        """A recording still in progress (AriNotFound once it has finished)."""
+        data = await self.request("GET", f"/recordings/live/{_seg(name)}")
+        return self._parse("live recording", data, LiveRecording.from_json)
 
     async def originate(
         self,

@@ -180,6 +180,37 @@ class Dispatcher:
         self._start(start)
         return True
 
+    def start_call(self, channel_id: str,
+                   handler: Callable[[CallEvents], Awaitable[None]]) -> asyncio.Task[None]:
+        """Start a call task the app drives itself (a call it places, with no inbound
+        channel): ``channel_id`` is claimed *before* the task runs, so every event for the
+        channel about to be originated with that id - ChannelStateChange/Dial/
+        ChannelDestroyed while it rings, StasisStart once answered - lands on the call's
+        queue. The task counts as a live call; its channels are released when it ends.
+        Raises ``ValueError`` if a live call already owns ``channel_id``."""
+        tg = self._tg
+        if tg is None:
+            raise RuntimeError("Dispatcher is not running (use 'async with dispatcher:')")
+        call = CallEvents(self, channel_id)
+        self._claim(call, channel_id)
+        task = tg.create_task(self._run_placed(call, handler), name=f"ari-placed-{channel_id}")
+        self._calls[call] = task
+        self._idle.clear()
+        log.debug("ARI placed call started for %s (%d live)", channel_id, len(self._calls))
+        return task
+
+    async def _run_placed(self, call: CallEvents,
+                          handler: Callable[[CallEvents], Awaitable[None]]) -> None:
+        try:
+            await handler(call)
+        except asyncio.CancelledError:
+            log.debug("ARI placed call %s cancelled", call.channel_id)
+            raise
+        except Exception:
+            log.exception("ARI placed-call handler for channel %s failed", call.channel_id)
+        finally:
+            self._finish(call)
+
     def _start(self, start: StasisStart) -> None:
         tg = self._tg
         if tg is None:

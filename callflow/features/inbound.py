@@ -1,12 +1,177 @@
-"""Calls to a subscriber's 050 number (screening, forwarding and voicemail come later)."""
+"""Calls to a subscriber's 050 number: screening, block list, forwarding, voicemail, history
+(R-IN-1..6).
+
+Gather the inputs (the caller's presentation from Asterisk and the block list / active
+forward destination from PostgreSQL, concurrently), let `screening.decide` choose, write
+the history row, then carry the decision out over ARI. The history row is written before
+the first thing the caller hears, so it survives anything that happens later; its outcome
+is updated when the call ends.
+"""
 
 from __future__ import annotations
 
-from callflow.call import Call
-from callflow.features.announcements import announce_and_hang_up
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from callflow.ari import AriError, AriNotFound
+from callflow.call import Call, CallerHungUp
+from callflow.features import forwarding, voicemail_deposit
+from callflow.features.announcements import announce_and_hang_up, unavailable
 from callflow.features.context import Services
+from callflow.features.screening import (
+    Action,
+    CallerInfo,
+    Decision,
+    Outcome,
+    ScreeningSettings,
+    decide,
+    identify_caller,
+    notify_every_call,
+)
+from callflow.mail import notify
+from callflow.numbers import is_anonymous, normalize
+from callflow.store import StoreError
+from callflow.store.blocklist import is_blocked
+from callflow.store.forwarding import active_destination
+from callflow.store.history import HistoryEntry, record_call, set_outcome
 from callflow.store.subscribers import SubscriberNumber
+
+log = logging.getLogger("callflow.inbound")
+
+
+def screening_settings(subscriber: SubscriberNumber) -> ScreeningSettings:
+    return ScreeningSettings(
+        reject_anonymous=subscriber.reject_anonymous,
+        block_action=subscriber.block_action,
+        forward_enabled=subscriber.forward_enabled,
+        forward_ring_seconds=subscriber.forward_ring_seconds,
+        forward_show_caller=subscriber.forward_show_caller,
+        voicemail_enabled=subscriber.voicemail_enabled,
+        notify_email=subscriber.notify_email,
+        notify_only_recorded=subscriber.notify_only_recorded,
+    )
+
+
+@dataclass
+class _State:
+    outcome: Outcome
+    history: HistoryEntry | None = None
+
+
+async def _presentation(call: Call) -> str | None:
+    """CALLERID(pres): ARI's channel JSON has the caller's number but not whether it may be
+    shown. With trust_id_inbound=yes a `Privacy: id` INVITE keeps its number but gets a
+    "prohib_*" presentation - only this variable tells it apart."""
+    try:
+        return await call.ari.get_channel_var(call.id, "CALLERID(pres)")
+    except AriNotFound as exc:
+        call.hung_up = True
+        raise CallerHungUp(call.id) from exc
+    except AriError as exc:
+        log.warning("call %s: cannot read CALLERID(pres): %s", call.id, exc)
+        return None
+
+
+async def _lookups(services: Services, subscriber: SubscriberNumber,
+                   caller: str | None) -> tuple[bool, str | None]:
+    blocked = await is_blocked(services.db, subscriber.number, caller)
+    destination = (await active_destination(services.db, subscriber.number)
+                   if subscriber.forward_enabled else None)
+    return blocked, destination
 
 
 async def handle(call: Call, services: Services, subscriber: SubscriberNumber) -> None:
-    await announce_and_hang_up(call, ["demo_greeting"])
+    settings = screening_settings(subscriber)
+    raw_number, raw_name = call.channel.caller.number, call.channel.caller.name
+    presented = None if is_anonymous(raw_number) else normalize(raw_number)
+    pres, lookups = await asyncio.gather(
+        _presentation(call), _lookups(services, subscriber, presented),
+        return_exceptions=True)
+    for result in (pres, lookups):
+        if isinstance(result, CallerHungUp):
+            raise result
+    if isinstance(lookups, StoreError):
+        # Without the block list we cannot screen safely: refuse politely, never connect.
+        log.error("call %s: screening lookups failed (%s): announcing", call.id, lookups)
+        await unavailable(call)
+        return
+    if isinstance(pres, BaseException):
+        raise pres
+    if isinstance(lookups, BaseException):
+        raise lookups
+    blocked, destination = lookups
+    caller = identify_caller(raw_number, raw_name, pres)
+    decision = decide(settings, caller, subscriber_number=subscriber.number,
+                      blocked=blocked, forward_destination=destination)
+    state = _State(decision.outcome)
+    try:
+        state.history = await record_call(
+            services.db, number=subscriber.number, caller=caller.number,
+            caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id)
+    except StoreError as exc:
+        log.error("call %s: history not written: %s", call.id, exc)
+    log.info("call %s to %s from %r (pres %r): %s first_action_ms=%.2f", call.id,
+             subscriber.number, caller.number, pres, decision.action.value,
+             (time.monotonic() - call.started) * 1000)
+    try:
+        await _carry_out(call, services, subscriber, caller, decision, state)
+    finally:
+        await _finish(services, subscriber, caller, settings, decision, state)
+
+
+async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumber,
+                     caller: CallerInfo, decision: Decision, state: _State) -> None:
+    match decision.action:
+        case Action.REJECT_ANONYMOUS:
+            await announce_and_hang_up(call, ["anonymous_rejected"])
+        case Action.BLOCK_ANNOUNCE:
+            await announce_and_hang_up(call, ["blocked"])
+        case Action.BLOCK_BUSY:
+            # Not answered: the caller gets 486 Busy Here (Q.850 cause 17) and hears busy.
+            call.hung_up = True
+            with contextlib.suppress(AriNotFound):
+                await call.ari.hangup(call.id, reason="busy")
+        case Action.VOICEMAIL:
+            await voicemail_deposit.take_message(call, services, subscriber,
+                                                 caller=caller.number)
+        case Action.UNAVAILABLE:
+            await announce_and_hang_up(call, ["forward_failed"])
+        case Action.FORWARD:
+            plan = decision.forward
+            assert plan is not None
+            state.outcome = Outcome.MISSED  # if the caller gives up while it rings
+            report = await forwarding.forward(call, services.settings.pstn_endpoint, plan)
+            if report.result is forwarding.ForwardResult.ANSWERED:
+                state.outcome = Outcome.FORWARDED
+                await call.hangup()
+                return
+            log.info("call %s: forward %s → %s", call.id, report.result.value,
+                     plan.on_failure.value)
+            if plan.on_failure is Action.VOICEMAIL:
+                state.outcome = Outcome.VOICEMAIL
+                await voicemail_deposit.take_message(call, services, subscriber,
+                                                     caller=caller.number)
+            else:
+                await announce_and_hang_up(call, ["forward_failed"])
+
+
+async def _finish(services: Services, subscriber: SubscriberNumber, caller: CallerInfo,
+                  settings: ScreeningSettings, decision: Decision, state: _State) -> None:
+    history = state.history
+    if history is not None and state.outcome is not decision.outcome:
+        try:
+            await set_outcome(services.db, history.id, state.outcome.value)
+        except StoreError as exc:
+            log.warning("history %s: outcome %s not saved: %s", history.id,
+                        state.outcome.value, exc)
+    if notify_every_call(settings, state.outcome):
+        received_at = history.received_at if history is not None else datetime.now(UTC)
+        try:
+            await notify.notify_incoming_call(services, subscriber, caller=caller.number,
+                                              received_at=received_at, message_id=None)
+        except Exception:  # mail must never break call handling
+            log.exception("call notification for %s failed", subscriber.number)

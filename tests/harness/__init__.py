@@ -1,7 +1,7 @@
 """SIPp-based call harness for the 050 Anshin Number tests.
 
-Import as ``harness`` (the ``tests`` directory must be on ``sys.path``; see
-``tests/unit/harness/conftest.py``).
+Import as ``harness``: ``tests`` is on ``sys.path`` via ``pythonpath`` in
+``[tool.pytest.ini_options]`` (and ``mypy_path``).
 
 * :mod:`harness.rtp` - RTP/pcap generation (RFC 4733 DTMF, PCMU audio) and an
   asyncio RTP receiver that measures what the far end sent.

@@ -29,7 +29,7 @@ Design (both directions):
   retransmitted 200), or "ACK + BYE" when it crosses our CANCEL; 3xx-6xx to
   INVITE -> ACK and end; anything else (200/4xx to INFO, BYE, CANCEL) resumes.
 * Branch values follow SIPp's ``[branch]`` recipe ``z9hG4bK-[pid]-[call_number]-<index>``
-  so CANCEL and the non-2xx ACK can reuse the INVITE's branch (index 0).
+  so CANCEL and the non-2xx ACK can reuse the INVITE's branch (index 1).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ FAILURE_CODES: tuple[int, ...] = (
     500, 501, 502, 503, 504, 505, 513, 580,
     600, 603, 604, 606, 607, 608,
 )  # fmt: skip
+INVITE_INDEX = 1  # the UAC's INVITE is scenario element 1 (SIPp's [branch] uses the index)
 PROVISIONAL_CODES: tuple[int, ...] = (100, 180, 181, 182, 183, 199)
 INDIALOG_REQUESTS: tuple[str, ...] = ("UPDATE", "INFO", "OPTIONS", "NOTIFY", "MESSAGE")
 
@@ -275,7 +276,7 @@ def uac_scenario(cfg: UacConfig) -> str:
     """A complete UAC call: INVITE ... (CANCEL | 4xx | 200 ACK media [INFO...] BYE)."""
     from_hdr, to_uri, contact = _uac_headers(cfg)
     b = ScenarioBuilder("anshin uac call")
-    invite_branch = "z9hG4bK-[pid]-[call_number]-0"
+    invite_branch = f"z9hG4bK-[pid]-[call_number]-{INVITE_INDEX}"
     extra = [check_user_text(h, "extra header") for h in cfg.extra_headers]
     if cfg.privacy_id:
         extra.append("Privacy: id")
@@ -299,14 +300,16 @@ def uac_scenario(cfg: UacConfig) -> str:
             sdp(cfg.media_port_offset),
         ]
     )
-    # 0: INVITE (branch index 0 is what CANCEL / non-2xx ACK reuse)
-    b.send(invite, retrans="500")
+    # 0: set up the 200 dispatch *before* sending: on loopback the answer can
+    # arrive before the element after the INVITE has run.
     b.nop(
         [
             '<assign assign_to="on200" value="{{idx:answered}}"/>',
             '<assign assign_to="_unexp.retaddr" value="0"/>',
         ]
     )
+    # 1: INVITE (its branch, index 1, is reused by CANCEL and the non-2xx ACK)
+    b.send(invite, retrans="500")
     # Ringing: everything (1xx, 200, 4xx) is handled by _unexp.main during this pause.
     b.pause(cfg.cancel_after_ms)
 

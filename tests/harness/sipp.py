@@ -267,10 +267,13 @@ class CallResult:
 
     def describe(self) -> str:
         """Compact call flow for assertion messages."""
-        flow = " ".join(
+        steps = [
             ("->" if m.direction == "sent" else "<-") + (m.method or f"{m.status}/{m.cseq_method}")
             for m in self.messages
-        )
+        ]
+        if len(steps) > 60:
+            steps = [*steps[:40], f"... {len(steps) - 50} more ...", *steps[-10:]]
+        flow = " ".join(steps)
         return (
             f"final={self.final_status} answered={self.answered} remote_bye={self.remote_hung_up}"
             f" dur={self.duration_s:.2f}s rc={self.returncode} timed_out={self.timed_out}"
@@ -600,6 +603,16 @@ def _log_tail(workdir: Path, name: str) -> str:
     return "\n".join(parts)
 
 
+def _lost_port_race(returncode: int | None, workdir: Path) -> bool:
+    """SIPp exited at start-up because a port we picked was taken meanwhile."""
+    if returncode in (None, 0, 1):
+        return False
+    if _read(workdir / "uac_messages.log").strip():
+        return False  # it did send something: a real failure
+    err = _read(workdir / "uac.stderr") + _read(workdir / "uac_errors.log")
+    return "bind" in err.lower() or "address already in use" in err.lower()
+
+
 def _check_target(target: str) -> None:
     host, _, port = target.rpartition(":")
     if host != HOST or not port.isdigit():
@@ -672,45 +685,52 @@ async def place_call(
     timed_out = False
     try:
         pcap = write_pcap(workdir / "media.pcap", plan.stream.packets)
-        sipp_media_port = _sipp_media_port()
-        cfg = UacConfig(
-            dialed=dialed,
-            caller=caller,
-            caller_name=caller_name,
-            from_host=from_host,
-            privacy_id=privacy_id,
-            extra_headers=tuple(extra_headers),
-            media_port_offset=sink.port - sipp_media_port,
-            pcap=str(pcap),
-            info_digits=tuple(plan.info),
-            hangup_after_ms=round(hangup_at * 1000),
-            cancel_after_ms=round(ring_limit_s * 1000),
-        )
-        scenario = workdir / "uac.xml"
-        scenario.write_text(uac_scenario(cfg))
-        args = [
-            target,
-            "-sf", str(scenario),
-            *_common_args(
-                sip_port=free_udp_port(), media_port=sipp_media_port, workdir=workdir, name="uac"
-            ),
-            "-m", "1",
-            "-l", "1",
-            "-timeout", f"{max(1, round(timeout_s))}s",
-            "-timeout_error",
-        ]  # fmt: skip
-        proc = await _start(args, workdir=workdir, name="uac")
-        try:
-            await asyncio.wait_for(proc.wait(), timeout_s + 10.0)
-        except TimeoutError:
-            timed_out = True
-            await _terminate(proc)
+        for attempt in range(3):
+            sipp_media_port = _sipp_media_port()
+            cfg = UacConfig(
+                dialed=dialed,
+                caller=caller,
+                caller_name=caller_name,
+                from_host=from_host,
+                privacy_id=privacy_id,
+                extra_headers=tuple(extra_headers),
+                media_port_offset=sink.port - sipp_media_port,
+                pcap=str(pcap),
+                info_digits=tuple(plan.info),
+                hangup_after_ms=round(hangup_at * 1000),
+                cancel_after_ms=round(ring_limit_s * 1000),
+            )
+            scenario = workdir / "uac.xml"
+            scenario.write_text(uac_scenario(cfg))
+            args = [
+                target,
+                "-sf", str(scenario),
+                *_common_args(
+                    sip_port=free_udp_port(),
+                    media_port=sipp_media_port,
+                    workdir=workdir,
+                    name="uac",
+                ),
+                "-m", "1",
+                "-l", "1",
+                "-timeout", f"{max(1, round(timeout_s))}s",
+                "-timeout_error",
+            ]  # fmt: skip
+            proc = await _start(args, workdir=workdir, name="uac")
+            try:
+                await asyncio.wait_for(proc.wait(), timeout_s + 10.0)
+            except TimeoutError:
+                timed_out = True
+                await _terminate(proc)
+            if attempt < 2 and _lost_port_race(proc.returncode, workdir):
+                continue  # another process grabbed a port between our probe and SIPp's bind
+            break
         await asyncio.sleep(0.05)  # let trailing RTP land
         messages = parse_message_log(_read(workdir / "uac_messages.log"))
         return summarize_call(
             messages,
             rtp=sink.receiver.stats(),
-            returncode=proc.returncode,
+            returncode=proc.returncode if proc is not None else None,
             timed_out=timed_out,
             log_tail=_log_tail(workdir, "uac"),
             workdir=str(workdir) if keep_files else None,
@@ -771,9 +791,13 @@ class Uas:
         play_audio_s: float = 0.0,
         keep_files: bool = False,
         custom_scenario: str | None = None,
+        max_lifetime_s: float = 900.0,
+        port: int | None = None,
     ) -> None:
         self.mode: UasMode = mode
         self.custom_scenario = custom_scenario  # raw SIPp XML replacing the generated one
+        # SIPp -timeout: the UAS exits by itself even if this Python process dies
+        self.max_lifetime_s = max_lifetime_s
         self.answer_after_s = answer_after_s
         self.hold_s = hold_s
         self.reject_code = reject_code
@@ -784,6 +808,8 @@ class Uas:
         self.keep_files = keep_files
         self.host = HOST
         self.port = 0
+        # a fixed SIP port (e.g. the lab's carrier gateway port) instead of a free one
+        self._fixed_port = port
         self.workdir: Path | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._sink: _MediaSink | None = None
@@ -819,7 +845,7 @@ class Uas:
         last_error = ""
         for _attempt in range(3):
             media_port = _sipp_media_port()
-            self.port = free_udp_port()
+            self.port = self._fixed_port or free_udp_port()
             cfg = UasConfig(
                 mode=self.mode,
                 ring_ms=round(self.answer_after_s * 1000),
@@ -838,6 +864,7 @@ class Uas:
                 *_common_args(
                     sip_port=self.port, media_port=media_port, workdir=self.workdir, name="uas"
                 ),
+                "-timeout", f"{max(1, round(self.max_lifetime_s))}s",
             ]  # fmt: skip
             self._proc = await _start(args, workdir=self.workdir, name="uas")
             if await self._wait_ready():

@@ -19,11 +19,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.ports import free_port, free_range
 from labkit.postgres import PgCluster
 from labkit.render import LabConfig, LabPorts
+
+__all__ = ["new_subscriber"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,6 +97,7 @@ def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path
             "ANSHIN_ARI_APP": cfg.ari_app,
             "ANSHIN_DATABASE_URL": pg.url,
             "ANSHIN_LOG_LEVEL": "DEBUG",
+            "ANSHIN_MEDIA_DIR": str(asterisk.run_dir / "media"),
         },
         log_path=REPO / "build" / "test-app.log",
     )
@@ -121,18 +125,3 @@ def app(app_process: AppProcess) -> Iterator[AppProcess]:
 def sql(pg: PgCluster) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     with psycopg.connect(pg.url, autocommit=True) as conn:
         yield conn
-
-
-def new_subscriber(conn: psycopg.Connection[tuple[object, ...]], **settings: object) -> str:
-    """Provision an account with one fresh 050 number; returns the number."""
-    number = "050" + str(uuid.uuid4().int)[:8]
-    row = conn.execute(
-        "INSERT INTO accounts (email, password_hash) VALUES (%s, 'x') RETURNING id",
-        (f"{uuid.uuid4().hex[:10]}@example.jp",)).fetchone()
-    assert row is not None
-    conn.execute("INSERT INTO subscriber_numbers (number, account_id) VALUES (%s, %s)",
-                 (number, row[0]))
-    for key, value in settings.items():
-        conn.execute(f"UPDATE subscriber_numbers SET {key} = %s WHERE number = %s",
-                     (value, number))
-    return number

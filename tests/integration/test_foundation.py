@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from harness.sipp import Dtmf, Wait, place_call
 
+from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
-from tests.integration.conftest import new_subscriber
 
 pytestmark = pytest.mark.lab
 
@@ -127,9 +127,9 @@ async def test_asterisk_restart_app_reconnects(app: AppProcess, asterisk: Asteri
 async def test_anonymous_and_empty_caller_ids(app: AppProcess, asterisk: AsteriskContainer,
                                               sql: Sql) -> None:
     t0 = time.time()
-    for caller in ("anonymous", ""):
+    for caller, privacy in (("anonymous", False), ("09011112222", True)):
         result = await place_call(target=asterisk.sip_target, dialed="0311112222", caller=caller,
-                                  wait_for_remote_bye=True, timeout_s=20)
+                                  privacy_id=privacy, wait_for_remote_bye=True, timeout_s=20)
         assert result.answered and result.remote_hung_up, result.describe()
     rows = [r for r in routes_for(sql, since=t0) if r[1] == "not_in_service"]
     assert len(rows) == 2
@@ -155,7 +155,8 @@ async def test_very_long_digit_string_and_concurrent_calls(app: AppProcess,
                                                            sql: Sql) -> None:
     t0 = time.time()
     long_call = place_call(target=asterisk.sip_target, dialed="05033005000",
-                           steps=[Wait(0.5), Dtmf("9" * 200 + "#", mode="info", gap_s=0.02)],
+                           steps=[Wait(0.5), Dtmf("9" * 200 + "#", mode="rfc4733",
+                                                    duration_s=0.06, gap_s=0.04)],
                            wait_for_remote_bye=True, timeout_s=60)
     others = [place_call(target=asterisk.sip_target, dialed="0311112222",
                          wait_for_remote_bye=True, timeout_s=20) for _ in range(3)]

@@ -309,3 +309,19 @@ async def test_stop_playback_and_recording(fake: FakeAri) -> None:
         await ari.stop_playback("pb-1")
         await ari.stop_recording("vm/x")
     assert [r.method for r in fake.requests] == ["DELETE", "POST"]
+
+
+async def test_list_stored_and_get_live_recording(fake: FakeAri) -> None:
+    fake.respond("GET", "/recordings/stored",
+                 Reply(json=[{"name": "vm-1", "format": "wav"}, {"name": "other", "format": "gsm"}]))
+    fake.respond("GET", "/recordings/live/vm-2",
+                 Reply(json={"name": "vm-2", "format": "wav", "state": "recording",
+                             "target_uri": f"channel:{CID}"}))
+    fake.respond("GET", "/recordings/live/vm-3", Reply(status=404, json={"message": "nope"}))
+    async with client(fake) as ari:
+        stored = await ari.list_stored_recordings()
+        live = await ari.get_live_recording("vm-2")
+        with pytest.raises(AriNotFound):
+            await ari.get_live_recording("vm-3")
+    assert [(r.name, r.format) for r in stored] == [("vm-1", "wav"), ("other", "gsm")]
+    assert live.state == "recording" and live.target_channel_id == CID

@@ -125,7 +125,7 @@ async def test_remote_hangup_is_detected() -> None:
 
 
 _REINVITING_UAS = """<?xml version="1.0" encoding="UTF-8"?>
-<scenario name="re-INVITE, UPDATE, INFO, then BYE">
+<scenario name="re-INVITE, UPDATE, expect 2 INFO, then BYE">
   <recv request="INVITE">
     <action>
       <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
@@ -194,7 +194,27 @@ Contact: <sip:uas@[local_ip]:[local_port]>
 Content-Length: 0
   ]]></send>
   <recv response="200"/>
-  <pause milliseconds="300"/>
+  <recv request="INFO"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+  ]]></send>
+  <recv request="INFO"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+  ]]></send>
+  <pause milliseconds="200"/>
   <send retrans="500"><![CDATA[
 BYE sip:caller@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -216,7 +236,7 @@ async def test_caller_answers_reinvite_and_update_then_sees_remote_bye() -> None
             dialed="0312345678",
             dtmf="12",
             dtmf_mode="info",
-            dtmf_delay_s=0.2,
+            dtmf_delay_s=1.0,  # the re-INVITE/UPDATE arrive during this wait
             wait_for_remote_bye=True,
             timeout_s=15,
         )

@@ -1,0 +1,38 @@
+"""Wall-clock time as the app sees it, behind a small seam so tests can move it.
+
+Lockouts (15 min) and voicemail expiry (168 h) compare against this clock, never against the
+database's now(), so a test can shift the whole app forward with ANSHIN_CLOCK_OFFSET_S
+(restart the app with it set) or hand a `FixedClock` to the store and the jobs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class SystemClock:
+    def __init__(self, offset_s: float = 0.0) -> None:
+        self.offset = timedelta(seconds=offset_s)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class FixedClock:
+    """A clock that only moves when told to (tests)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> None:
+        self.at += delta

@@ -1,0 +1,151 @@
+"""What the IVR state machines ask for (actions) and what they are told (events).
+
+A machine is fed one event per action it returned; the driver performs the action (plays,
+collects digits, touches the store) and answers with the matching event. `Finish` ends the
+call: play its prompts (if any) and hang up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from callflow.store.mailbox import AuthOutcome, MessageSummary
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Play prompts (a key press stops them) and collect digits up to '#'."""
+
+    prompts: tuple[str, ...]
+    max_digits: int
+
+
+@dataclass(frozen=True)
+class Say:
+    """Play prompts to the end (keys pressed meanwhile are kept for the next Ask)."""
+
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlayMessage:
+    """Play one stored message; it is marked heard when playback starts."""
+
+    number: str
+    message_id: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Play prompts, then hang up. Terminal."""
+
+    prompts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Authenticate:
+    number: str
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LoadMessages:
+    number: str
+
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    number: str
+    message_id: int
+
+
+@dataclass(frozen=True)
+class ChangePin:
+    number: str
+    new_pin: str = field(repr=False)
+
+
+Action = Ask | Say | PlayMessage | Finish | Authenticate | LoadMessages | DeleteMessage | ChangePin
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Entered:
+    """Digits collected. terminated=False: the caller stopped (inter-digit timeout) or typed
+    more than max_digits before '#'."""
+
+    digits: str
+    terminated: bool
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """Nothing pressed before the first-digit timeout."""
+
+
+@dataclass(frozen=True)
+class Played:
+    """A Say finished."""
+
+
+@dataclass(frozen=True)
+class MessagePlayed:
+    message_id: int
+
+
+@dataclass(frozen=True)
+class MessageGone:
+    """The message was deleted or expired before it could be played."""
+
+    message_id: int
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    outcome: AuthOutcome
+
+
+@dataclass(frozen=True)
+class MessagesLoaded:
+    messages: tuple[MessageSummary, ...]
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    message_id: int
+
+
+@dataclass(frozen=True)
+class PinChanged:
+    pass
+
+
+Event = (Entered | NoInput | Played | MessagePlayed | MessageGone | AuthResult | MessagesLoaded
+         | MessageDeleted | PinChanged)
+
+
+class Machine(Protocol):
+    def start(self, now: datetime) -> Action: ...
+
+    def feed(self, event: Event, now: datetime) -> Action: ...
+
+
+class ProtocolViolation(Exception):
+    """The driver answered an action with an event that does not belong to it (a bug)."""
+
+    def __init__(self, state: object, event: object) -> None:
+        super().__init__(f"unexpected {event!r} in state {state!r}")
+
+
+def prompts(*ids: str | Sequence[str]) -> tuple[str, ...]:
+    """Flatten prompt ids and lists of ids into one tuple."""
+    out: list[str] = []
+    for item in ids:
+        out.extend([item] if isinstance(item, str) else item)
+    return tuple(out)

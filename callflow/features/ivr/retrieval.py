@@ -1,0 +1,174 @@
+"""Voicemail retrieval, 050-3300-5000 (R-VM-*), as a pure state machine.
+
+After authentication: no messages → 「メッセージはお預かりしておりません。ご利用ありがとう
+ございました。」 and hang-up. Otherwise the count guidance, then one message at a time — new
+ones first, then heard ones, oldest first in each group (the order is fixed at login) — each
+announced with its date/time and caller (and 「再生済みです」 when heard before), then the menu:
+1# delete, 2# replay, 3# next. Past the last message it goes back to the first; when every
+message is deleted it says so and hangs up. A message that has expired (168 h) is dropped
+before it would be played, and never played.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from callflow import speech
+from callflow.features.ivr.auth import Authenticated, AuthStep
+from callflow.features.ivr.model import (
+    Action,
+    DeleteMessage,
+    Event,
+    Finish,
+    LoadMessages,
+    MessageDeleted,
+    MessageGone,
+    MessagePlayed,
+    MessagesLoaded,
+    Played,
+    PlayMessage,
+    ProtocolViolation,
+    Say,
+)
+from callflow.features.ivr.prompter import Prompter
+from callflow.store.mailbox import MessageSummary, is_expired
+
+MENU_DIGITS = 2
+DELETE, REPLAY, NEXT = "1", "2", "3"
+
+
+class _Phase(enum.Enum):
+    AUTH = "auth"
+    LOADING = "loading"
+    GUIDANCE = "guidance"  # count guidance playing
+    HEADER = "header"  # "このメッセージは…" playing
+    MESSAGE = "message"  # the message playing
+    MENU = "menu"
+    DELETING = "deleting"
+    BRIDGE = "bridge"  # "deleted" / "back to first" playing, then the current message
+    DONE = "done"
+
+
+class RetrievalMachine:
+    def __init__(self, max_failures: int = 3) -> None:
+        self.prompter = Prompter(max_failures)
+        self.auth = AuthStep(self.prompter, intro=("welcome",))
+        self.phase = _Phase.AUTH
+        self.number = ""
+        self.messages: list[MessageSummary] = []  # still to offer, in play order
+        self.index = 0
+
+    # ------------------------------------------------------------ helpers
+
+    def _end(self, *prompt_ids: str) -> Finish:
+        self.phase = _Phase.DONE
+        return Finish(prompt_ids)
+
+    def _drop_expired(self, now: datetime) -> None:
+        current = self.messages[self.index] if self.index < len(self.messages) else None
+        self.messages = [m for m in self.messages if not is_expired(m.received_at, now)]
+        if current is not None and current in self.messages:
+            self.index = self.messages.index(current)
+        elif self.index >= len(self.messages):
+            self.index = 0
+
+    def _present(self, now: datetime, *, replay: bool = False) -> Action:
+        """The header of the current message (or the end if nothing is left)."""
+        self._drop_expired(now)
+        if not self.messages:
+            return self._end("no_messages")
+        msg = self.messages[self.index]
+        self.phase = _Phase.HEADER
+        header = speech.message_header(msg.received_at, msg.caller,
+                                       already_heard=msg.heard and not replay, now=now)
+        return Say(tuple(header))
+
+    def _play_current(self, now: datetime) -> Action:
+        self._drop_expired(now)
+        if not self.messages:
+            return self._end("no_messages")
+        self.phase = _Phase.MESSAGE
+        return PlayMessage(self.number, self.messages[self.index].id)
+
+    def _menu(self) -> Action:
+        self.phase = _Phase.MENU
+        return self.prompter.ask(("menu_after_message",), MENU_DIGITS)
+
+    def _remove(self, message_id: int) -> None:
+        self.messages = [m for m in self.messages if m.id != message_id]
+        if self.index >= len(self.messages):
+            self.index = 0
+
+    def _heard(self, message_id: int) -> None:
+        self.messages = [m if m.id != message_id else
+                         MessageSummary(m.id, m.received_at, m.caller, True)
+                         for m in self.messages]
+
+    # ------------------------------------------------------------ machine
+
+    def start(self, now: datetime) -> Action:
+        return self.auth.start()
+
+    def feed(self, event: Event, now: datetime) -> Action:
+        action = self._feed(event, now)
+        if isinstance(action, Finish):
+            self.phase = _Phase.DONE
+        return action
+
+    def _feed(self, event: Event, now: datetime) -> Action:
+        match self.phase:
+            case _Phase.AUTH:
+                out = self.auth.feed(event)
+                if isinstance(out, Authenticated):
+                    self.number = out.number
+                    self.phase = _Phase.LOADING
+                    return LoadMessages(out.number)
+                return out
+            case _Phase.LOADING if isinstance(event, MessagesLoaded):
+                self.messages = [m for m in event.messages if not is_expired(m.received_at, now)]
+                # new first, then heard; oldest first in each (stable for equal times)
+                self.messages.sort(key=lambda m: (m.heard, m.received_at, m.id))
+                if not self.messages:
+                    return self._end("no_messages")
+                self.phase = _Phase.GUIDANCE
+                new = sum(1 for m in self.messages if not m.heard)
+                return Say(tuple(speech.message_count_guidance(new, len(self.messages) - new)))
+            case _Phase.GUIDANCE | _Phase.BRIDGE if isinstance(event, Played):
+                return self._present(now)
+            case _Phase.HEADER if isinstance(event, Played):
+                return self._play_current(now)
+            case _Phase.MESSAGE if isinstance(event, MessagePlayed):
+                self._heard(event.message_id)
+                return self._menu()
+            case _Phase.MESSAGE if isinstance(event, MessageGone):
+                self._remove(event.message_id)
+                return self._present(now)
+            case _Phase.MENU:
+                return self._menu_choice(event, now)
+            case _Phase.DELETING if isinstance(event, MessageDeleted):
+                last = self.index == len(self.messages) - 1
+                self._remove(event.message_id)
+                if not self.messages:
+                    return self._end("all_deleted")
+                self.phase = _Phase.BRIDGE
+                return Say(("deleted", "back_to_first") if last else ("deleted",))
+        raise ProtocolViolation(self.phase, event)
+
+    def _menu_choice(self, event: Event, now: datetime) -> Action:
+        got = self.prompter.answer(event)
+        if not isinstance(got, str):
+            return got
+        if got == DELETE:
+            self.phase = _Phase.DELETING
+            return DeleteMessage(self.number, self.messages[self.index].id)
+        if got == REPLAY:
+            return self._present(now, replay=True)
+        if got == NEXT:
+            if self.index + 1 < len(self.messages):
+                self.index += 1
+                return self._present(now)
+            self.index = 0
+            self.phase = _Phase.BRIDGE
+            return Say(("back_to_first",))
+        return self.prompter.retry(("invalid_input",))

@@ -1,0 +1,158 @@
+"""What happens to a call to a subscriber's 050 number: a pure decision (R-IN-1,2,3,4).
+
+The inbound handler gathers the inputs (caller id and its presentation from Asterisk, the
+subscriber's settings, whether the caller is on the block list, the active forward
+destination) and then only carries out the `Decision`. Order, as in the user guide:
+
+1. 非通知着信拒否 (reject_anonymous): a caller who presents no number is refused with an
+   announcement; never reaches voicemail.
+2. 指定番号着信拒否 (block list): announcement or busy; never reaches forwarding/voicemail.
+3. 指定番号への接続 (forwarding) to the active destination, with voicemail (if enabled) or
+   the "cannot connect" announcement when it is not answered, busy or fails.
+4. 留守番電話 directly when forwarding is off.
+5. Neither forwarding nor voicemail: the caller hears 「ただいま電話をおつなぎすることが
+   できません。しばらくたってからおかけ直しください。」 (forward_failed) and the call is logged
+   as missed - what a real carrier plays when a number has nowhere to deliver the call,
+   rather than ringing forever or answering with a demo greeting.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from enum import Enum
+
+from callflow.numbers import is_anonymous, normalize
+
+# Asterisk's CALLERID(pres) values (main/callerid.c, ast_named_caller_presentation): only
+# the "allowed_*" ones may be shown. "prohib_*" is what PJSIP sets for `Privacy: id` from a
+# trusted peer (trust_id_inbound=yes); "unavailable" is a network that has no number.
+_ALLOWED_PRES_PREFIX = "allowed"
+# Display names that only say "no number" (SIP UAs put them in From when withholding).
+_PLACEHOLDER_NAMES = {"anonymous", "unavailable", "unknown", "private", "restricted",
+                      "withheld", "非通知", "通知不可能", "公衆電話"}
+
+
+class Action(Enum):
+    REJECT_ANONYMOUS = "reject_anonymous"  # answer, anonymous_rejected, hang up
+    BLOCK_ANNOUNCE = "block_announce"  # answer, blocked, hang up
+    BLOCK_BUSY = "block_busy"  # 486 Busy Here without answering
+    FORWARD = "forward"  # ring the caller, originate to the destination, bridge
+    VOICEMAIL = "voicemail"  # the voicemail center takes a message
+    UNAVAILABLE = "unavailable"  # answer, forward_failed, hang up
+
+
+class Outcome(Enum):
+    """call_history.outcome values (the portal shows them)."""
+
+    RECEIVED = "received"  # written at call start; still in progress
+    REJECTED_ANONYMOUS = "rejected_anonymous"
+    BLOCKED = "blocked"
+    FORWARDED = "forwarded"  # forwarded and answered
+    VOICEMAIL = "voicemail"  # went to the voicemail center
+    MISSED = "missed"  # nobody took it (caller gave up while ringing, or nowhere to go)
+
+
+@dataclass(frozen=True)
+class CallerInfo:
+    """The caller as the subscriber may see it: number None = 非通知, name None = 登録なし."""
+
+    number: str | None
+    name: str | None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.number is None
+
+
+@dataclass(frozen=True)
+class ScreeningSettings:
+    """The subscriber settings the decision depends on (a view of SubscriberNumber)."""
+
+    reject_anonymous: bool = False
+    block_action: str = "announce"  # 'announce' | 'busy'
+    forward_enabled: bool = False
+    forward_ring_seconds: int = 20
+    forward_show_caller: str = "caller"  # 'caller' | '050'
+    voicemail_enabled: bool = False
+    notify_email: str | None = None
+    notify_only_recorded: bool = False
+
+
+@dataclass(frozen=True)
+class ForwardPlan:
+    destination: str  # national number of the subscriber's phone
+    caller_number: str | None  # what the subscriber's phone shows; None = anonymous
+    caller_name: str | None
+    ring_seconds: int
+    on_failure: Action  # VOICEMAIL or UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    outcome: Outcome  # the history outcome to write at call start
+    forward: ForwardPlan | None = None
+
+
+def identify_caller(raw_number: str | None, raw_name: str | None,
+                    presentation: str | None) -> CallerInfo:
+    """The presentable caller from Asterisk's caller id and CALLERID(pres).
+
+    Withheld in any form - `anonymous`/`Anonymous`/`unavailable`/empty user, a From that is
+    not a phone number at all, or a number with restricted presentation (SIP `Privacy: id`)
+    - gives number None. A withheld caller's display name is dropped as well: it was
+    withheld with the number (and is usually just "Anonymous").
+    """
+    pres = (presentation or "").strip().lower()
+    restricted = bool(pres) and not pres.startswith(_ALLOWED_PRES_PREFIX)
+    number = None if restricted or is_anonymous(raw_number) else normalize(raw_number)
+    if number is None:
+        return CallerInfo(None, None)
+    name = unicodedata.normalize("NFKC", raw_name or "").strip()
+    if not name or name.lower() in _PLACEHOLDER_NAMES or normalize(name) == number:
+        return CallerInfo(number, None)  # a "name" that is just the number is no name
+    return CallerInfo(number, name[:80])
+
+
+def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number: str,
+           blocked: bool, forward_destination: str | None) -> Decision:
+    """The screening decision for one call. `blocked`: the caller's normalised number is
+    on this 050 number's block list (meaningless for a withheld caller)."""
+    if caller.anonymous and settings.reject_anonymous:
+        return Decision(Action.REJECT_ANONYMOUS, Outcome.REJECTED_ANONYMOUS)
+    if blocked and not caller.anonymous:
+        action = Action.BLOCK_BUSY if settings.block_action == "busy" else Action.BLOCK_ANNOUNCE
+        return Decision(action, Outcome.BLOCKED)
+    fallback = Action.VOICEMAIL if settings.voicemail_enabled else Action.UNAVAILABLE
+    if settings.forward_enabled and forward_destination:
+        shown: str | None = caller.number
+        name = caller.name
+        if settings.forward_show_caller == "050":
+            shown, name = subscriber_number, None
+        plan = ForwardPlan(destination=forward_destination, caller_number=shown,
+                           caller_name=name, ring_seconds=settings.forward_ring_seconds,
+                           on_failure=fallback)
+        return Decision(Action.FORWARD, Outcome.RECEIVED, plan)
+    if fallback is Action.VOICEMAIL:
+        return Decision(Action.VOICEMAIL, Outcome.VOICEMAIL)
+    return Decision(Action.UNAVAILABLE, Outcome.MISSED)
+
+
+def notify_every_call(settings: ScreeningSettings, outcome: Outcome) -> bool:
+    """E-mail in "every incoming call" mode for a call that did not reach the voicemail
+    center (which sends its own mail): forwarded or missed calls. Refused calls (anonymous,
+    blocked) never produce mail."""
+    if not settings.notify_email or settings.notify_only_recorded:
+        return False
+    return outcome in (Outcome.FORWARDED, Outcome.MISSED)
+
+
+def caller_id_for_forward(plan: ForwardPlan) -> str:
+    """ARI originate callerId for the forward leg: `"name" <number>` / `<number>`; a
+    withheld caller is sent as anonymous (presentation is set restricted separately)."""
+    number = plan.caller_number or "anonymous"
+    if plan.caller_name and plan.caller_number:
+        name = plan.caller_name.replace('"', "").replace("<", "").replace(">", "")
+        return f'"{name}" <{number}>'
+    return f"<{number}>"

@@ -1,0 +1,1 @@
+"""E-mail notification (R-IN-5): composing, the transactional outbox, and the sender job."""

@@ -1,0 +1,57 @@
+"""Incoming-call history (R-IN-6): one row per inbound call, written when the call
+starts (so it survives whatever happens next) and given its outcome when it ends.
+
+caller NULL is 非通知; caller_name NULL shows as 登録なし in the portal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg.rows import class_row
+
+from callflow.store.database import Database
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: int
+    caller: str | None
+    caller_name: str | None
+    received_at: datetime
+    outcome: str
+    channel_id: str | None
+
+
+async def record_call(db: Database, *, number: str, caller: str | None,
+                      caller_name: str | None, outcome: str,
+                      channel_id: str | None) -> HistoryEntry:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(HistoryEntry))
+        await cur.execute(
+            "INSERT INTO call_history (number, caller, caller_name, outcome, channel_id)"
+            " VALUES (%s, %s, %s, %s, %s)"
+            " RETURNING id, caller, caller_name, received_at, outcome, channel_id",
+            (number, caller, caller_name, outcome, channel_id))
+        row = await cur.fetchone()
+        assert row is not None
+        return row
+
+
+async def set_outcome(db: Database, history_id: int, outcome: str) -> None:
+    async with db.connection() as conn:
+        await conn.execute("UPDATE call_history SET outcome = %s WHERE id = %s",
+                           (outcome, history_id))
+
+
+async def list_history(db: Database, number: str, *, limit: int = 100,
+                       offset: int = 0) -> list[HistoryEntry]:
+    """Newest first."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(HistoryEntry))
+        await cur.execute(
+            "SELECT id, caller, caller_name, received_at, outcome, channel_id"
+            " FROM call_history WHERE number = %s ORDER BY received_at DESC, id DESC"
+            " LIMIT %s OFFSET %s", (number, limit, offset))
+        return await cur.fetchall()

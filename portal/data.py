@@ -1,0 +1,404 @@
+"""The portal's data access: subscriber settings, block list, history, voicemail, callback.
+
+A thin adapter: where another module of the project owns a kind of data (the callback
+service, the store modules) it is called; the rest is plain SQL here. Every function that
+takes a 050 `number` expects the caller to have checked that the account owns it
+(`owned_number`), and every query is scoped by that number or by the account id.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from types import ModuleType
+
+from psycopg.rows import class_row
+
+from callflow.store import Database
+from callflow.store.errors import InvalidValue
+
+
+def _optional(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    email: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    number: str
+    label: str
+
+
+@dataclass(frozen=True)
+class NumberSettings:
+    number: str
+    reject_anonymous: bool
+    forward_enabled: bool
+    forward_ring_seconds: int
+    forward_show_caller: str
+    voicemail_enabled: bool
+    pin_set: bool
+    notify_email: str | None
+    notify_only_recorded: bool
+    attach_recording: bool
+
+
+@dataclass(frozen=True)
+class Destination:
+    id: int
+    destination: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    id: int
+    caller: str | None
+    caller_name: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    caller: str | None
+    received_at: datetime
+    duration_ms: int
+    heard: bool
+
+
+@dataclass(frozen=True)
+class OwnNumber:
+    id: int
+    number: str
+    preferred: bool
+    verified: bool
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    id: int
+    kind: str
+    leg1: str
+    destination: str | None
+    status: str
+    reason: str | None
+    created_at: datetime
+
+
+# ------------------------------------------------------------------ accounts and numbers
+
+async def account_by_email(db: Database, email: str) -> Account | None:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(Account))
+        await cur.execute("SELECT id, email, password_hash FROM accounts WHERE lower(email) = lower(%s)",
+                          (email,))
+        return await cur.fetchone()
+
+
+async def contacts(db: Database, account_id: int) -> list[Contact]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(Contact))
+        await cur.execute("SELECT id, number, label FROM contact_numbers WHERE account_id = %s"
+                          " ORDER BY id", (account_id,))
+        return await cur.fetchall()
+
+
+async def account_numbers(db: Database, account_id: int) -> list[str]:
+    async with db.connection() as conn:
+        cur = await conn.execute("SELECT number FROM subscriber_numbers WHERE account_id = %s"
+                                 " ORDER BY number", (account_id,))
+        return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def owns_number(db: Database, account_id: int, number: str) -> bool:
+    async with db.connection() as conn:
+        cur = await conn.execute("SELECT 1 FROM subscriber_numbers WHERE number = %s"
+                                 " AND account_id = %s", (number, account_id))
+        return await cur.fetchone() is not None
+
+
+async def settings(db: Database, number: str) -> NumberSettings:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(NumberSettings))
+        await cur.execute(
+            "SELECT number, reject_anonymous, forward_enabled, forward_ring_seconds,"
+            " forward_show_caller, voicemail_enabled, voicemail_pin_hash IS NOT NULL AS pin_set,"
+            " notify_email, notify_only_recorded, attach_recording"
+            " FROM subscriber_numbers WHERE number = %s", (number,))
+        row = await cur.fetchone()
+    if row is None:
+        raise InvalidValue("no such number")
+    return row
+
+
+async def set_reject_anonymous(db: Database, number: str, reject: bool) -> None:
+    async with db.connection() as conn:
+        await conn.execute("UPDATE subscriber_numbers SET reject_anonymous = %s WHERE number = %s",
+                           (reject, number))
+
+
+async def set_voicemail(db: Database, number: str, *, enabled: bool, email: str | None,
+                        only_recorded: bool, attach: bool, pin_hash: str | None) -> None:
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE subscriber_numbers SET voicemail_enabled = %s, notify_email = %s,"
+            " notify_only_recorded = %s, attach_recording = %s,"
+            " voicemail_pin_hash = COALESCE(%s, voicemail_pin_hash) WHERE number = %s",
+            (enabled, email, only_recorded, attach, pin_hash, number))
+
+
+# ------------------------------------------------------------------ forwarding
+
+async def destinations(db: Database, number: str) -> list[Destination]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(Destination))
+        await cur.execute("SELECT id, destination, active FROM forward_destinations"
+                          " WHERE number = %s ORDER BY id", (number,))
+        return await cur.fetchall()
+
+
+async def save_forwarding(db: Database, number: str, *, enabled: bool, numbers: list[str],
+                          active: str | None, ring_seconds: int, show_caller: str) -> None:
+    """Replace the destination list (≤ 5, one active) and the forwarding settings at once."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE subscriber_numbers SET forward_enabled = %s, forward_ring_seconds = %s,"
+            " forward_show_caller = %s WHERE number = %s",
+            (enabled, ring_seconds, show_caller, number))
+        await conn.execute("DELETE FROM forward_destinations WHERE number = %s"
+                           " AND NOT (destination = ANY(%s))", (number, numbers))
+        await conn.execute("UPDATE forward_destinations SET active = false WHERE number = %s",
+                           (number,))
+        for dest in numbers:
+            await conn.execute(
+                "INSERT INTO forward_destinations (number, destination, active)"
+                " VALUES (%s, %s, false) ON CONFLICT (number, destination) DO NOTHING",
+                (number, dest))
+        if active is not None:
+            await conn.execute("UPDATE forward_destinations SET active = true"
+                               " WHERE number = %s AND destination = %s", (number, active))
+
+
+# ------------------------------------------------------------------ block list
+
+async def blocked(db: Database, number: str) -> list[str]:
+    async with db.connection() as conn:
+        cur = await conn.execute("SELECT blocked FROM block_list WHERE number = %s"
+                                 " ORDER BY created_at, blocked", (number,))
+        return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def save_blocklist(db: Database, number: str, entries: list[str]) -> None:
+    """Make the block list equal to `entries` (order kept); the 31st raises LimitExceeded."""
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM block_list WHERE number = %s AND NOT (blocked = ANY(%s))",
+                           (number, entries))
+        for entry in entries:
+            await conn.execute("INSERT INTO block_list (number, blocked) VALUES (%s, %s)"
+                               " ON CONFLICT DO NOTHING", (number, entry))
+
+
+async def add_blocked(db: Database, number: str, entry: str) -> None:
+    async with db.connection() as conn:
+        await conn.execute("INSERT INTO block_list (number, blocked) VALUES (%s, %s)"
+                           " ON CONFLICT DO NOTHING", (number, entry))
+
+
+async def remove_blocked(db: Database, number: str, entry: str) -> bool:
+    async with db.connection() as conn:
+        cur = await conn.execute("DELETE FROM block_list WHERE number = %s AND blocked = %s",
+                                 (number, entry))
+        return cur.rowcount > 0
+
+
+# ------------------------------------------------------------------ history
+
+async def history(db: Database, number: str, limit: int = 50) -> list[HistoryRow]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(HistoryRow))
+        await cur.execute("SELECT id, caller, caller_name, received_at FROM call_history"
+                          " WHERE number = %s ORDER BY received_at DESC, id DESC LIMIT %s",
+                          (number, limit))
+        return await cur.fetchall()
+
+
+async def history_entry(db: Database, number: str, entry_id: int) -> HistoryRow | None:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(HistoryRow))
+        await cur.execute("SELECT id, caller, caller_name, received_at FROM call_history"
+                          " WHERE number = %s AND id = %s", (number, entry_id))
+        return await cur.fetchone()
+
+
+async def outgoing(db: Database, number: str, limit: int = 50) -> list[CallRequest]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(CallRequest))
+        await cur.execute("SELECT id, kind, leg1, destination, status, reason, created_at"
+                          " FROM call_requests WHERE number = %s AND kind = 'callback'"
+                          " ORDER BY created_at DESC, id DESC LIMIT %s", (number, limit))
+        return await cur.fetchall()
+
+
+# ------------------------------------------------------------------ voicemail messages
+
+async def messages(db: Database, number: str) -> list[Message]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(Message))
+        await cur.execute("SELECT id, caller, received_at, duration_ms, heard"
+                          " FROM voicemail_messages WHERE number = %s"
+                          " ORDER BY received_at DESC, id DESC", (number,))
+        return await cur.fetchall()
+
+
+async def message_audio(db: Database, number: str, message_id: int) -> bytes | None:
+    async with db.connection() as conn:
+        cur = await conn.execute("SELECT audio FROM voicemail_messages WHERE number = %s"
+                                 " AND id = %s", (number, message_id))
+        row = await cur.fetchone()
+    return bytes(row[0]) if row else None  # type: ignore[call-overload]
+
+
+async def delete_messages(db: Database, number: str, ids: list[int]) -> int:
+    async with db.connection() as conn:
+        cur = await conn.execute("DELETE FROM voicemail_messages WHERE number = %s"
+                                 " AND id = ANY(%s)", (number, ids))
+        return cur.rowcount
+
+
+# ------------------------------------------------------------------ あんしん発信 (callback)
+
+def _callback_service() -> ModuleType | None:
+    return _optional("callflow.callback.service")
+
+
+class CallbackRefused(Exception):
+    def __init__(self, reason_code: str, message_ja: str) -> None:
+        super().__init__(reason_code)
+        self.reason_code = reason_code
+        self.message_ja = message_ja
+
+
+async def own_numbers(db: Database, account_id: int) -> list[OwnNumber]:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(OwnNumber))
+        await cur.execute("SELECT id, number, preferred, verified_at IS NOT NULL AS verified"
+                          " FROM own_numbers WHERE account_id = %s ORDER BY id", (account_id,))
+        return await cur.fetchall()
+
+
+async def register_own_number(db: Database, account_id: int, number: str) -> int:
+    svc = _callback_service()
+    if svc is not None:
+        return int(await svc.register_own_number(db, account_id, number))
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO own_numbers (account_id, number) VALUES (%s, %s)"
+            " ON CONFLICT (account_id, number) DO UPDATE SET number = EXCLUDED.number"
+            " RETURNING id", (account_id, number))
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
+
+async def set_preferred(db: Database, account_id: int, own_id: int) -> None:
+    svc = _callback_service()
+    if svc is not None:
+        await svc.set_preferred(db, account_id, own_id)
+        return
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE own_numbers SET preferred = false WHERE account_id = %s",
+                           (account_id,))
+        await conn.execute("UPDATE own_numbers SET preferred = true WHERE account_id = %s"
+                           " AND id = %s", (account_id, own_id))
+
+
+async def remove_own_number(db: Database, account_id: int, own_id: int) -> None:
+    svc = _callback_service()
+    if svc is not None:
+        await svc.remove_own_number(db, account_id, own_id)
+        return
+    async with db.connection() as conn:
+        await conn.execute("DELETE FROM own_numbers WHERE account_id = %s AND id = %s",
+                           (account_id, own_id))
+
+
+async def request_verification(db: Database, account_id: int, own_id: int) -> int:
+    svc = _callback_service()
+    if svc is not None:
+        return int(await svc.request_verification(db, account_id, own_id))
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO call_requests (kind, account_id, leg1, expires_at)"
+            " SELECT 'verify_own_number', account_id, number, now() + interval '2 minutes'"
+            " FROM own_numbers WHERE account_id = %s AND id = %s RETURNING id",
+            (account_id, own_id))
+        row = await cur.fetchone()
+    if row is None:
+        raise InvalidValue("no such own number")
+    return int(row[0])  # type: ignore[call-overload]
+
+
+async def request_callback(db: Database, account_id: int, number: str, destination: str,
+                           own_id: int | None) -> int:
+    svc = _callback_service()
+    if svc is not None:
+        try:
+            return int(await svc.request_callback(db, account_id, number, destination,
+                                                  own_number_id=own_id))
+        except Exception as exc:
+            if type(exc).__name__ == "CallbackRefused":
+                raise CallbackRefused(str(getattr(exc, "reason_code", "refused")),
+                                      str(getattr(exc, "message_ja", "発信できませんでした。"))
+                                      ) from exc
+            raise
+    own = [o for o in await own_numbers(db, account_id) if o.id == own_id]
+    if not own:
+        raise CallbackRefused("no_own_number", "発信番号を選択してください。")
+    if not own[0].verified:
+        raise CallbackRefused("unverified", "この発信番号は確認が済んでいません。")
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO call_requests (kind, account_id, number, leg1, destination, expires_at)"
+            " VALUES ('callback', %s, %s, %s, %s, now() + interval '2 minutes') RETURNING id",
+            (account_id, number, own[0].number, destination))
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
+
+async def call_request(db: Database, account_id: int, request_id: int) -> CallRequest | None:
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(CallRequest))
+        await cur.execute("SELECT id, kind, leg1, destination, status, reason, created_at"
+                          " FROM call_requests WHERE id = %s AND account_id = %s",
+                          (request_id, account_id))
+        return await cur.fetchone()
+
+
+async def request_twofa_voice(db: Database, account_id: int, contact_number: str,
+                              code: str) -> int:
+    """Ask the call-control app to call `contact_number` and read `code` out, twice."""
+    svc = _callback_service()
+    if svc is not None and hasattr(svc, "request_twofa_voice"):
+        return int(await svc.request_twofa_voice(db, account_id, contact_number, code))
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO call_requests (kind, account_id, leg1, code, expires_at)"
+            " VALUES ('twofa_voice', %s, %s, %s, now() + interval '1 minute') RETURNING id",
+            (account_id, contact_number, code))
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
