@@ -14,8 +14,9 @@ from callflow.ari import AriClient, AriError, CallEvents, Dispatcher, EventStrea
 from callflow.ari.events import StasisStart
 from callflow.call import Call, CallerHungUp
 from callflow.config import Settings
-from callflow.features import announcements, inbound, ivr_entry
+from callflow.features import announcements, inbound
 from callflow.features.context import Services
+from callflow.features.ivr.driver import handle_pin_change, handle_retrieval
 from callflow.jobs import all_jobs
 from callflow.routing import Route, RouteKind, classify, dialed_number
 from callflow.status import StatusServer
@@ -37,7 +38,9 @@ class App:
         self.stream = EventStream(
             settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
             on_event=self.dispatcher.dispatch, on_connect=self._resync)
-        self.services = Services(settings=settings, db=self.db, ari=self.ari)
+        self.services = Services(settings=settings, db=self.db, ari=self.ari,
+                                 dispatcher=self.dispatcher,
+                                 ari_connected=self.stream.connected)
         self.calls_handled = 0
         self.started_at = time.time()
 
@@ -110,8 +113,10 @@ class App:
             case RouteKind.SUBSCRIBER:
                 assert subscriber is not None
                 await inbound.handle(call, self.services, subscriber)
-            case RouteKind.RETRIEVAL_IVR | RouteKind.PIN_CHANGE_IVR:
-                await ivr_entry.handle(call, self.services, route.kind.value)
+            case RouteKind.RETRIEVAL_IVR:
+                await handle_retrieval(call, self.services)
+            case RouteKind.PIN_CHANGE_IVR:
+                await handle_pin_change(call, self.services)
             case RouteKind.NOT_IN_SERVICE:
                 await announcements.not_in_service(call)
 

@@ -10,9 +10,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from callflow.features.context import Services
+from callflow.features.ivr.jobs import voicemail_expiry_job
+from callflow.features.voicemail_recovery import recording_recovery_job
+from callflow.mail.sender import mail_sender_job
 
 Job = Callable[[Services], Coroutine[Any, Any, None]]
 
 
 def all_jobs() -> list[tuple[str, Job]]:
-    return []
+    return [
+        ("voicemail-expiry", voicemail_expiry_job),
+        ("mail-sender", mail_sender_job),
+        ("recording-recovery", recording_recovery_job),
+    ]

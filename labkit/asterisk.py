@@ -64,8 +64,8 @@ class AsteriskContainer:
     async def wait_ready(self, timeout: float = 60.0) -> float:
         """Wait until ARI answers; return the seconds it took."""
         t0 = time.monotonic()
-        auth = aiohttp.BasicAuth(self.config.ari_user, self.config.ari_password)
-        async with aiohttp.ClientSession(auth=auth) as http:
+        auth = aiohttp.encode_basic_auth(self.config.ari_user, self.config.ari_password)
+        async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
             while True:
                 try:
                     async with http.get(f"{self.ari_url}/asterisk/info",

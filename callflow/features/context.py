@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
-from callflow.ari import AriClient
+from callflow.ari import AriClient, Dispatcher
 from callflow.config import Settings
 from callflow.store import Database
 
@@ -14,3 +15,7 @@ class Services:
     settings: Settings
     db: Database
     ari: AriClient
+    # For calls the app places itself (callback, verification, 2FA voice): start a call
+    # task owning a channel before originating it; and "the events WebSocket is up".
+    dispatcher: Dispatcher | None = None
+    ari_connected: asyncio.Event | None = None

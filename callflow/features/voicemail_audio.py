@@ -33,13 +33,11 @@ _SOUND_P2P = 1000
 
 @dataclass(frozen=True)
 class RecordingName:
+    name: str  # the full name, as Asterisk knows it
     number: str
     caller: str | None  # None = 非通知
     received_at: datetime
     token: str
-
-    def __str__(self) -> str:
-        return recording_name(self.number, self.caller, self.received_at, self.token)
 
 
 def recording_name(number: str, caller: str | None, received_at: datetime,
@@ -64,7 +62,7 @@ def parse_recording_name(name: str) -> RecordingName | None:
     number, who, millis, token = m.groups()
     caller = None if who == "anon" else ("+" + who[1:] if who.startswith("i") else who)
     received_at = datetime.fromtimestamp(int(millis) / 1000, tz=UTC)
-    return RecordingName(number, caller, received_at, token)
+    return RecordingName(name, number, caller, received_at, token)
 
 
 class BadAudio(ValueError):

@@ -1,18 +1,227 @@
-"""Voicemail deposit (R-IN-4) - PLACEHOLDER until engineer 4B's module replaces this body.
+"""Voicemail deposit (R-IN-4): greeting, beep, a message of at most 3 minutes, stored with
+its audio in PostgreSQL, and the e-mail notification (R-IN-5) in the same transaction.
 
-Interface used by `callflow.features.inbound`: answer if needed, greet, record, store,
-send the e-mail. The placeholder only answers, plays the greeting and hangs up.
+Durability: the recording is named after its mailbox, caller and time
+(`voicemail_audio.recording_name`), and importing it is idempotent (recording_name is
+UNIQUE; the message row and its outbox mail commit together; Asterisk's copy is deleted only
+after the commit). If the app dies between the caller's hang-up and the commit, Asterisk
+still holds the file and the recovery job (`voicemail_recovery`) imports it later, mail
+included — from any app instance.
 """
 
 from __future__ import annotations
 
-from callflow.call import Call
+import asyncio
+import contextlib
+import enum
+import logging
+from datetime import UTC, datetime
+
+from callflow.ari import AriConflict, AriError, AriNotFound, RecordingFailed, RecordingFinished
+from callflow.call import Call, CallerHungUp
 from callflow.features.context import Services
+from callflow.features.voicemail_audio import (
+    AudioInfo,
+    BadAudio,
+    RecordingName,
+    analyse_wav,
+    parse_recording_name,
+    recording_name,
+)
+from callflow.mail.notify import notify_incoming_call_in, wants_notification
+from callflow.store import LimitExceeded, StoreError
 from callflow.store.subscribers import SubscriberNumber
+from callflow.store.voicemail import (
+    MAILBOX_LIMIT,
+    count_messages,
+    message_id_for_recording,
+    save_message,
+)
+
+log = logging.getLogger("callflow.voicemail")
+
+# Recordings a call task of this process is still handling; the recovery sweep leaves them
+# alone (a hint only: importing twice is harmless anyway).
+active_recordings: set[str] = set()
+
+_MAX_DURATION_MS = 190_000  # the schema's CHECK; a 180 s recording is a little over 180 000
+
+
+class Outcome(enum.Enum):
+    SAVED = "saved"
+    DUPLICATE = "duplicate"  # saved already (by another task or instance)
+    NO_MESSAGE = "no_message"  # hung up before the beep, silence, or too short
+    FULL = "full"  # 20 messages stored
+    GONE = "gone"  # Asterisk has no such recording (any more)
+    DEFERRED = "deferred"  # left in Asterisk for the recovery sweep (database/ARI trouble)
+
+
+def _now(services: Services) -> datetime:
+    # The app-wide clock (tests shift it) when the services carry one.
+    clock = getattr(services, "clock", None)
+    return clock.now() if clock is not None else datetime.now(UTC)  # type: ignore[no-any-return]
+
+
+async def forget_recording(services: Services, name: str) -> None:
+    """Delete Asterisk's copy (after the database has the message, or it is not wanted)."""
+    try:
+        await services.ari.delete_stored_recording(name)
+    except AriNotFound:
+        pass
+    except AriError as exc:  # the recovery sweep will find it again and delete it then
+        log.warning("recording %s: cannot delete from Asterisk: %s", name, exc)
+
+
+async def import_recording(services: Services, rec: RecordingName,
+                           subscriber: SubscriberNumber) -> tuple[Outcome, int | None]:
+    """Fetch a finished recording over ARI and file it: message row + notification mail in
+    one transaction, then delete Asterisk's copy. Idempotent. Raises StoreError (the
+    recording then stays in Asterisk for a later sweep) and AriError other than 404."""
+    async with services.db.connection() as conn:
+        existing = await message_id_for_recording(conn, rec.name)
+    if existing is not None:
+        await forget_recording(services, rec.name)
+        return Outcome.DUPLICATE, existing
+    try:
+        audio = await services.ari.get_stored_recording_file(rec.name)
+    except AriNotFound:
+        # Another instance may have imported and deleted it a moment ago.
+        async with services.db.connection() as conn:
+            existing = await message_id_for_recording(conn, rec.name)
+        return (Outcome.DUPLICATE, existing) if existing else (Outcome.GONE, None)
+    try:
+        info = analyse_wav(audio)
+    except BadAudio as exc:
+        log.warning("recording %s: unreadable (%s), discarded", rec.name, exc)
+        info = AudioInfo(duration_ms=0, speech_ms=0)
+    if not info.is_message:
+        log.info("recording %s: %d ms, %d ms of sound: no message", rec.name,
+                 info.duration_ms, info.speech_ms)
+        await forget_recording(services, rec.name)
+        return Outcome.NO_MESSAGE, None
+    duration_ms = min(info.duration_ms, _MAX_DURATION_MS)
+    try:
+        async with services.db.transaction() as conn:
+            message_id = await save_message(
+                conn, number=rec.number, caller=rec.caller, received_at=rec.received_at,
+                duration_ms=duration_ms, audio=audio, recording_name=rec.name)
+            if message_id is not None:
+                await notify_incoming_call_in(
+                    conn, services, subscriber, caller=rec.caller,
+                    received_at=rec.received_at, message_id=message_id,
+                    duration_ms=duration_ms, audio=audio)
+    except LimitExceeded:
+        log.info("recording %s: mailbox %s is full, discarded", rec.name, rec.number)
+        await forget_recording(services, rec.name)
+        return Outcome.FULL, None
+    await forget_recording(services, rec.name)
+    if message_id is None:
+        return Outcome.DUPLICATE, None
+    log.info("voicemail %d saved for %s from %s (%d ms)", message_id, rec.number,
+             rec.caller or "非通知", duration_ms)
+    return Outcome.SAVED, message_id
+
+
+async def _wait_recording_end(call: Call, name: str, limit_s: float) -> bool:
+    """Wait until the recording ends (#, max silence, max duration or hang-up); True if the
+    caller hung up."""
+    try:
+        async with asyncio.timeout(limit_s):
+            while True:
+                event = await call.next_event()
+                if isinstance(event, RecordingFinished | RecordingFailed) \
+                        and event.recording.name == name:
+                    return False
+    except CallerHungUp:
+        # Asterisk stops the recording when the channel goes and closes the file before it
+        # reports RecordingFinished; wait (briefly) for that so the file is complete.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                while True:
+                    event = await call.events.get()
+                    if isinstance(event, RecordingFinished | RecordingFailed) \
+                            and event.recording.name == name:
+                        break
+        return True
+    except TimeoutError:
+        log.warning("call %s: recording %s did not end in %.0fs, stopping it",
+                    call.id, name, limit_s)
+        with contextlib.suppress(AriError):
+            await call.ari.stop_recording(name)
+        return False
+
+
+async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
+                  caller: str | None, received_at: datetime) -> tuple[Outcome, int | None]:
+    settings = services.settings
+    try:
+        full = await count_messages(services.db, subscriber.number) >= MAILBOX_LIMIT
+    except StoreError as exc:
+        # Record anyway: the file waits in Asterisk until the database is back (recovery).
+        log.warning("call %s: cannot count messages (%s), recording anyway", call.id, exc)
+        full = False
+    try:
+        # The inbound channel may still be ringing (straight to voicemail) or answered
+        # already (after a forwarding attempt); answering an up channel is a no-op.
+        await call.answer()
+        if full:
+            with contextlib.suppress(CallerHungUp):
+                await call.play(["vm_full"])
+            return Outcome.FULL, None
+        await call.play(["vm_greeting", "beep"])
+    except CallerHungUp:
+        return Outcome.NO_MESSAGE, None
+    name = recording_name(subscriber.number, caller, received_at)
+    rec = parse_recording_name(name)
+    assert rec is not None
+    active_recordings.add(name)
+    try:
+        try:
+            # terminateOn '#': 「お話が終わりましたら、シャープを押してください」. The digit
+            # itself is not in the file (RFC 4733 / INFO DTMF never reach the audio).
+            await call.ari.record(
+                call.id, name, fmt="wav", max_duration_seconds=settings.voicemail_max_seconds,
+                max_silence_seconds=settings.voicemail_max_silence_seconds, beep=False,
+                terminate_on="#", if_exists="overwrite")
+        except AriNotFound:
+            return Outcome.NO_MESSAGE, None
+        except AriConflict as exc:
+            log.warning("call %s: cannot record: %s", call.id, exc)
+            return Outcome.NO_MESSAGE, None
+        hung_up = await _wait_recording_end(call, name, settings.voicemail_max_seconds + 30)
+        try:
+            outcome, message_id = await import_recording(services, rec, subscriber)
+        except (StoreError, AriError) as exc:
+            log.warning("call %s: recording %s left for the recovery sweep: %s",
+                        call.id, name, exc)
+            outcome, message_id = Outcome.DEFERRED, None
+    finally:
+        active_recordings.discard(name)
+    if not hung_up:
+        with contextlib.suppress(CallerHungUp):
+            if outcome in (Outcome.SAVED, Outcome.DUPLICATE, Outcome.DEFERRED):
+                await call.play(["vm_saved"])
+            await call.hangup()
+    return outcome, message_id
 
 
 async def take_message(call: Call, services: Services, subscriber: SubscriberNumber, *,
                        caller: str | None) -> None:
-    await call.answer()
-    await call.play(["vm_greeting"])
+    """Take a message for ``subscriber`` (the call goes to voicemail directly or after an
+    unanswered / busy / failed forward) and send the notification mail for this call."""
+    received_at = _now(services)
+    outcome, message_id = await _record(call, services, subscriber, caller, received_at)
+    log.info("call %s: voicemail for %s: %s", call.id, subscriber.number, outcome.value)
+    if outcome in (Outcome.SAVED, Outcome.DUPLICATE, Outcome.DEFERRED):
+        return  # the mail goes with the message, in the transaction that saves it
+    # No message: in "every incoming call" mode the subscriber still hears of the call.
+    if not wants_notification(subscriber, recorded=False):
+        return
+    try:
+        async with services.db.transaction() as conn:
+            await notify_incoming_call_in(conn, services, subscriber, caller=caller,
+                                          received_at=received_at, message_id=None,
+                                          mailbox_full=outcome is Outcome.FULL)
+    except StoreError as exc:
+        log.warning("call %s: notification not queued: %s", call.id, exc)
     await call.hangup()

@@ -225,6 +225,15 @@ async def message_audio(db: Database, number: str, message_id: int,
     return bytes(audio)
 
 
+async def message_playable(db: Database, number: str, message_id: int, now: datetime) -> bool:
+    """Whether the message still exists and has not expired (without fetching its audio)."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM voicemail_messages WHERE id = %s AND number = %s AND received_at > %s",
+            (message_id, number, now - RETENTION))
+        return await cur.fetchone() is not None
+
+
 async def mark_heard(db: Database, number: str, message_id: int) -> None:
     async with db.connection() as conn:
         await conn.execute(

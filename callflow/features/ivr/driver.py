@@ -1,0 +1,152 @@
+"""The thin ARI layer of the voicemail IVRs: performs a machine's actions on a call and feeds
+the results back, until the machine says Finish (or the caller hangs up, which surfaces as
+CallerHungUp from whatever is waiting and ends the call task through App's `finally`).
+
+Message audio lives in PostgreSQL; to play it, it is written once into `media_dir` (a cache
+any app instance can rebuild) as ``ivr-msg-<id>.wav`` and played as
+``sound:<asterisk_media_dir>/ivr-msg-<id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from callflow.call import Call
+from callflow.clock import Clock, SystemClock
+from callflow.features.context import Services
+from callflow.features.ivr.model import (
+    Action,
+    Ask,
+    Authenticate,
+    AuthResult,
+    ChangePin,
+    DeleteMessage,
+    Entered,
+    Event,
+    Finish,
+    LoadMessages,
+    Machine,
+    MessageDeleted,
+    MessageGone,
+    MessagePlayed,
+    MessagesLoaded,
+    NoInput,
+    PinChanged,
+    Played,
+    PlayMessage,
+    Say,
+)
+from callflow.features.ivr.pin_change import PinChangeMachine
+from callflow.features.ivr.retrieval import RetrievalMachine
+from callflow.store import StoreError
+from callflow.store import mailbox
+
+log = logging.getLogger("callflow.ivr")
+
+MEDIA_PREFIX = "ivr-msg-"
+
+
+def clock_for(services: Services) -> Clock:
+    return SystemClock(services.settings.clock_offset_s)
+
+
+async def handle_retrieval(call: Call, services: Services) -> None:
+    await run_ivr(call, services, RetrievalMachine(services.settings.ivr_max_failures))
+
+
+async def handle_pin_change(call: Call, services: Services) -> None:
+    await run_ivr(call, services, PinChangeMachine(services.settings.ivr_max_failures))
+
+
+async def run_ivr(call: Call, services: Services, machine: Machine,
+                  clock: Clock | None = None) -> None:
+    clock = clock or clock_for(services)
+    await call.answer()
+    action = machine.start(clock.now())
+    try:
+        while not isinstance(action, Finish):
+            event = await _perform(call, services, action, clock)
+            action = machine.feed(event, clock.now())
+    except StoreError as exc:
+        # Without the database nothing can be checked or played: say so and end.
+        log.error("call %s: IVR store error: %s", call.id, exc)
+        action = Finish(("unavailable",))
+    await call.play(action.prompts)
+    await call.hangup()
+
+
+async def _perform(call: Call, services: Services, action: Action, clock: Clock) -> Event:
+    db = services.db
+    settings = services.settings
+    match action:
+        case Ask(prompts, max_digits):
+            first = await call.play(prompts, barge_in=True)
+            digits, terminated = await call.collect_digits(
+                max_digits=max_digits, first_timeout=settings.ivr_first_digit_timeout,
+                inter_timeout=settings.ivr_inter_digit_timeout, first=first)
+            if not digits and not terminated:
+                return NoInput()
+            return Entered(digits, terminated)
+        case Say(prompts):
+            await call.play(prompts)
+            return Played()
+        case PlayMessage(number, message_id):
+            return await _play_message(call, services, number, message_id, clock)
+        case Authenticate(number, pin):
+            t0 = time.monotonic()
+            outcome = await mailbox.authenticate(db, number, pin, clock.now())
+            # The entered number is logged, never the PIN.
+            log.info("call %s: mailbox %s login %s (%.0f ms)", call.id, number,
+                     outcome.value, (time.monotonic() - t0) * 1000)
+            return AuthResult(outcome)
+        case LoadMessages(number):
+            return MessagesLoaded(tuple(await mailbox.list_messages(db, number, clock.now())))
+        case DeleteMessage(number, message_id):
+            await mailbox.delete_message(db, number, message_id)
+            _forget_media(settings.media_dir, message_id)
+            log.info("call %s: mailbox %s deleted message %d", call.id, number, message_id)
+            return MessageDeleted(message_id)
+        case ChangePin(number, new_pin):
+            await mailbox.change_pin(db, number, new_pin)
+            log.info("call %s: mailbox %s PIN changed", call.id, number)
+            return PinChanged()
+    raise AssertionError(f"unhandled action {action!r}")
+
+
+async def _play_message(call: Call, services: Services, number: str, message_id: int,
+                        clock: Clock) -> Event:
+    settings = services.settings
+    name = f"{MEDIA_PREFIX}{message_id}"
+    path = settings.media_dir / f"{name}.wav"
+    if not path.exists():
+        audio = await mailbox.message_audio(services.db, number, message_id, clock.now())
+        if audio is None:
+            return MessageGone(message_id)
+        _write_atomically(path, audio)
+    elif not await mailbox.message_playable(services.db, number, message_id, clock.now()):
+        # Cached, but deleted or expired meanwhile (another call, the expiry job).
+        _forget_media(settings.media_dir, message_id)
+        return MessageGone(message_id)
+
+    async def heard() -> None:
+        await mailbox.mark_heard(services.db, number, message_id)
+
+    uri = f"sound:{settings.asterisk_media_dir.rstrip('/')}/{name}"
+    await call.play_media([uri], on_started=heard)
+    return MessagePlayed(message_id)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    # Asterisk runs as another user in its container: the file must be world-readable.
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+
+
+def _forget_media(media_dir: Path, message_id: int) -> None:
+    (media_dir / f"{MEDIA_PREFIX}{message_id}.wav").unlink(missing_ok=True)

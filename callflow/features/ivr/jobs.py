@@ -1,0 +1,58 @@
+"""The 168-hour expiry job (R-VM-6): deletes expired messages from PostgreSQL (rows and audio)
+and old files from the IVR's media cache. Runs at start-up and then every
+`voicemail_expiry_interval` seconds; survives its own errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from callflow.clock import Clock
+from callflow.features.context import Services
+from callflow.features.ivr.driver import MEDIA_PREFIX, clock_for
+from callflow.store import StoreError
+from callflow.store.mailbox import delete_expired
+
+log = logging.getLogger("callflow.ivr.expiry")
+
+#: cached message audio older than this is removed (it is rebuilt from the database on demand)
+MEDIA_CACHE_TTL_S = 3600.0
+
+
+async def expire_once(services: Services, clock: Clock) -> int:
+    deleted = await delete_expired(services.db, clock.now())
+    if deleted:
+        log.info("voicemail expiry: deleted %d message(s) older than 168 h", deleted)
+    await asyncio.to_thread(sweep_media_cache, services.settings.media_dir)
+    return deleted
+
+
+def sweep_media_cache(media_dir: Path, max_age_s: float = MEDIA_CACHE_TTL_S) -> int:
+    removed = 0
+    cutoff = time.time() - max_age_s
+    try:
+        files = list(media_dir.glob(f"{MEDIA_PREFIX}*.wav"))
+    except OSError:
+        return 0
+    for path in files:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+async def voicemail_expiry_job(services: Services) -> None:
+    clock = clock_for(services)
+    while True:
+        try:
+            await expire_once(services, clock)
+        except StoreError as exc:
+            log.warning("voicemail expiry failed (will retry): %s", exc)
+        except Exception:  # a job must not die
+            log.exception("voicemail expiry crashed (will retry)")
+        await asyncio.sleep(services.settings.voicemail_expiry_interval)

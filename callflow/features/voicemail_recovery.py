@@ -1,0 +1,67 @@
+"""Recording recovery: import voicemail recordings Asterisk still holds.
+
+A call task saves its own recording within a second of the recording's end. If the app was
+killed in between (or the database was down), the file stays in Asterisk's recording
+directory. This job — at start-up and then periodically — lists Asterisk's stored
+recordings over ARI and imports every `vm-*` one that is not recording any more and not in
+the database yet (message row and e-mail in one transaction), then deletes it from Asterisk.
+Everything needed is in the recording's name, so any app instance can do it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from callflow.ari import AriError, AriNotFound
+from callflow.features import voicemail_deposit
+from callflow.features.context import Services
+from callflow.features.voicemail_audio import PREFIX, parse_recording_name
+from callflow.store import StoreError
+from callflow.store.subscribers import find_subscriber
+
+log = logging.getLogger("callflow.voicemail")
+
+
+async def recover_recordings(services: Services) -> int:
+    """One sweep; the number of messages imported."""
+    imported = 0
+    for stored in await services.ari.list_stored_recordings():
+        if not stored.name.startswith(PREFIX):
+            continue
+        rec = parse_recording_name(stored.name)
+        if rec is None or stored.name in voicemail_deposit.active_recordings:
+            continue
+        try:
+            await services.ari.get_live_recording(stored.name)
+            continue  # still being recorded: the caller is talking right now
+        except AriNotFound:
+            pass
+        subscriber = await find_subscriber(services.db, rec.number)
+        if subscriber is None:
+            log.info("recording %s: number %s no longer exists, deleted", rec.name, rec.number)
+            await voicemail_deposit.forget_recording(services, rec.name)
+            continue
+        outcome, message_id = await voicemail_deposit.import_recording(services, rec, subscriber)
+        log.info("recovery: recording %s: %s (message %s)", rec.name, outcome.value, message_id)
+        if outcome is voicemail_deposit.Outcome.SAVED:
+            imported += 1
+    return imported
+
+
+async def recording_recovery_job(services: Services) -> None:
+    """Runs forever. Until a sweep has succeeded (Asterisk or the database may still be
+    starting), retries every few seconds."""
+    interval = services.settings.recording_recovery_interval
+    while True:
+        ok = False
+        try:
+            count = await recover_recordings(services)
+            ok = True
+            if count:
+                log.warning("recovery: imported %d voicemail message(s) left in Asterisk", count)
+        except (AriError, StoreError) as exc:
+            log.info("recovery sweep failed: %s", exc)
+        except Exception:  # a job must never die
+            log.exception("recovery sweep: unexpected error")
+        await asyncio.sleep(interval if ok else min(interval, 3.0))

@@ -1,0 +1,160 @@
+"""The portal application: wiring, session middleware, security headers, error pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from callflow.numbers import display
+from callflow.store import Database, StoreUnavailable
+from portal import auth
+from portal.config import PortalSettings
+from portal.sms import HttpSmsGateway, LabSmsInbox, SmsProvider
+from portal.validation import format_jst, mask_number
+
+log = logging.getLogger("portal")
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "anshin_session"
+TRUST_COOKIE = "anshin_trusted"
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+       "base-uri 'none'; object-src 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class Portal:
+    settings: PortalSettings
+    db: Database
+    sms: SmsProvider
+    templates: Jinja2Templates
+
+
+class LoginRequired(Exception):
+    pass
+
+
+class NotFound(Exception):
+    pass
+
+
+class CsrfRejected(Exception):
+    pass
+
+
+def portal_of(request: Request) -> Portal:
+    p: Portal = request.app.state.portal
+    return p
+
+
+def session_of(request: Request) -> auth.Session | None:
+    s: auth.Session | None = getattr(request.state, "session", None)
+    return s
+
+
+def set_session_cookie(request: Request, token: str) -> None:
+    request.state.new_session_token = token
+
+
+def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | None = None
+               ) -> FastAPI:
+    settings = settings or PortalSettings()
+    db = Database(settings.database_url, timeout=settings.db_timeout)
+    if sms is None:
+        sms = (HttpSmsGateway(settings.portal_sms_gateway_url,
+                              token=settings.portal_sms_gateway_token,
+                              timeout=settings.portal_sms_timeout)
+               if settings.portal_sms_provider == "http" else LabSmsInbox(db))
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["display"] = display
+    templates.env.filters["jst"] = format_jst
+    templates.env.filters["mask"] = mask_number
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(title="050あんしんナンバー 設定用ホームページ API", version="1.0",
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.portal = Portal(settings, db, sms, templates)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def sessions_and_headers(request: Request,
+                                   call_next: Callable[[Request], Awaitable[Response]]
+                                   ) -> Response:
+        request.state.session = None
+        request.state.new_session_token = None
+        request.state.clear_session = False
+        try:
+            request.state.session = await auth.load_session(
+                db, request.cookies.get(SESSION_COOKIE))
+            response = await call_next(request)
+        except StoreUnavailable:
+            log.warning("database unavailable for %s", request.url.path)
+            response = _unavailable(request)
+        if request.state.new_session_token:
+            response.set_cookie(SESSION_COOKIE, request.state.new_session_token,
+                                httponly=True, samesite="lax", secure=settings.portal_cookie_secure,
+                                max_age=settings.portal_session_hours * 3600, path="/")
+        elif request.state.clear_session:
+            response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                                   secure=settings.portal_cookie_secure)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "ログインしてください。"}, status_code=401)
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "見つかりません。"}, status_code=404)
+        return templates.TemplateResponse(request, "error.html", {
+            "title": "ページが見つかりません", "message": "指定されたページは見つかりません。"},
+            status_code=404)
+
+    @app.exception_handler(CsrfRejected)
+    async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "CSRFトークンが正しくありません。"}, status_code=403)
+        return templates.TemplateResponse(request, "error.html", {
+            "title": "操作を受け付けられませんでした",
+            "message": "画面の有効期限が切れたか、不正な操作です。もう一度最初から操作してください。"},
+            status_code=403)
+
+    def _unavailable(request: Request) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "ただいま混み合っています。"}, status_code=503)
+        return HTMLResponse("<!doctype html><meta charset=utf-8><title>一時的にご利用いただけません"
+                            "</title><p>ただいまご利用いただけません。しばらくしてから再度お試しください。",
+                            status_code=503)
+
+    from portal import api, web
+    app.include_router(web.router)
+    app.include_router(api.router)
+    return app

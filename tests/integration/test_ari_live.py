@@ -1,0 +1,96 @@
+"""The ARI client and the app's resync against the real Asterisk (not the fake server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from harness.sipp import Dtmf, Uas, Wait, place_call
+
+from callflow.ari import AriClient, AriNotFound, EventStream
+from callflow.ari.events import Event, StasisEnd, StasisStart
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+
+pytestmark = pytest.mark.lab
+
+
+def client(asterisk: AsteriskContainer, app: str) -> AriClient:
+    cfg = asterisk.config
+    return AriClient(asterisk.ari_url, cfg.ari_user, cfg.ari_password, app, timeout=5)
+
+
+async def test_rest_errors_map_to_typed_exceptions(asterisk: AsteriskContainer) -> None:
+    async with client(asterisk, "anshin-test") as ari:
+        info = await ari.get_info()
+        assert info.version.startswith("22"), info
+        with pytest.raises(AriNotFound):
+            await ari.answer("no-such-channel")
+        with pytest.raises(AriNotFound):
+            await ari.get_channel_var("no-such-channel", "CALLERID(num)")
+
+
+async def test_originate_events_and_hangup_through_real_asterisk(
+        asterisk: AsteriskContainer) -> None:
+    """Originate to the carrier gateway (a SIPp UAS): the StasisStart, hang-up and
+    StasisEnd arrive as typed events on our own Stasis app."""
+    app_name = f"t{uuid.uuid4().hex[:8]}"
+    events: list[Event] = []
+    got_start = asyncio.Event()
+    got_end = asyncio.Event()
+
+    async def on_event(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, StasisStart):
+            got_start.set()
+        if isinstance(event, StasisEnd):
+            got_end.set()
+
+    cfg = asterisk.config
+    stream = EventStream(asterisk.ari_url, cfg.ari_user, cfg.ari_password, app_name,
+                         on_event=on_event)
+    async with Uas(mode="answer", answer_after_s=0.2, port=cfg.ports.carrier) as uas, \
+            client(asterisk, app_name) as ari, asyncio.TaskGroup() as tg:
+        task = tg.create_task(stream.run())
+        await asyncio.wait_for(stream.connected.wait(), 10)
+        channel_id = f"orig-{uuid.uuid4().hex[:8]}"
+        channel = await ari.originate("PJSIP/0311119999@carrier", caller_id="05033005000",
+                                      timeout=10, channel_id=channel_id)
+        assert channel.id == channel_id
+        await asyncio.wait_for(got_start.wait(), 10)
+        assert channel_id in {c.id for c in await ari.list_channels()}
+        await ari.hangup(channel_id)
+        await asyncio.wait_for(got_end.wait(), 10)
+        task.cancel()
+        invites = await uas.calls()
+    assert invites and invites[0].request_user == "0311119999"
+    assert invites[0].from_user == "05033005000"
+    types = [e.type for e in events]
+    assert types.index("StasisStart") < types.index("StasisEnd")
+
+
+async def test_resync_hangs_up_orphans_after_app_restart(app: AppProcess,
+                                                         asterisk: AsteriskContainer) -> None:
+    """A call sitting in Stasis while the app dies (kill -9) is an orphan: after the app
+    comes back it lists our channels and hangs the orphan up instead of leaving the caller
+    in silence."""
+    call = asyncio.create_task(place_call(
+        target=asterisk.sip_target, dialed="05033005000",
+        steps=[Wait(1.0), Dtmf("050")], wait_for_remote_bye=True, timeout_s=40))
+    deadline = time.monotonic() + 15
+    while (app.health() or {}).get("live_calls") != 1:
+        assert time.monotonic() < deadline, "call never reached the app"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2.5)  # mid-IVR: waiting for more digits
+    app.kill()
+    await asyncio.sleep(1.0)
+    t_restart = time.monotonic()
+    app.start()
+    app.wait_connected()
+    result = await call
+    took = time.monotonic() - t_restart
+    print(f"\norphan hung up {took:.2f}s after the app was restarted")
+    assert result.answered and result.remote_hung_up, result.describe()
+    assert took < 10
