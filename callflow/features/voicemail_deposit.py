@@ -59,7 +59,8 @@ class Outcome(enum.Enum):
 def _now(services: Services) -> datetime:
     # The app-wide clock (tests shift it) when the services carry one.
     clock = getattr(services, "clock", None)
-    return clock.now() if clock is not None else datetime.now(UTC)  # type: ignore[no-any-return]
+    now: datetime = clock.now() if clock is not None else datetime.now(UTC)
+    return now
 
 
 async def forget_recording(services: Services, name: str) -> None:
@@ -210,7 +211,7 @@ async def take_message(call: Call, services: Services, subscriber: SubscriberNum
     """Take a message for ``subscriber`` (the call goes to voicemail directly or after an
     unanswered / busy / failed forward) and send the notification mail for this call."""
     received_at = _now(services)
-    outcome, message_id = await _record(call, services, subscriber, caller, received_at)
+    outcome, _ = await _record(call, services, subscriber, caller, received_at)
     log.info("call %s: voicemail for %s: %s", call.id, subscriber.number, outcome.value)
     if outcome in (Outcome.SAVED, Outcome.DUPLICATE, Outcome.DEFERRED):
         return  # the mail goes with the message, in the transaction that saves it

@@ -131,4 +131,4 @@ def retry_delay(attempts: int, *, base: float, cap: float) -> float:
     if attempts < 1:
         return 0.0
     # min() on the exponent first keeps 2**n from overflowing after many attempts.
-    return min(cap, base * 2 ** min(attempts - 1, 60))
+    return min(cap, base * 2.0 ** min(attempts - 1, 60))

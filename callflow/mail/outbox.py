@@ -40,8 +40,8 @@ async def enqueue(conn: Connection, mail: OutgoingMail) -> int:
         " VALUES (%s, %s, %s, %s, %s) RETURNING id",
         (mail.to_addr, mail.subject, mail.body, mail.attachment, mail.attachment_name))
     row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    assert row is not None and isinstance(row[0], int)
+    return row[0]
 
 
 async def claim_due(conn: Connection) -> OutboxRow | None:

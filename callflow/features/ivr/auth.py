@@ -57,7 +57,7 @@ class AuthStep:
 
     def start(self) -> Action:
         self.phase = _Phase.NUMBER
-        return self.prompter.ask((*self.intro, "enter_number"), NUMBER_DIGITS)
+        return self.prompter.ask_after(self.intro, ("enter_number",), NUMBER_DIGITS)
 
     def feed(self, event: Event) -> Action | Authenticated:
         match self.phase:

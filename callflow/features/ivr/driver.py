@@ -41,8 +41,7 @@ from callflow.features.ivr.model import (
 )
 from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.retrieval import RetrievalMachine
-from callflow.store import StoreError
-from callflow.store import mailbox
+from callflow.store import StoreError, mailbox
 
 log = logging.getLogger("callflow.ivr")
 

@@ -1,0 +1,303 @@
+"""The ARI side of calls the app places: one leg, the two-leg callback, verification.
+
+Each request runs in one call task started by ``Dispatcher.start_call`` with the id of
+leg 1 already claimed, so the events of a channel we originate reach us while it rings
+(ARI subscribes the originating app to the channel from creation: ChannelStateChange,
+Dial with the dialstatus, ChannelDestroyed with the cause) and once answered (the
+channel enters Stasis: StasisStart with our app args).
+
+Privacy (R-OUT-4): both legs are originated with caller id ``<050 number>`` and no name,
+so From carries only the 050 number; the carrier endpoint has send_pai/send_rpid/
+send_connected_line off, so bridging (which would otherwise push each side's caller id
+to the other as a connected-line UPDATE/re-INVITE) leaks nothing of leg 1 to leg 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from callflow.ari import (
+    AriClient,
+    AriError,
+    CallEvents,
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    Dial,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
+from callflow.call import Call, CallerHungUp
+from callflow.features.context import Services
+from callflow.store import StoreError
+
+from . import store
+from .legs import Leg, LegResult, callback_outcome, destination_announcement
+from .models import CallRequest
+
+log = logging.getLogger("callflow.callback")
+
+#: in-band ringback on an answered leg 1 while leg 2 rings (Japanese cadence: 1 s on, 2 s off)
+RINGBACK = "tone:ring;tonezone=jp"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_gone(event: Event, channel_id: str) -> bool:
+    """The channel hung up or left the app."""
+    return (isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed)
+            and event.channel.id == channel_id)
+
+
+async def hangup_quietly(ari: AriClient, channel_id: str) -> None:
+    with contextlib.suppress(AriError):
+        await ari.hangup(channel_id)
+
+
+async def best_effort(what: str, coro: Awaitable[None]) -> None:
+    """A database write during a live call: a blip must not drop the call."""
+    try:
+        await coro
+    except StoreError as exc:
+        log.warning("%s failed (call continues): %s", what, exc)
+
+
+async def place_leg(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
+                    app_args: str,
+                    on_event: Callable[[Event], Awaitable[bool]] | None = None,
+                    ) -> StasisStart | None:
+    """Originate ``leg`` (showing ``leg.from_number``) and wait until it answers
+    (its StasisStart) or ends (``None``; ``leg`` records why). ``on_event`` sees every
+    other event; returning True aborts: the leg is hung up and recorded CANCELLED."""
+    endpoint = svc.settings.pstn_endpoint.format(number=leg.to_number)
+    try:
+        await svc.ari.originate(endpoint, app_args=app_args, caller_id=f"<{leg.from_number}>",
+                                timeout=ring_s, channel_id=leg.channel_id)
+    except AriError as exc:
+        log.warning("leg %s to %s: originate failed: %s", leg.channel_id, leg.to_number, exc)
+        leg.end(now(), LegResult.FAILED)
+        return None
+    try:
+        # Asterisk ends the dial itself after ring_s (NOANSWER); this is a safety net.
+        async with asyncio.timeout(ring_s + 15):
+            while True:
+                ev = await events.get()
+                if isinstance(ev, Dial) and ev.peer.id == leg.channel_id:
+                    leg.dialstatus = ev.dialstatus or leg.dialstatus
+                elif isinstance(ev, StasisStart) and ev.channel.id == leg.channel_id:
+                    leg.answer(now())
+                    return ev
+                elif isinstance(ev, ChannelDestroyed) and ev.channel.id == leg.channel_id:
+                    leg.end(now(), cause=ev.cause)
+                    log.info("leg %s to %s: not answered (%s, cause %s)", leg.channel_id,
+                             leg.to_number, leg.dialstatus, ev.cause)
+                    return None
+                elif on_event is not None and await on_event(ev):
+                    await hangup_quietly(svc.ari, leg.channel_id)
+                    leg.end(now(), LegResult.CANCELLED)
+                    return None
+    except TimeoutError:
+        await hangup_quietly(svc.ari, leg.channel_id)
+        leg.end(now(), LegResult.NO_ANSWER)
+        return None
+
+
+def new_channel_id(request_id: int, leg: int) -> str:
+    return f"cr{request_id}-{leg}-{uuid.uuid4().hex[:12]}"
+
+
+# --------------------------------------------------------------------------- callback
+
+
+class CallbackRun:
+    """One あんしん発信: leg 1 (own phone) -> prompt + ringback -> leg 2 -> bridge."""
+
+    def __init__(self, svc: Services, req: CallRequest, events: CallEvents,
+                 ring1: int, ring2: int) -> None:
+        assert req.number is not None and req.destination is not None
+        self.svc, self.ari, self.req, self.events = svc, svc.ari, req, events
+        self.ring1, self.ring2 = ring1, ring2
+        self.leg1 = Leg(1, events.channel_id, req.number, req.leg1, now())
+        self.leg2: Leg | None = None
+        self.bridge_id: str | None = None
+        self.bridged = False
+        self.playbacks: set[str] = set()
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._finish()
+
+    async def _save(self, leg: Leg) -> None:
+        await best_effort(f"request {self.req.id} leg {leg.leg}",
+                          store.save_leg(self.svc.db, self.req.id, leg))
+
+    async def _status(self, status: str) -> None:
+        await best_effort(f"request {self.req.id} status",
+                          store.set_status(self.svc.db, self.req.id, status))
+
+    async def _play(self, media: list[str]) -> str:
+        pid = f"pb-{uuid.uuid4().hex}"
+        self.playbacks.add(pid)
+        await self.ari.play(self.leg1.channel_id, media, playback_id=pid)
+        return pid
+
+    async def _stop_playbacks(self) -> None:
+        for pid in list(self.playbacks):
+            with contextlib.suppress(AriError):
+                await self.ari.stop_playback(pid)
+        self.playbacks.clear()
+
+    async def _run(self) -> None:
+        leg1 = self.leg1
+        await self._save(leg1)
+        await self._status("ringing")
+        start = await place_leg(self.svc, self.events, leg1, ring_s=self.ring1,
+                                app_args=f"callback,{self.req.id},1")
+        if start is None:
+            return
+        await self._save(leg1)
+        log.info("callback %s: leg 1 %s answered", self.req.id, leg1.to_number)
+        # Leg 2 is dialled at once; the subscriber hears the prompt, then ringback.
+        prefix = self.svc.settings.prompt_prefix
+        prompt = await self._play([prefix + "callback_connecting"])
+        leg2 = self.leg2 = Leg(2, new_channel_id(self.req.id, 2), self.req.number or "",
+                               self.req.destination or "", now())
+        self.events.claim(leg2.channel_id)
+        await self._save(leg2)
+
+        async def during_ring(ev: Event) -> bool:
+            if is_gone(ev, leg1.channel_id):
+                leg1.end(now())
+                log.info("callback %s: leg 1 hung up while leg 2 rang", self.req.id)
+                return True
+            if isinstance(ev, PlaybackFinished) and ev.playback.id == prompt:
+                self.playbacks.discard(prompt)
+                with contextlib.suppress(AriError):
+                    await self._play([RINGBACK])
+            return False
+
+        answered = await place_leg(self.svc, self.events, leg2, ring_s=self.ring2,
+                                   app_args=f"callback,{self.req.id},2", on_event=during_ring)
+        await self._stop_playbacks()
+        await self._save(leg2)
+        if answered is None:
+            if not leg1.ended:
+                await self._announce(destination_announcement(leg2.result or LegResult.FAILED))
+            return
+        await self._bridge(leg2)
+
+    async def _announce(self, prompt_id: str) -> None:
+        """Tell leg 1 why the destination was not reached, then hang up."""
+        log.info("callback %s: leg 2 %s -> %s", self.req.id,
+                 self.leg2.result if self.leg2 else None, prompt_id)
+        try:
+            pid = await self._play([self.svc.settings.prompt_prefix + prompt_id])
+            async with asyncio.timeout(20):
+                while True:
+                    ev = await self.events.get()
+                    if is_gone(ev, self.leg1.channel_id):
+                        self.leg1.end(now())
+                        return
+                    if isinstance(ev, PlaybackFinished) and ev.playback.id == pid:
+                        return
+        except (AriError, TimeoutError) as exc:
+            log.warning("callback %s: announcement: %s", self.req.id, exc)
+
+    async def _bridge(self, leg2: Leg) -> None:
+        leg1 = self.leg1
+        self.bridge_id = f"cb{self.req.id}-{uuid.uuid4().hex[:8]}"
+        await self.ari.create_bridge("mixing", bridge_id=self.bridge_id)
+        await self.ari.add_channel(self.bridge_id, [leg1.channel_id, leg2.channel_id])
+        self.bridged = True
+        await self._status("connected")
+        log.info("callback %s: bridged %s <-> %s", self.req.id, leg1.channel_id,
+                 leg2.channel_id)
+        try:
+            async with asyncio.timeout(self.svc.settings.callback_max_call_seconds):
+                while True:
+                    ev = await self.events.get()
+                    for leg, other in ((leg1, leg2), (leg2, leg1)):
+                        if is_gone(ev, leg.channel_id):
+                            leg.end(now())
+                            await hangup_quietly(self.ari, other.channel_id)
+                            other.end(now())
+                            return
+        except TimeoutError:
+            log.warning("callback %s: longest call reached, hanging up", self.req.id)
+
+    async def _finish(self) -> None:
+        """Whatever happened: no channel left behind, every leg recorded, final status."""
+        for leg in (self.leg1, self.leg2):
+            if leg is not None and not leg.ended:
+                await hangup_quietly(self.ari, leg.channel_id)
+                leg.end(now(), None if leg.answered_at else LegResult.CANCELLED)
+        if self.bridge_id is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.destroy_bridge(self.bridge_id)
+        if self.leg2 is None:
+            # Never dialled: still a billing row (result not_placed), for a complete CDR.
+            self.leg2 = Leg(2, "", self.req.number or "", self.req.destination or "",
+                            self.leg1.ended_at or now(), result=LegResult.NOT_PLACED,
+                            ended_at=self.leg1.ended_at or now())
+        for leg in (self.leg1, self.leg2):
+            await self._save(leg)
+        status, reason = callback_outcome(self.leg1, self.leg2, self.bridged)
+        await best_effort(f"request {self.req.id} final status",
+                          store.set_status(self.svc.db, self.req.id, status, reason))
+        log.info("callback %s: %s %s (leg1 %ss, leg2 %ss billable)", self.req.id, status,
+                 reason or "", self.leg1.billable, self.leg2.billable)
+
+
+# --------------------------------------------------------------------------- verification
+
+
+async def run_verification(svc: Services, req: CallRequest, events: CallEvents) -> None:
+    """Call the own number; "1" confirms it (verified_at), anything else does not."""
+    shown = req.number or svc.settings.retrieval_number
+    leg = Leg(1, events.channel_id, shown, req.leg1, now())
+    status, reason = "failed", "not_confirmed"
+    call: Call | None = None
+    try:
+        await store.set_status(svc.db, req.id, "ringing")
+        start = await place_leg(svc, events, leg, ring_s=svc.settings.app_call_ring_seconds,
+                                app_args=f"verify,{req.id}")
+        if start is None:
+            reason = f"leg1_{(leg.result or LegResult.FAILED).value}"
+            return
+        call = Call(svc.ari, events, start, svc.settings.prompt_prefix)
+        await store.set_status(svc.db, req.id, "connected")
+        digit: str | None = None
+        for _ in range(2):
+            digit = await call.play(["verify_own_number"], barge_in=True)
+            if digit is None:
+                got, _term = await call.collect_digits(max_digits=1, first_timeout=8.0,
+                                                       inter_timeout=0.3)
+                digit = got[:1] or None
+            if digit is not None:
+                break
+        if digit == "1":
+            await store.mark_verified(svc.db, req.account_id, req.leg1)
+            status, reason = "completed", None
+            log.info("verification %s: %s confirmed", req.id, req.leg1)
+            await call.play(["verified"])
+        else:
+            await call.play(["goodbye"])
+    except CallerHungUp:
+        reason = reason if status == "completed" else "hung_up"
+    finally:
+        if call is not None:
+            await call.hangup()
+        else:
+            await hangup_quietly(svc.ari, leg.channel_id)
+        await best_effort(f"request {req.id} final status",
+                          store.set_status(svc.db, req.id, status, reason))

@@ -1,0 +1,302 @@
+"""Inbound calls to a 050 number through real peers (R-IN-1,2,3,6): SIPp caller → Asterisk →
+the app → PostgreSQL, with a SIPp UAS as the carrier gateway the forward leg goes to.
+
+Every forwarding test also checks that the subscriber's private number appears in no SIP
+message the caller received (no connected-line update, PAI, RPID or display name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+from harness.sipp import CallResult, Hangup, Speak, Uas, Wait, place_call
+
+from callflow.store import Database, InvalidValue, LimitExceeded
+from callflow.store.blocklist import add_blocked, is_blocked, list_blocked, remove_blocked
+from callflow.store.forwarding import (
+    activate_destination,
+    active_destination,
+    add_destination,
+    list_destinations,
+)
+from callflow.store.history import list_history, record_call
+from integration.support import new_subscriber
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from labkit.postgres import PgCluster
+
+pytestmark = pytest.mark.lab
+
+Sql = psycopg.Connection[tuple[object, ...]]
+DEST = "09087654321"  # the subscriber's private mobile: must never reach the caller
+CALLER = "09012345678"
+
+
+def add_forward(sql: Sql, number: str, destination: str = DEST) -> None:
+    sql.execute("INSERT INTO forward_destinations (number, destination, active)"
+                " VALUES (%s, %s, true)", (number, destination))
+
+
+def history(sql: Sql, number: str) -> list[tuple[object, ...]]:
+    return sql.execute("SELECT caller, caller_name, outcome FROM call_history"
+                       " WHERE number = %s ORDER BY id", (number,)).fetchall()
+
+
+async def wait_outcome(sql: Sql, number: str, outcome: str, count: int = 1,
+                       timeout_s: float = 15.0) -> list[tuple[object, ...]]:
+    """Outcomes are updated when the call ends in the app, a moment after SIP says so."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = history(sql, number)
+        if len(rows) >= count and all(r[2] == outcome for r in rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"history of {number}: {rows}, wanted {count}x {outcome}")
+        await asyncio.sleep(0.2)
+
+
+def assert_no_leak(result: CallResult, private: str = DEST) -> None:
+    """The private number in no form (national, +81…, digits without the trunk 0)."""
+    received = [m for m in result.messages if m.direction == "received"]
+    assert received, result.describe()
+    for message in received:
+        text = str(message)
+        assert private[1:] not in text, f"private number leaked to the caller:\n{text}"
+
+
+def uas_for(asterisk: AsteriskContainer, **kwargs: object) -> Uas:
+    return Uas(port=asterisk.config.ports.carrier, max_lifetime_s=120, **kwargs)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ R-IN-1 anonymous
+
+ANONYMOUS_FORMS = [
+    dict(caller="anonymous"),  # "Anonymous" <sip:anonymous@anonymous.invalid>
+    dict(caller=""),  # <sip:@host>: no user part at all
+    dict(caller="unavailable"),
+    dict(caller="09011112222", privacy_id=True),  # number present but Privacy: id
+]
+
+
+async def test_anonymous_callers_rejected_in_every_form(app: AppProcess,
+                                                        asterisk: AsteriskContainer,
+                                                        sql: Sql) -> None:
+    # Voicemail and forwarding are on: a rejected caller must reach neither.
+    number = new_subscriber(sql, reject_anonymous=True, voicemail_enabled=True,
+                            forward_enabled=True, forward_ring_seconds=5)
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="answer") as uas:
+        results = await asyncio.gather(*[
+            place_call(target=asterisk.sip_target, dialed=number, wait_for_remote_bye=True,
+                       timeout_s=40, **form)  # type: ignore[arg-type]
+            for form in ANONYMOUS_FORMS])
+        for form, result in zip(ANONYMOUS_FORMS, results, strict=True):
+            assert result.answered and result.remote_hung_up, (form, result.describe())
+            assert result.rtp is not None and result.rtp.voiced_s > 3.0, form  # the announcement
+        assert await uas.calls() == [], "a rejected caller must never be forwarded"
+    rows = await wait_outcome(sql, number, "rejected_anonymous", count=len(ANONYMOUS_FORMS))
+    assert all(r[0] is None and r[1] is None for r in rows), rows  # 非通知, 登録なし
+    assert sql.execute("SELECT count(*) FROM voicemail_messages WHERE number = %s",
+                       (number,)).fetchone() == (0,)
+
+
+async def test_anonymous_callers_accepted_when_rejection_off(app: AppProcess,
+                                                             asterisk: AsteriskContainer,
+                                                             sql: Sql) -> None:
+    number = new_subscriber(sql, voicemail_enabled=True)
+    forms = [ANONYMOUS_FORMS[0], ANONYMOUS_FORMS[3]]
+    results = await asyncio.gather(*[
+        place_call(target=asterisk.sip_target, dialed=number, steps=[Wait(3.0), Hangup()],
+                   timeout_s=30, **form)  # type: ignore[arg-type]
+        for form in forms])
+    for form, result in zip(forms, results, strict=True):
+        assert result.answered, (form, result.describe())
+        assert result.rtp is not None and result.rtp.voiced_s > 1.0  # the voicemail greeting
+    rows = await wait_outcome(sql, number, "voicemail", count=2)
+    # Privacy: id keeps the number from the subscriber too: logged as 非通知.
+    assert [r[0] for r in rows] == [None, None], rows
+
+
+# ------------------------------------------------------------------ R-IN-2 block list
+
+async def test_blocked_caller_hears_announcement(app: AppProcess, asterisk: AsteriskContainer,
+                                                 sql: Sql, pg: PgCluster) -> None:
+    number = new_subscriber(sql, voicemail_enabled=True, forward_enabled=True,
+                            forward_ring_seconds=5)
+    add_forward(sql, number)
+    async with Database(pg.url) as db:
+        # Stored in another written form than the caller presents.
+        assert await add_blocked(db, number, "+81 90-1234-5678") == CALLER
+    async with uas_for(asterisk, mode="answer") as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  caller_name="Yamada", wait_for_remote_bye=True, timeout_s=30)
+        assert result.answered and result.remote_hung_up, result.describe()
+        assert result.rtp is not None and result.rtp.voiced_s > 2.0
+        assert await uas.calls() == [], "a blocked caller must never be forwarded"
+    assert await wait_outcome(sql, number, "blocked") == [(CALLER, "Yamada", "blocked")]
+
+
+async def test_blocked_caller_gets_busy_without_answer(app: AppProcess,
+                                                       asterisk: AsteriskContainer,
+                                                       sql: Sql) -> None:
+    number = new_subscriber(sql, block_action="busy", voicemail_enabled=True)
+    sql.execute("INSERT INTO block_list (number, blocked) VALUES (%s, %s)", (number, CALLER))
+    result = await place_call(target=asterisk.sip_target, dialed="+81" + number[1:],
+                              caller="+81" + CALLER[1:], timeout_s=20)
+    assert result.final_status == 486 and not result.answered, result.describe()
+    assert await wait_outcome(sql, number, "blocked") == [(CALLER, None, "blocked")]
+
+
+# ------------------------------------------------------------------ R-IN-3 forwarding
+
+async def test_forwarded_call_is_bridged_and_hides_private_number(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
+    number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=10,
+                            voicemail_enabled=True)
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="answer", answer_after_s=1.0, play_audio_s=4.0) as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  caller_name="Yamada", steps=[Speak(3.0), Wait(2.0), Hangup()],
+                                  timeout_s=30)
+        assert result.answered, result.describe()
+        # Media bridged both ways: the callee's speech reaches the caller and vice versa.
+        assert result.rtp is not None and result.rtp.voiced_s > 1.5, result.describe()
+        (invite,) = await uas.wait_for_calls(1)
+        assert invite.request_user == DEST
+        assert invite.from_user == CALLER  # the subscriber sees who is calling
+        await uas.wait_for(lambda ms: any(m.method == "BYE" for m in ms), timeout_s=10)
+        assert uas.rtp_stats().voiced_s > 1.0
+    assert_no_leak(result)
+    assert not result.received("UPDATE") and len(result.received("INVITE")) == 0
+    assert await wait_outcome(sql, number, "forwarded") == [(CALLER, "Yamada", "forwarded")]
+
+
+async def test_forward_shows_050_number_and_callee_hangup_ends_call(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
+    number = new_subscriber(sql, forward_enabled=True, forward_show_caller="050")
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="answer", answer_after_s=0.5, hold_s=2.0) as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  wait_for_remote_bye=True, timeout_s=30)
+        assert result.answered and result.remote_hung_up, result.describe()
+        (invite,) = await uas.calls()
+        assert invite.from_user == number
+    assert_no_leak(result)
+    await wait_outcome(sql, number, "forwarded")
+
+
+async def test_forward_no_answer_goes_to_voicemail(app: AppProcess, asterisk: AsteriskContainer,
+                                                   sql: Sql) -> None:
+    number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=5,
+                            voicemail_enabled=True)
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="ring") as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  steps=[Wait(3.0), Hangup()], timeout_s=40)
+        assert result.answered, result.describe()
+        assert result.setup_s is not None and result.setup_s >= 4.5  # rang ~5 s first
+        assert result.received("INVITE", status=180), "the caller hears ringback meanwhile"
+        assert result.rtp is not None and result.rtp.voiced_s > 1.0  # voicemail greeting
+        await uas.wait_for(lambda ms: any(m.method == "CANCEL" for m in ms), timeout_s=5)
+    assert_no_leak(result)
+    await wait_outcome(sql, number, "voicemail")
+
+
+async def test_forward_busy_goes_to_voicemail(app: AppProcess, asterisk: AsteriskContainer,
+                                              sql: Sql) -> None:
+    number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=20,
+                            voicemail_enabled=True)
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="busy") as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  steps=[Wait(3.0), Hangup()], timeout_s=30)
+        assert result.answered, result.describe()
+        assert result.setup_s is not None and result.setup_s < 10  # not the 20 s ring time
+        assert len(await uas.calls()) == 1
+    assert_no_leak(result)
+    await wait_outcome(sql, number, "voicemail")
+
+
+async def test_forward_failure_without_voicemail_announces(app: AppProcess,
+                                                           asterisk: AsteriskContainer,
+                                                           sql: Sql) -> None:
+    number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=5,
+                            notify_email="sub@example.jp")
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="ring"):
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  wait_for_remote_bye=True, timeout_s=40)
+    assert result.answered and result.remote_hung_up, result.describe()
+    assert result.rtp is not None and result.rtp.voiced_s > 2.0  # forward_failed
+    assert_no_leak(result)
+    await wait_outcome(sql, number, "missed")
+
+
+async def test_caller_hangup_while_ringing_cancels_forward(app: AppProcess,
+                                                          asterisk: AsteriskContainer,
+                                                          sql: Sql) -> None:
+    number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=30,
+                            voicemail_enabled=True)
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="ring") as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  cancel_after_s=2.0, timeout_s=20)
+        assert result.cancelled and not result.answered, result.describe()
+        t0 = time.monotonic()
+        await uas.wait_for(lambda ms: any(m.method == "CANCEL" for m in ms), timeout_s=5)
+        assert time.monotonic() - t0 < 5
+    assert_no_leak(result)
+    await wait_outcome(sql, number, "missed")
+
+
+# ------------------------------------------------------------------ stores (portal API)
+
+async def test_block_list_store(pg: PgCluster, sql: Sql) -> None:
+    number = new_subscriber(sql)
+    async with Database(pg.url) as db:
+        assert await add_blocked(db, number, "０９０－１２３４－５６７８") == CALLER
+        assert await add_blocked(db, number, "+81 90 1234 5678") == CALLER  # same entry
+        with pytest.raises(InvalidValue):
+            await add_blocked(db, number, "not a number")
+        with pytest.raises(InvalidValue):
+            await add_blocked(db, number, "anonymous")
+        for i in range(29):
+            await add_blocked(db, number, f"03-0000-{i:04d}")
+        assert len(await list_blocked(db, number)) == 30
+        with pytest.raises(LimitExceeded) as exc:
+            await add_blocked(db, number, "03-9999-9999")
+        assert exc.value.limit == 30
+        assert await add_blocked(db, number, CALLER) == CALLER  # re-adding is still fine
+        assert await is_blocked(db, number, CALLER)
+        assert await remove_blocked(db, number, "+819012345678")
+        assert not await is_blocked(db, number, CALLER)
+        await add_blocked(db, number, "03-9999-9999")  # room again
+
+
+async def test_history_and_forward_destination_stores(pg: PgCluster, sql: Sql) -> None:
+    number = new_subscriber(sql)
+    async with Database(pg.url) as db:
+        await record_call(db, number=number, caller=None, caller_name=None,
+                          outcome="rejected_anonymous", channel_id="a")
+        await record_call(db, number=number, caller=CALLER, caller_name="Yamada",
+                          outcome="forwarded", channel_id="b")
+        rows = await list_history(db, number)
+        assert [r.channel_id for r in rows] == ["b", "a"]  # newest first
+        first = await add_destination(db, number, "090-8765-4321", activate=True)
+        second = await add_destination(db, number, "03-1234-5678")
+        assert await active_destination(db, number) == DEST
+        await activate_destination(db, number, second.id)
+        assert await active_destination(db, number) == "0312345678"
+        assert [d.active for d in await list_destinations(db, number)] == [False, True]
+        assert first.destination == DEST
+        with pytest.raises(InvalidValue):
+            await add_destination(db, number, "0990-123-456")  # premium rate
+        with pytest.raises(InvalidValue):
+            await add_destination(db, number, "050-1111-2222")  # another 050 number: loops
+        for n in ("0311110001", "0311110002", "0311110003"):
+            await add_destination(db, number, n)
+        with pytest.raises(LimitExceeded):
+            await add_destination(db, number, "0311110004")

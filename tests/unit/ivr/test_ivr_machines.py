@@ -1,0 +1,191 @@
+"""The IVR state machines driven through the in-memory world (no Asterisk, no database)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from callflow.features.ivr.pin_change import PinChangeMachine
+from callflow.features.ivr.policy import pin_problem
+from callflow.features.ivr.prompter import Prompter
+from callflow.features.ivr.retrieval import RetrievalMachine
+from callflow.features.ivr.model import Ask, Entered, Finish, NoInput
+from callflow.store.mailbox import (
+    LOCK_DURATION,
+    LockState,
+    after_failure,
+    after_success,
+    is_expired,
+    is_locked,
+)
+from tests.unit.ivr.world import NUMBER, PIN, T0, Mailbox, World, login, message
+
+
+def world(*msgs: object, pin: str | None = PIN) -> World:
+    box = Mailbox(pin=pin)
+    for m in msgs:
+        box.messages[m.id] = m  # type: ignore[attr-defined]
+    return World({NUMBER: box})
+
+
+# ------------------------------------------------------------------ lock and PIN rules
+
+def test_three_failures_lock_for_15_minutes_and_lift_by_themselves() -> None:
+    s = LockState()
+    for _ in range(2):
+        s = after_failure(s, T0)
+        assert not is_locked(s, T0)
+    s = after_failure(s, T0)
+    assert s.locked_until == T0 + LOCK_DURATION
+    assert is_locked(s, T0 + LOCK_DURATION - timedelta(seconds=1))
+    assert not is_locked(s, T0 + LOCK_DURATION)
+    # after the lock lifted, counting starts again
+    s = after_failure(s, T0 + LOCK_DURATION)
+    assert s.failed_attempts == 1 and not is_locked(s, T0 + LOCK_DURATION)
+    assert after_success() == LockState()
+
+
+def test_expiry_is_168_hours() -> None:
+    assert not is_expired(T0 - timedelta(hours=167, minutes=59), T0)
+    assert is_expired(T0 - timedelta(hours=168), T0)
+
+
+@pytest.mark.parametrize("new,problem", [
+    ("123", "pin_invalid"), ("12345", "pin_invalid"), ("", "pin_invalid"),
+    ("4826", "pin_same_as_current"), ("1111", "pin_too_simple"), ("1234", "pin_too_simple"),
+    ("8765", "pin_too_simple"), ("7890", "pin_too_simple"), ("3917", None), ("0112", None),
+])
+def test_pin_policy(new: str, problem: str | None) -> None:
+    assert pin_problem(new, "4826") == problem
+
+
+def test_prompter_repeats_then_gives_up() -> None:
+    p = Prompter(3)
+    p.ask(("enter_pin",), 4)
+    assert p.answer(NoInput()) == Ask(("no_input", "enter_pin"), 4)
+    assert p.answer(Entered("12", False)) == Ask(("invalid_input", "enter_pin"), 4)
+    assert p.answer(NoInput()) == Finish(("no_input", "goodbye"))
+    p.ask(("enter_pin",), 4)
+    p.failures = 0
+    assert p.answer(Entered("1234", True)) == "1234"
+
+
+# ------------------------------------------------------------------ authentication
+
+def test_wrong_pin_three_times_locks_and_hangs_up() -> None:
+    w = world()
+    w.run(RetrievalMachine(), [*login(pin="0000")] * 3)
+    assert w.finished == ("locked",)
+    assert is_locked(w.mailboxes[NUMBER].lock, w.now)
+    # even the right PIN is refused while locked (the other IVR too)
+    w2 = World(w.mailboxes, now=w.now)
+    w2.run(PinChangeMachine(), login())
+    assert w2.finished == ("locked",) and not w2.auth_ok
+
+
+def test_unknown_number_sounds_like_wrong_pin() -> None:
+    known, unknown = world(), world()
+    known.run(RetrievalMachine(), [*login(pin="0000"), *login()])
+    unknown.run(RetrievalMachine(), [*login(number="05099990000"), *login()])
+    assert known.said == unknown.said and known.asked == unknown.asked
+    assert known.asked[2] == ("auth_failed", "enter_number")
+
+
+def test_per_call_attempt_limit_across_numbers() -> None:
+    w = world()
+    w.run(RetrievalMachine(), [*login("05099990001"), *login("05099990002"),
+                               *login("05099990003")])
+    assert w.finished == ("auth_failed", "goodbye")
+
+
+def test_silence_gives_up_after_three_timeouts() -> None:
+    w = world()
+    w.run(RetrievalMachine(), [None, None, None])
+    assert w.asked == [("welcome", "enter_number"), ("no_input", "enter_number"),
+                       ("no_input", "enter_number")]
+    assert w.finished == ("no_input", "goodbye")
+
+
+# ------------------------------------------------------------------ retrieval
+
+def test_empty_mailbox() -> None:
+    w = world()
+    w.run(RetrievalMachine(), login())
+    assert w.finished == ("no_messages",)
+
+
+def test_order_new_first_then_heard_oldest_first_and_wraparound() -> None:
+    w = world(message(1, timedelta(hours=5), heard=True), message(2, timedelta(hours=3)),
+              message(3, timedelta(hours=9)), message(4, timedelta(hours=1), heard=True))
+    w.run(RetrievalMachine(), [*login(), ("3", True), ("3", True), ("3", True), ("3", True),
+                               ("3", True)])
+    assert w.played == [3, 2, 1, 4, 3, 2]
+    assert w.said[0] == ("new_messages_prefix", "ken_2", "arimasu",
+                         "saved_messages_prefix", "ken_2", "arimasu")
+    assert ("back_to_first",) in w.said
+    headers = [s for s in w.said if s[:2] in (("message_received_at", "today"),
+                                              ("already_heard", "message_received_at"))]
+    # messages 1 and 4 were heard before; after the wrap 3 and 2 are heard too
+    assert [h[0] == "already_heard" for h in headers] == [False, False, True, True, True, True]
+
+
+def test_replay_delete_and_delete_all() -> None:
+    w = world(message(1, timedelta(hours=2)), message(2, timedelta(hours=1)))
+    w.run(RetrievalMachine(), [*login(), ("2", True), ("1", True), ("1", True)])
+    assert w.played == [1, 1, 2]
+    assert w.deleted == {1, 2}
+    assert ("deleted",) in w.said
+    assert w.finished == ("all_deleted",)
+
+
+def test_delete_last_goes_back_to_first() -> None:
+    w = world(message(1, timedelta(hours=2)), message(2, timedelta(hours=1)))
+    w.run(RetrievalMachine(), [*login(), ("3", True), ("1", True)])
+    assert w.played == [1, 2, 1]
+    assert ("deleted", "back_to_first") in w.said
+
+
+def test_garbage_menu_keys_reprompt() -> None:
+    w = world(message(1, timedelta(hours=2)))
+    w.run(RetrievalMachine(), [*login(), ("9", True), ("12", False), None])
+    assert w.asked[-2:] == [("invalid_input", "menu_after_message"),
+                            ("invalid_input", "menu_after_message")]
+    assert w.finished == ("no_input", "goodbye")
+
+
+def test_expired_message_never_listed_or_played() -> None:
+    w = world(message(1, timedelta(hours=169)), message(2, timedelta(hours=167, minutes=59,
+                                                                        seconds=50)))
+    w.run(RetrievalMachine(), [*login(), ("3", True)])
+    # message 2 expires while the call goes on (each step takes a second): never replayed
+    assert w.played == [2]
+    assert w.finished == ("no_messages",)
+    assert not w.violations
+
+
+# ------------------------------------------------------------------ PIN change
+
+def test_pin_change_success() -> None:
+    w = world()
+    w.run(PinChangeMachine(), [*login(), ("3", True), ("3917", True), ("3917", True)])
+    assert w.finished == ("pin_changed", "goodbye")
+    assert w.mailboxes[NUMBER].pin == "3917"
+    w2 = World(w.mailboxes, now=w.now)
+    w2.run(RetrievalMachine(), login(pin="3917"))
+    assert w2.finished == ("no_messages",)
+
+
+def test_pin_change_mismatch_invalid_and_same_are_retried() -> None:
+    w = world()
+    w.run(PinChangeMachine(), [*login(), ("5", True), ("3", True), ("3917", True),
+                               ("3918", True), ("39", True), ("3917", True),
+                               ("3917", True)])
+    assert w.asked[3:] == [("invalid_input", "pin_menu"), ("enter_new_pin",),
+                           ("confirm_new_pin",), ("pin_mismatch", "enter_new_pin"),
+                           ("pin_invalid", "enter_new_pin"), ("confirm_new_pin",)]
+    assert w.mailboxes[NUMBER].pin == "3917"
+    w = world()
+    w.run(PinChangeMachine(), [*login(), ("3", True), (PIN, True)])
+    assert w.asked[-1] == ("pin_same_as_current", "enter_new_pin")
+    assert w.mailboxes[NUMBER].pin == PIN
