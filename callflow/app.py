@@ -18,6 +18,7 @@ from callflow.features import announcements, inbound
 from callflow.features.context import Services
 from callflow.features.ivr.driver import handle_pin_change, handle_retrieval
 from callflow.jobs import all_jobs
+from callflow.metrics import Metrics
 from callflow.routing import Route, RouteKind, classify, dialed_number
 from callflow.status import StatusServer
 from callflow.store import Database, StoreError
@@ -34,6 +35,8 @@ class App:
                            min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password,
                              settings.ari_app, timeout=settings.ari_timeout)
+        self.metrics = Metrics()
+        self.ari.on_request = self.metrics.on_ari_request
         self.dispatcher = Dispatcher(self._run_call)
         self.stream = EventStream(
             settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
@@ -48,6 +51,7 @@ class App:
         async with self.db, self.ari, self.dispatcher, asyncio.TaskGroup() as jobs:
             for name, job in all_jobs():
                 jobs.create_task(job(self.services), name=f"job-{name}")
+            jobs.create_task(self.metrics.watch_loop(), name="loop-lag")
             status = StatusServer(self, self.settings.status_port)
             await status.start()
             try:
@@ -73,6 +77,7 @@ class App:
     # ---------------------------------------------------------------- per call
 
     async def _run_call(self, start: StasisStart, events: CallEvents) -> None:
+        self.metrics.call_started(None if start.adopted else start.timestamp)
         call = Call(self.ari, events, start, self.settings.prompt_prefix)
         self.calls_handled += 1
         try:

@@ -56,11 +56,9 @@ class Settings(BaseSettings):
     # before the recording ends by itself.
     voicemail_max_seconds: int = 180
     voicemail_max_silence_seconds: int = 8
-    # Recording recovery: how often Asterisk's stored vm-* recordings are swept into the
-    # database, and how old an orphan must be before the sweep takes it (a live call task
-    # normally saves its own recording within seconds).
+    # Recording recovery: how often Asterisk's stored vm-* recordings (left behind when the
+    # app died before saving them) are swept into the database.
     recording_recovery_interval: float = 60.0
-    recording_recovery_min_age: float = 20.0
 
     # E-mail notification (R-IN-5) through the mail_outbox table and an SMTP relay.
     smtp_host: str = "127.0.0.1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from callflow.callback.worker import call_request_worker
 from callflow.features.context import Services
 from callflow.features.ivr.jobs import voicemail_expiry_job
 from callflow.features.voicemail_recovery import recording_recovery_job
@@ -22,4 +23,5 @@ def all_jobs() -> list[tuple[str, Job]]:
         ("voicemail-expiry", voicemail_expiry_job),
         ("mail-sender", mail_sender_job),
         ("recording-recovery", recording_recovery_job),
+        ("call-requests", call_request_worker),
     ]

@@ -1,4 +1,5 @@
-"""Operator endpoint: health and live-call figures as JSON on 127.0.0.1 (off when port 0)."""
+"""Operator endpoint on 127.0.0.1 (off when port 0): GET /health (live-call figures),
+GET /metrics (latency and event-loop lag, see callflow.metrics), POST /metrics/reset."""
 
 from __future__ import annotations
 
@@ -32,11 +33,21 @@ class StatusServer:
         snap = self.snapshot()
         return web.json_response(snap, status=200 if snap["ari_connected"] else 503)
 
+    async def _metrics(self, request: web.Request) -> web.Response:
+        # Separate from /health: percentiles sort up to 50k samples per window.
+        return web.json_response(self._app.metrics.snapshot())
+
+    async def _reset_metrics(self, request: web.Request) -> web.Response:
+        self._app.metrics.reset()
+        return web.json_response({"reset": True})
+
     async def start(self) -> None:
         if not self._port:
             return
         web_app = web.Application()
         web_app.router.add_get("/health", self._health)
+        web_app.router.add_get("/metrics", self._metrics)
+        web_app.router.add_post("/metrics/reset", self._reset_metrics)
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self._port).start()

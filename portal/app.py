@@ -144,7 +144,8 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
             return JSONResponse({"detail": "CSRFトークンが正しくありません。"}, status_code=403)
         return templates.TemplateResponse(request, "error.html", {
             "title": "操作を受け付けられませんでした",
-            "message": "画面の有効期限が切れたか、不正な操作です。もう一度最初から操作してください。"},
+            "message": "画面の有効期限が切れたか、不正な操作です。"
+                       "もう一度最初から操作してください。"},
             status_code=403)
 
     def _unavailable(request: Request) -> Response:

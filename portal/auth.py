@@ -68,7 +68,8 @@ async def new_session(db: Database, *, account_id: int | None = None, stage: str
             "INSERT INTO portal_sessions (token_hash, account_id, stage, csrf_token, expires_at)"
             " VALUES (%s, %s, %s, %s, now() + make_interval(hours => %s))",
             (token_hash(token), account_id, stage, csrf, hours))
-        await conn.execute("DELETE FROM portal_sessions WHERE expires_at < now() - interval '1 day'")
+        await conn.execute(
+            "DELETE FROM portal_sessions WHERE expires_at < now() - interval '1 day'")
     return token, Session(token_hash(token), account_id, stage, csrf, None)
 
 
@@ -112,7 +113,7 @@ async def record_failure(db: Database, key: str, *, limit: int, minutes: int) ->
             " RETURNING failures", (key, minutes, minutes))
         row = await cur.fetchone()
         assert row is not None
-        if int(row[0]) >= limit:  # type: ignore[call-overload]
+        if _int(row[0]) >= limit:
             await conn.execute(
                 "UPDATE portal_lockouts SET locked_until = now() + make_interval(mins => %s),"
                 " failures = 0, window_start = now() WHERE key = %s", (minutes, key))
@@ -153,7 +154,7 @@ async def recent_sends(db: Database, contact_number: str, minutes: int) -> int:
             "SELECT count(*) FROM twofa_sends WHERE contact_number = %s"
             " AND sent_at > now() - make_interval(mins => %s)", (contact_number, minutes))
         row = await cur.fetchone()
-    return int(row[0]) if row else 0  # type: ignore[call-overload]
+    return _int(row[0]) if row else 0
 
 
 async def create_challenge(db: Database, secret: str, account_id: int, contact_number: str,
@@ -166,7 +167,7 @@ async def create_challenge(db: Database, secret: str, account_id: int, contact_n
             " RETURNING id", (account_id, contact_number, method, minutes))
         row = await cur.fetchone()
         assert row is not None
-        cid = int(row[0])  # type: ignore[call-overload]
+        cid = _int(row[0])
         await conn.execute("UPDATE twofa_challenges SET code_hash = %s WHERE id = %s",
                            (code_hash(secret, cid, code), cid))
         await conn.execute("INSERT INTO twofa_sends (account_id, contact_number) VALUES (%s, %s)",
@@ -242,3 +243,8 @@ async def browser_trusted(db: Database, token: str | None, account_id: int) -> b
             "SELECT 1 FROM trusted_browsers WHERE token_hash = %s AND account_id = %s"
             " AND expires_at > now()", (token_hash(token), account_id))
         return await cur.fetchone() is not None
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value

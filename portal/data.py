@@ -102,8 +102,8 @@ class CallRequest:
 async def account_by_email(db: Database, email: str) -> Account | None:
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=class_row(Account))
-        await cur.execute("SELECT id, email, password_hash FROM accounts WHERE lower(email) = lower(%s)",
-                          (email,))
+        await cur.execute("SELECT id, email, password_hash FROM accounts"
+                          " WHERE lower(email) = lower(%s)", (email,))
         return await cur.fetchone()
 
 
@@ -309,7 +309,7 @@ async def register_own_number(db: Database, account_id: int, number: str) -> int
             " RETURNING id", (account_id, number))
         row = await cur.fetchone()
     assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    return _int(row[0])
 
 
 async def set_preferred(db: Database, account_id: int, own_id: int) -> None:
@@ -347,7 +347,7 @@ async def request_verification(db: Database, account_id: int, own_id: int) -> in
         row = await cur.fetchone()
     if row is None:
         raise InvalidValue("no such own number")
-    return int(row[0])  # type: ignore[call-overload]
+    return _int(row[0])
 
 
 async def request_callback(db: Database, account_id: int, number: str, destination: str,
@@ -375,7 +375,7 @@ async def request_callback(db: Database, account_id: int, number: str, destinati
             (account_id, number, own[0].number, destination))
         row = await cur.fetchone()
     assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    return _int(row[0])
 
 
 async def call_request(db: Database, account_id: int, request_id: int) -> CallRequest | None:
@@ -400,5 +400,9 @@ async def request_twofa_voice(db: Database, account_id: int, contact_number: str
             (account_id, contact_number, code))
         row = await cur.fetchone()
     assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    return _int(row[0])
 
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value

@@ -137,7 +137,8 @@ def add_to_blocklist(entries: list[str], raw: str) -> tuple[list[str], Errors]:
 
 
 def limit_message() -> str:
-    return f"指定番号着信拒否リストに登録できるのは{BLOCK_LIMIT}件までです。追加するには不要な番号を削除してください。"
+    return (f"指定番号着信拒否リストに登録できるのは{BLOCK_LIMIT}件までです。"
+            "追加するには不要な番号を削除してください。")
 
 
 def clean_entries(raw: list[str]) -> list[str]:

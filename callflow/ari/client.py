@@ -90,6 +90,8 @@ class AriClient:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
         self._session: aiohttp.ClientSession | None = None
+        # Called with (method, path) before every request (metrics; must not raise or block).
+        self.on_request: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -169,6 +171,8 @@ class AriClient:
             raise AriError("AriClient is not open (use 'async with AriClient(...)')")
         if not path.startswith("/"):
             path = "/" + path
+        if self.on_request is not None:
+            self.on_request(method, path)
         url = URL(self.base_url + path, encoded=True)
         req_timeout = aiohttp.ClientTimeout(
             total=self.timeout if request_timeout is None else request_timeout

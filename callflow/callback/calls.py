@@ -265,7 +265,8 @@ async def run_verification(svc: Services, req: CallRequest, events: CallEvents) 
     """Call the own number; "1" confirms it (verified_at), anything else does not."""
     shown = req.number or svc.settings.retrieval_number
     leg = Leg(1, events.channel_id, shown, req.leg1, now())
-    status, reason = "failed", "not_confirmed"
+    status: str = "failed"
+    reason: str | None = "not_confirmed"
     call: Call | None = None
     try:
         await store.set_status(svc.db, req.id, "ringing")
@@ -293,7 +294,8 @@ async def run_verification(svc: Services, req: CallRequest, events: CallEvents) 
         else:
             await call.play(["goodbye"])
     except CallerHungUp:
-        reason = reason if status == "completed" else "hung_up"
+        if status != "completed":
+            reason = "hung_up"
     finally:
         if call is not None:
             await call.hangup()

@@ -1,12 +1,12 @@
 """Pure decisions about the legs of app-placed calls: outcome, announcement, billing.
 
-How Asterisk reports a leg that never answers (verified on Asterisk 22 with ARI originate):
-the ``Dial`` event for the originated channel carries ``dialstatus`` (BUSY, NOANSWER,
-CONGESTION, CHANUNAVAIL, CANCEL, ANSWER) and ``ChannelDestroyed`` carries the Q.850
-cause chan_pjsip mapped from the SIP final response: 486/600 -> 17 user busy,
-480 -> 19 no answer, 408 -> 18 no user response, 403/603 -> 21 call rejected,
-404 -> 1 unallocated, 503 -> 34/38 (congestion / out of order). The dialstatus wins when
-present, the cause is the fallback.
+How Asterisk 22 reports a leg that never answers (ARI originate, observed in the lab):
+``ChannelDestroyed`` carries the Q.850 cause chan_pjsip mapped from the SIP final response
+(486 -> 17 user busy, 403/603 -> 21 call rejected, 480 -> 19, 404 -> 1 unallocated,
+503 -> 34/38) and the ``Dial`` events carry a ``dialstatus`` that is coarser: a 403 comes
+as NOANSWER (cause 21), and when the originate's own dial timeout expires no final Dial
+event comes at all (last dialstatus RINGING, cause 19). So the cause decides when it is
+specific and the dialstatus is only the fallback.
 """
 
 from __future__ import annotations
@@ -49,13 +49,11 @@ _CAUSES = {
 
 
 def unanswered_result(dialstatus: str | None, cause: int | None) -> LegResult:
-    """Why a leg ended without being answered."""
-    by_status = _DIALSTATUS.get((dialstatus or "").upper())
-    if by_status is not None:
-        return by_status
-    if cause is None:
-        return LegResult.FAILED
-    return _CAUSES.get(cause, LegResult.FAILED)
+    """Why a leg ended without being answered: the cause when it is specific, else the
+    dialstatus, else FAILED."""
+    if cause is not None and cause in _CAUSES:
+        return _CAUSES[cause]
+    return _DIALSTATUS.get((dialstatus or "").upper(), LegResult.FAILED)
 
 
 def destination_announcement(result: LegResult) -> str:

@@ -62,18 +62,27 @@ class _State:
     history: HistoryEntry | None = None
 
 
-async def _presentation(call: Call) -> str | None:
-    """CALLERID(pres): ARI's channel JSON has the caller's number but not whether it may be
-    shown. With trust_id_inbound=yes a `Privacy: id` INVITE keeps its number but gets a
-    "prohib_*" presentation - only this variable tells it apart."""
+async def _channel_var(call: Call, name: str) -> str | None:
     try:
-        return await call.ari.get_channel_var(call.id, "CALLERID(pres)")
+        return await call.ari.get_channel_var(call.id, name)
     except AriNotFound as exc:
+        if name.startswith("PJSIP_HEADER"):
+            return None  # Asterisk answers 404 for a header the INVITE does not have
         call.hung_up = True
         raise CallerHungUp(call.id) from exc
     except AriError as exc:
-        log.warning("call %s: cannot read CALLERID(pres): %s", call.id, exc)
+        log.warning("call %s: cannot read %s: %s", call.id, name, exc)
         return None
+
+
+async def _presentation(call: Call) -> tuple[str | None, str | None]:
+    """(CALLERID(pres), Privacy header). ARI's channel JSON has the caller's number but not
+    whether it may be shown: a PAI + `Privacy: id` INVITE keeps its number but gets a
+    "prohib_*" presentation, and a From-only INVITE with `Privacy: id` keeps "allowed" -
+    only the header tells that one apart. Read both at once (two concurrent requests)."""
+    pres, privacy = await asyncio.gather(
+        _channel_var(call, "CALLERID(pres)"), _channel_var(call, "PJSIP_HEADER(read,Privacy)"))
+    return pres, privacy
 
 
 async def _lookups(services: Services, subscriber: SubscriberNumber,
@@ -104,7 +113,7 @@ async def handle(call: Call, services: Services, subscriber: SubscriberNumber) -
     if isinstance(lookups, BaseException):
         raise lookups
     blocked, destination = lookups
-    caller = identify_caller(raw_number, raw_name, pres)
+    caller = identify_caller(raw_number, raw_name, *pres)
     decision = decide(settings, caller, subscriber_number=subscriber.number,
                       blocked=blocked, forward_destination=destination)
     state = _State(decision.outcome)

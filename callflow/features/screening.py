@@ -18,6 +18,7 @@ destination) and then only carries out the `Decision`. Order, as in the user gui
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from enum import Enum
@@ -29,6 +30,7 @@ from callflow.numbers import is_anonymous, normalize
 # trusted peer (trust_id_inbound=yes); "unavailable" is a network that has no number.
 _ALLOWED_PRES_PREFIX = "allowed"
 # Display names that only say "no number" (SIP UAs put them in From when withholding).
+_WITHHOLDING_PRIVACY = {"id", "header", "user"}
 _PLACEHOLDER_NAMES = {"anonymous", "unavailable", "unknown", "private", "restricted",
                       "withheld", "非通知", "通知不可能", "公衆電話"}
 
@@ -95,17 +97,33 @@ class Decision:
     forward: ForwardPlan | None = None
 
 
+def privacy_withholds(privacy_header: str | None) -> bool:
+    """Does a SIP Privacy header (RFC 3323/3325) ask to withhold the caller's identity?
+    `id` is what Japanese carriers send for 184/非通知; `header`/`user` hide it as well."""
+    if not privacy_header:
+        return False
+    tokens = {t.strip().lower() for t in re.split(r"[;,\s]+", privacy_header)}
+    return bool(tokens & _WITHHOLDING_PRIVACY)
+
+
 def identify_caller(raw_number: str | None, raw_name: str | None,
-                    presentation: str | None) -> CallerInfo:
-    """The presentable caller from Asterisk's caller id and CALLERID(pres).
+                    presentation: str | None, privacy_header: str | None = None) -> CallerInfo:
+    """The presentable caller from Asterisk's caller id, CALLERID(pres) and the INVITE's
+    Privacy header.
 
     Withheld in any form - `anonymous`/`Anonymous`/`unavailable`/empty user, a From that is
-    not a phone number at all, or a number with restricted presentation (SIP `Privacy: id`)
+    not a phone number at all, a number with restricted presentation, or a SIP `Privacy: id`
     - gives number None. A withheld caller's display name is dropped as well: it was
     withheld with the number (and is usually just "Anonymous").
+
+    Both presentation sources are needed: with trust_id_inbound=yes PJSIP marks the caller
+    restricted only when the identity came from P-Asserted-Identity/Remote-Party-ID with
+    `Privacy: id`; an INVITE carrying its number only in From plus `Privacy: id` arrives
+    with presentation "allowed_not_screened", so the header itself must be honoured.
     """
     pres = (presentation or "").strip().lower()
-    restricted = bool(pres) and not pres.startswith(_ALLOWED_PRES_PREFIX)
+    restricted = (bool(pres) and not pres.startswith(_ALLOWED_PRES_PREFIX)) \
+        or privacy_withholds(privacy_header)
     number = None if restricted or is_anonymous(raw_number) else normalize(raw_number)
     if number is None:
         return CallerInfo(None, None)

@@ -16,9 +16,11 @@ import uuid
 import wave
 from array import array
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 PREFIX = "vm-"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 _NAME = re.compile(r"vm-(050[0-9]{8})-(anon|i?[0-9]{1,20})-([0-9]{10,14})-([0-9a-f]{8,32})")
 
 # A message must be at least this long and contain at least this much speech; shorter
@@ -50,7 +52,7 @@ def recording_name(number: str, caller: str | None, received_at: datetime,
         who = caller
     else:  # not a canonical number: file it as 非通知 rather than fail the deposit
         who = "anon"
-    millis = int(received_at.timestamp() * 1000)
+    millis = (received_at - _EPOCH) // _MS  # exact: no float rounding
     return f"{PREFIX}{number}-{who[:21]}-{millis}-{token or uuid.uuid4().hex[:16]}"
 
 
@@ -61,7 +63,7 @@ def parse_recording_name(name: str) -> RecordingName | None:
         return None
     number, who, millis, token = m.groups()
     caller = None if who == "anon" else ("+" + who[1:] if who.startswith("i") else who)
-    received_at = datetime.fromtimestamp(int(millis) / 1000, tz=UTC)
+    received_at = _EPOCH + int(millis) * _MS
     return RecordingName(name, number, caller, received_at, token)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from integration.support import new_subscriber
+from integration.support import MailSink, new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.ports import free_port, free_range
@@ -86,8 +86,16 @@ def asterisk(lab_dir: Path) -> Iterator[AsteriskContainer]:
 
 
 @pytest.fixture(scope="session")
-def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path
-                ) -> Iterator[AppProcess]:
+def mail_sink() -> Iterator[MailSink]:
+    sink = MailSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path,
+                mail_sink: MailSink) -> Iterator[AppProcess]:
     cfg = asterisk.config
     proc = AppProcess(
         env={
@@ -98,6 +106,16 @@ def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path
             "ANSHIN_DATABASE_URL": pg.url,
             "ANSHIN_LOG_LEVEL": "DEBUG",
             "ANSHIN_MEDIA_DIR": str(asterisk.run_dir / "media"),
+            # IVR digit timeouts shortened so that timeout branches test in seconds.
+            "ANSHIN_IVR_FIRST_DIGIT_TIMEOUT": "4",
+            "ANSHIN_IVR_INTER_DIGIT_TIMEOUT": "3",
+            # Mail to the test's aiosmtpd; a short retry schedule for the relay-down test.
+            "ANSHIN_SMTP_PORT": str(mail_sink.port),
+            "ANSHIN_SMTP_TIMEOUT": "5",
+            "ANSHIN_MAIL_POLL_INTERVAL": "0.3",
+            "ANSHIN_MAIL_RETRY_BASE": "0.5",
+            "ANSHIN_MAIL_RETRY_MAX": "2",
+            "ANSHIN_RECORDING_RECOVERY_INTERVAL": "5",
         },
         log_path=REPO / "build" / "test-app.log",
     )

@@ -53,7 +53,8 @@ def body_text(msg: EmailMessage) -> str:
     assert part is not None
     content = part.get_content()
     assert isinstance(content, str)
-    return content
+    # base64 text carries canonical CRLF line breaks (RFC 2045)
+    return content.replace("\r\n", "\n")
 
 
 def test_message_mail_in_japanese_with_attachment() -> None:
@@ -164,3 +165,20 @@ def test_any_call_roundtrips_through_mime(caller: str | None, duration_ms: int |
     else:
         assert f"録音時間 {duration_text(duration_ms)}" in body
     assert (len(list(msg.iter_attachments())) == 1) == (attach and duration_ms is not None)
+
+
+def test_notification_modes() -> None:
+    from dataclasses import replace
+
+    from callflow.mail.notify import wants_notification
+    from callflow.store.subscribers import SubscriberNumber
+
+    sub = SubscriberNumber(number=NUMBER, account_id=1, reject_anonymous=False,
+                           block_action="announce", forward_enabled=False,
+                           forward_ring_seconds=20, forward_show_caller="caller",
+                           voicemail_enabled=True, notify_email="a@example.jp",
+                           notify_only_recorded=False, attach_recording=False)
+    assert wants_notification(sub, recorded=False) and wants_notification(sub, recorded=True)
+    only = replace(sub, notify_only_recorded=True)
+    assert not wants_notification(only, recorded=False) and wants_notification(only, recorded=True)
+    assert not wants_notification(replace(sub, notify_email=None), recorded=True)

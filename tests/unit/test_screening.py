@@ -36,6 +36,16 @@ def test_withheld_forms(number: str, pres: str | None) -> None:
     assert identify_caller(number, "Anonymous", pres) == CallerInfo(None, None)
 
 
+@pytest.mark.parametrize("privacy", ["id", "ID", "id;critical", "header;id", "user", "header"])
+def test_privacy_header_withholds_a_presented_number(privacy: str) -> None:
+    assert identify_caller("09012345678", "Yamada", "allowed_not_screened", privacy) == ANON
+
+
+@pytest.mark.parametrize("privacy", [None, "", "none", "session"])
+def test_privacy_values_that_do_not_withhold(privacy: str | None) -> None:
+    assert identify_caller("09012345678", None, "allowed_not_screened", privacy) == KNOWN
+
+
 def test_presented_caller_normalised_with_name() -> None:
     assert identify_caller("+81 90-1234-5678", "山田", "allowed_not_screened") == \
         CallerInfo("09012345678", "山田")

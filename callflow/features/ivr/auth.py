@@ -65,6 +65,8 @@ class AuthStep:
                 got = self.prompter.answer(event)
                 if not isinstance(got, str):
                     return got
+                if not got.isdigit():  # '*' is no part of a telephone number
+                    return self.prompter.retry(("invalid_input",))
                 self._number = got
                 self.phase = _Phase.PIN
                 return self.prompter.ask(("enter_pin",), PIN_DIGITS)

@@ -42,6 +42,7 @@ from callflow.features.ivr.model import (
 from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.retrieval import RetrievalMachine
 from callflow.store import StoreError, mailbox
+from callflow.store.calls import log_call
 
 log = logging.getLogger("callflow.ivr")
 
@@ -53,21 +54,30 @@ def clock_for(services: Services) -> Clock:
 
 
 async def handle_retrieval(call: Call, services: Services) -> None:
-    await run_ivr(call, services, RetrievalMachine(services.settings.ivr_max_failures))
+    await run_ivr(call, services, RetrievalMachine(services.settings.ivr_max_failures),
+                  "retrieval_ivr")
 
 
 async def handle_pin_change(call: Call, services: Services) -> None:
-    await run_ivr(call, services, PinChangeMachine(services.settings.ivr_max_failures))
+    await run_ivr(call, services, PinChangeMachine(services.settings.ivr_max_failures),
+                  "pin_change_ivr")
 
 
-async def run_ivr(call: Call, services: Services, machine: Machine,
+async def _audit(call: Call, services: Services, ivr: str, what: str, detail: str) -> None:
+    """An operator-visible trail in call_log: route "<ivr>:<what>" (logins, plays, deletes,
+    PIN changes; never a PIN)."""
+    await log_call(services.db, channel_id=call.id, dialed=ivr, route=f"{ivr}:{what}",
+                   caller=call.channel.caller.number or None, detail=detail)
+
+
+async def run_ivr(call: Call, services: Services, machine: Machine, ivr: str,
                   clock: Clock | None = None) -> None:
     clock = clock or clock_for(services)
     await call.answer()
     action = machine.start(clock.now())
     try:
         while not isinstance(action, Finish):
-            event = await _perform(call, services, action, clock)
+            event = await _perform(call, services, action, clock, ivr)
             action = machine.feed(event, clock.now())
     except StoreError as exc:
         # Without the database nothing can be checked or played: say so and end.
@@ -77,7 +87,8 @@ async def run_ivr(call: Call, services: Services, machine: Machine,
     await call.hangup()
 
 
-async def _perform(call: Call, services: Services, action: Action, clock: Clock) -> Event:
+async def _perform(call: Call, services: Services, action: Action, clock: Clock,
+                   ivr: str) -> Event:
     db = services.db
     settings = services.settings
     match action:
@@ -92,25 +103,32 @@ async def _perform(call: Call, services: Services, action: Action, clock: Clock)
         case Say(prompts):
             await call.play(prompts)
             return Played()
-        case PlayMessage(number, message_id):
-            return await _play_message(call, services, number, message_id, clock)
+        case PlayMessage(number, message_id, heard_before):
+            log.info("call %s: mailbox %s playing message %d (heard before: %s)",
+                     call.id, number, message_id, heard_before)
+            event = await _play_message(call, services, number, message_id, clock)
+            if isinstance(event, MessagePlayed):
+                await _audit(call, services, ivr, "played",
+                             f"{number}:{message_id}:{'heard' if heard_before else 'new'}")
+            return event
         case Authenticate(number, pin):
             t0 = time.monotonic()
             outcome = await mailbox.authenticate(db, number, pin, clock.now())
             # The entered number is logged, never the PIN.
             log.info("call %s: mailbox %s login %s (%.0f ms)", call.id, number,
                      outcome.value, (time.monotonic() - t0) * 1000)
+            await _audit(call, services, ivr, "login", f"{number}:{outcome.value}")
             return AuthResult(outcome)
         case LoadMessages(number):
             return MessagesLoaded(tuple(await mailbox.list_messages(db, number, clock.now())))
         case DeleteMessage(number, message_id):
             await mailbox.delete_message(db, number, message_id)
             _forget_media(settings.media_dir, message_id)
-            log.info("call %s: mailbox %s deleted message %d", call.id, number, message_id)
+            await _audit(call, services, ivr, "deleted", f"{number}:{message_id}")
             return MessageDeleted(message_id)
         case ChangePin(number, new_pin):
             await mailbox.change_pin(db, number, new_pin)
-            log.info("call %s: mailbox %s PIN changed", call.id, number)
+            await _audit(call, services, ivr, "pin_changed", number)
             return PinChanged()
     raise AssertionError(f"unhandled action {action!r}")
 

@@ -38,6 +38,7 @@ class PlayMessage:
 
     number: str
     message_id: int
+    heard_before: bool = False  # announced as 再生済み (for the log)
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ class RetrievalMachine:
         if not self.messages:
             return self._end("no_messages")
         self.phase = _Phase.MESSAGE
-        return PlayMessage(self.number, self.messages[self.index].id)
+        msg = self.messages[self.index]
+        return PlayMessage(self.number, msg.id, msg.heard)
 
     def _menu(self) -> Action:
         self.phase = _Phase.MENU

@@ -313,7 +313,8 @@ async def test_stop_playback_and_recording(fake: FakeAri) -> None:
 
 async def test_list_stored_and_get_live_recording(fake: FakeAri) -> None:
     fake.respond("GET", "/recordings/stored",
-                 Reply(json=[{"name": "vm-1", "format": "wav"}, {"name": "other", "format": "gsm"}]))
+                 Reply(json=[{"name": "vm-1", "format": "wav"},
+                             {"name": "other", "format": "gsm"}]))
     fake.respond("GET", "/recordings/live/vm-2",
                  Reply(json={"name": "vm-2", "format": "wav", "state": "recording",
                              "target_uri": f"channel:{CID}"}))

@@ -6,26 +6,28 @@ from datetime import timedelta
 
 import pytest
 
+from callflow.features.ivr.model import Ask, Entered, Finish, NoInput
 from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.policy import pin_problem
 from callflow.features.ivr.prompter import Prompter
 from callflow.features.ivr.retrieval import RetrievalMachine
-from callflow.features.ivr.model import Ask, Entered, Finish, NoInput
 from callflow.store.mailbox import (
     LOCK_DURATION,
     LockState,
+    MessageSummary,
     after_failure,
     after_success,
     is_expired,
     is_locked,
 )
-from tests.unit.ivr.world import NUMBER, PIN, T0, Mailbox, World, login, message
+
+from .world import NUMBER, PIN, T0, Mailbox, World, login, message
 
 
-def world(*msgs: object, pin: str | None = PIN) -> World:
+def world(*msgs: MessageSummary, pin: str | None = PIN) -> World:
     box = Mailbox(pin=pin)
     for m in msgs:
-        box.messages[m.id] = m  # type: ignore[attr-defined]
+        box.messages[m.id] = m
     return World({NUMBER: box})
 
 

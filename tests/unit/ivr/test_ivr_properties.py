@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.retrieval import RetrievalMachine
 from callflow.store.mailbox import LockState, MessageSummary
-from tests.unit.ivr.world import NUMBER, PIN, T0, Input, Mailbox, World
+
+from .world import NUMBER, PIN, T0, Input, Mailbox, World
 
 keys = st.text(alphabet="0123456789*", max_size=13)
 entry: st.SearchStrategy[Input] = st.one_of(

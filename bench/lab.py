@@ -1,0 +1,203 @@
+"""The benchmark's own lab (like tests/integration/conftest.py): the project's Asterisk image
+on free loopback ports, a throw-away PostgreSQL, the app as a host process; plus the
+provisioning the load scenarios need and process CPU/RSS probes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from labkit.appproc import AppProcess
+from labkit.asterisk import DOCKER, AsteriskContainer
+from labkit.ports import free_port, free_range
+from labkit.postgres import PgCluster
+from labkit.render import LabConfig, LabPorts
+
+REPO = Path(__file__).resolve().parents[1]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+FORWARD_DESTINATION = "09087654321"
+CALLER = "09012345678"
+RETRIEVAL_NUMBER = "05033005000"
+
+
+def asterisk_image() -> str:
+    image = os.environ.get("ANSHIN_ASTERISK_IMAGE")
+    if not image and (REPO / "build/asterisk-image").exists():
+        image = (REPO / "build/asterisk-image").read_text().strip()
+    if not image:
+        raise SystemExit("no Asterisk image: run ./lab images (or ./lab test) first")
+    return image
+
+
+def prompts_dir() -> Path:
+    path = Path(os.environ.get("ANSHIN_PROMPTS_DIR", REPO / "build/prompts"))
+    subprocess.run([sys.executable, "-m", "ivr_prompts", "--out", str(path)], check=True,
+                   timeout=600, cwd=REPO)
+    return path
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def host_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+@dataclass
+class Numbers:
+    forward: str  # subscriber number that forwards to FORWARD_DESTINATION
+    voicemail: str  # subscriber number that goes straight to voicemail
+    retrieval: str = RETRIEVAL_NUMBER
+
+
+class Lab:
+    def __init__(self, app_log: Path, rtp_ports: int = 6000) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="anshin-bench-"))
+        os.chmod(self.dir, 0o755)
+        self.app_log = app_log
+        self.rtp_ports = rtp_ports
+        self.pg = PgCluster(self.dir / "pg")
+        self.asterisk: AsteriskContainer | None = None
+        self.app: AppProcess | None = None
+        self.asterisk_pid = 0
+
+    def start(self) -> None:
+        self.pg.start()
+        rtp_start, rtp_end = free_range(self.rtp_ports)
+        config = LabConfig(
+            instance="bench" + uuid.uuid4().hex[:6],
+            ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
+                           rtp_end=rtp_end, carrier=free_port()),
+        )
+        ast = AsteriskContainer(image=asterisk_image(), config=config,
+                                prompts_dir=prompts_dir(), run_dir=self.dir / "asterisk")
+        self.asterisk = ast
+        ast.start()
+        asyncio.run(ast.wait_ready())
+        # Console verbosity costs Asterisk CPU per dialplan step; off in both modes alike.
+        ast.cli("core set verbose 0")
+        out = subprocess.run([DOCKER, "inspect", "-f", "{{.State.Pid}}", ast.name],
+                             capture_output=True, text=True, check=True, timeout=20)
+        self.asterisk_pid = int(out.stdout.strip())
+        self.app_log.parent.mkdir(parents=True, exist_ok=True)
+        self.app_log.unlink(missing_ok=True)
+        self.app = AppProcess(
+            env={
+                "ANSHIN_ARI_URL": ast.ari_url,
+                "ANSHIN_ARI_USER": config.ari_user,
+                "ANSHIN_ARI_PASSWORD": config.ari_password,
+                "ANSHIN_ARI_APP": config.ari_app,
+                "ANSHIN_DATABASE_URL": self.pg.url,
+                "ANSHIN_LOG_LEVEL": os.environ.get("ANSHIN_BENCH_APP_LOG_LEVEL", "INFO"),
+                "ANSHIN_MEDIA_DIR": str(ast.run_dir / "media"),
+            },
+            log_path=self.app_log,
+        )
+        self.app.start()
+        self.app.wait_connected()
+
+    def provision(self) -> Numbers:
+        with psycopg.connect(self.pg.url, autocommit=True) as conn:
+            def subscriber(**settings: object) -> str:
+                number = "050" + str(uuid.uuid4().int)[:8]
+                row = conn.execute(
+                    "INSERT INTO accounts (email, password_hash) VALUES (%s, 'x') RETURNING id",
+                    (f"bench-{uuid.uuid4().hex[:8]}@example.jp",)).fetchone()
+                assert row is not None
+                conn.execute("INSERT INTO subscriber_numbers (number, account_id)"
+                             " VALUES (%s, %s)", (number, row[0]))
+                for key, value in settings.items():
+                    conn.execute(f"UPDATE subscriber_numbers SET {key} = %s WHERE number = %s",
+                                 (value, number))
+                return number
+
+            forward = subscriber(forward_enabled=True, forward_ring_seconds=20,
+                                 voicemail_enabled=False)
+            conn.execute("INSERT INTO forward_destinations (number, destination, active)"
+                         " VALUES (%s, %s, true)", (forward, FORWARD_DESTINATION))
+            voicemail = subscriber(forward_enabled=False, voicemail_enabled=True)
+        return Numbers(forward=forward, voicemail=voicemail)
+
+    # ---------------------------------------------------------------- probes
+
+    @property
+    def app_pid(self) -> int:
+        assert self.app is not None and self.app.proc is not None
+        return self.app.proc.pid
+
+    def app_get(self, path: str) -> dict[str, object]:
+        assert self.app is not None
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.app.status_port}{path}", timeout=5) as r:
+                data: dict[str, object] = json.loads(r.read())
+                return data
+        except OSError:
+            return {}
+
+    def app_reset_metrics(self) -> None:
+        assert self.app is not None
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.app.status_port}/metrics/reset", method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=5):
+            pass
+
+    def live_calls(self) -> int | None:
+        value = self.app_get("/health").get("live_calls")
+        return value if isinstance(value, int) else None
+
+    def asterisk_channels(self) -> int | None:
+        assert self.asterisk is not None
+        try:
+            out = self.asterisk.cli("core show channels count")
+        except Exception:
+            return None
+        for line in out.splitlines():
+            if "active channel" in line:
+                return int(line.split()[0])
+        return None
+
+    def wait_drained(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.live_calls() == 0 and self.asterisk_channels() == 0:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.app.stop()
+        if self.asterisk is not None:
+            log = REPO / "build" / "bench-asterisk.log"
+            with contextlib.suppress(Exception):
+                log.write_text(self.asterisk.logs())
+            self.asterisk.stop()
+        self.pg.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

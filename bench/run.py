@@ -1,0 +1,169 @@
+"""`python -m bench.run`: the app against a dialplan-only baseline on the same Asterisk.
+
+Starts its own lab (Asterisk container on free loopback ports, throw-away PostgreSQL, the
+app as a host process), then for each mode climbs a ladder of call rates until a step is
+not sustained (then tries the midpoint once), holds ~500 concurrent app calls, and writes
+bench/results/bench-<timestamp>.{json,md}. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from bench.lab import REPO, Lab
+from bench.load import MODES, StepResult, run_step
+from bench.report import markdown, summary, table
+
+# Rates (calls/s) per mode, tried in order until one is not sustained. Calibrated on the
+# 2-core lab machine; --rates overrides them for every mode.
+LADDERS: dict[str, list[float]] = {
+    "forward-dialplan": [60, 100, 140, 180, 220],
+    "forward-app": [30, 50, 70, 90, 110, 130],
+    "voicemail-app": [20, 40, 60, 80],
+    "retrieval-app": [20, 40, 60, 80],
+}
+QUICK_LADDERS: dict[str, list[float]] = {
+    "forward-dialplan": [20, 40],
+    "forward-app": [20, 40],
+    "voicemail-app": [10, 20],
+    "retrieval-app": [10, 20],
+}
+
+
+def _log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def _line(r: StepResult) -> str:
+    lat = r.latency_ms.get("p99")
+    return (f"{r.mode:17} {r.rate:6g} CPS → {r.achieved_cps:7.2f} ok={r.successful_calls}"
+            f" fail={r.failed_calls} p99={lat} ms conc={r.max_concurrent}"
+            f" {'SUSTAINED' if r.sustained else 'not sustained: ' + '; '.join(r.reasons)}")
+
+
+def climb(lab: Lab, mode_name: str, dialed: str, rates: list[float], step_s: float,
+          hold_s: float, workdir: Path, refine: bool) -> list[StepResult]:
+    mode = MODES[mode_name]
+    results: list[StepResult] = []
+    best: float | None = None
+    for rate in rates:
+        r = run_step(lab, mode, dialed, rate, step_s, hold_s, workdir / f"{mode_name}-{rate:g}")
+        _log(_line(r))
+        results.append(r)
+        if r.sustained:
+            best = rate
+            continue
+        if refine and best is not None and rate - best > 0.1 * best:
+            mid = round((best + rate) / 2)
+            r2 = run_step(lab, mode, dialed, mid, step_s, hold_s,
+                          workdir / f"{mode_name}-{mid:g}")
+            _log(_line(r2))
+            results.append(r2)
+        break
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    ap.add_argument("--quick", action="store_true",
+                    help="short, low steps for development (not a result)")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help=f"comma-separated, from {', '.join(MODES)}")
+    ap.add_argument("--rates", help="comma-separated CPS ladder for every mode")
+    ap.add_argument("--step", type=float, help="seconds of load per step (default 60)")
+    ap.add_argument("--hold", type=float, default=3.0, help="seconds a call stays up")
+    ap.add_argument("--concurrency", type=int, default=500,
+                    help="concurrent app calls to hold in the hold test (0 = skip)")
+    ap.add_argument("--no-refine", action="store_true", help="no midpoint after a failed step")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = ap.parse_args(argv)
+    if shutil.which("sipp") is None:
+        print("sipp not found (apt-get install sip-tester)", file=sys.stderr)
+        return 2
+    step_s = args.step or (10.0 if args.quick else 60.0)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in MODES:
+            ap.error(f"unknown mode {m}")
+    started = datetime.now()
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    workdir = REPO / "build" / "bench" / stamp
+    lab = Lab(app_log=REPO / "build" / "bench-app.log")
+    results: list[StepResult] = []
+    hold_result: StepResult | None = None
+    t0 = time.monotonic()
+    try:
+        _log("starting lab (PostgreSQL, Asterisk container, app)")
+        lab.start()
+        numbers = lab.provision()
+        _log(f"lab up: SIP {lab.asterisk.sip_target if lab.asterisk else '?'};"
+             f" numbers {numbers}")
+        for mode_name in modes:
+            ladders = QUICK_LADDERS if args.quick else LADDERS
+            rates = ([float(x) for x in args.rates.split(",")] if args.rates
+                     else ladders[mode_name])
+            dialed = getattr(numbers, MODES[mode_name].number_attr)
+            results += climb(lab, mode_name, dialed, rates, step_s, args.hold, workdir,
+                             refine=not args.no_refine and not args.quick)
+        if args.concurrency and "forward-app" in modes:
+            # ~N calls up at once: a modest rate, calls held long enough to overlap.
+            conc = args.concurrency if not args.quick else min(args.concurrency, 100)
+            rate = 25.0 if not args.quick else 10.0
+            ramp = conc * 1.1 / rate
+            _log(f"hold test: {rate:g} CPS for {ramp:.0f} s, calls held {ramp:.0f} s")
+            hold_result = run_step(lab, MODES["forward-app"], numbers.forward, rate, ramp,
+                                   ramp, workdir / "hold")
+            _log(_line(hold_result))
+    finally:
+        _log("stopping lab")
+        lab.stop()
+    elapsed = round(time.monotonic() - t0)
+    meta = {
+        "started": started.isoformat(timespec="seconds"),
+        "elapsed_s": elapsed,
+        "quick": args.quick,
+        "step_s": step_s,
+        "hold_s": args.hold,
+        "modes": modes,
+        "machine": {"cpus": _cpus(), "asterisk_image": _image()},
+        "criteria": {"achieved_min": 0.99, "failed_calls": 0, "latency_p99_ms": 100,
+                     "taskprocessor_backlog": "median in-queue total of the 2nd half of "
+                     "the step ≤ 100 or ≤ the 1st half's"},
+    }
+    summ = summary(results, hold_result)
+    doc = {"meta": meta, "summary": summ,
+           "steps": [asdict(r) for r in results],
+           "hold_test": asdict(hold_result) if hold_result else None}
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"bench-{stamp}{'-quick' if args.quick else ''}"
+    (args.out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
+    md = markdown(meta, summ, results, hold_result)
+    (args.out / f"{name}.md").write_text(md)
+    print()
+    print(table(results, hold_result))
+    print()
+    ratio = summ.get("ratio_app_to_dialplan")
+    print(f"sustained CPS: {summ['sustained_cps']}  ratio app/dialplan (forward): {ratio}")
+    print(f"wrote {args.out / name}.json and .md ({elapsed} s)")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+    return os.cpu_count() or 0
+
+
+def _image() -> str:
+    path = REPO / "build/asterisk-image"
+    return path.read_text().strip() if path.exists() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""The JSON API (same session cookie as the pages; unsafe methods need the X-CSRF-Token
+header). Validation errors are 422 with Japanese messages per field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from callflow.store import LimitExceeded
+from portal import auth, data, forms, services
+from portal.app import NotFound, portal_of, session_of
+from portal.services import Outcome, account_id, full_session, owned_number, pending_session
+from portal.validation import BLOCK_LIMIT, Invalid, normalize_code, sms_capable, validate_phone
+
+router = APIRouter(prefix="/api/v1", tags=["portal"])
+
+Csrf = Annotated[str | None, Header(alias="X-CSRF-Token")]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[FieldError]
+
+
+def invalid(errors: dict[str, str], status: int = 422) -> JSONResponse:
+    body = ErrorOut(detail=[FieldError(field=k, message=v) for k, v in errors.items()])
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+class SessionOut(BaseModel):
+    stage: Literal["anonymous", "password", "full"]
+    csrf_token: str
+
+
+class LoginIn(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=200)
+
+
+class ContactOut(BaseModel):
+    id: int
+    number: str = Field(description="masked: only the last 3 digits")
+    label: str
+    sms: bool
+
+
+class SendCodeIn(BaseModel):
+    contact_id: int | None = None
+    method: Literal["sms", "voice"]
+
+
+class VerifyIn(BaseModel):
+    code: str = Field(max_length=20)
+    trust_browser: bool = False
+
+
+class SettingsOut(BaseModel):
+    number: str
+    reject_anonymous: bool
+    forward_enabled: bool
+    forward_destinations: list[str]
+    forward_active: str | None
+    forward_ring_seconds: int
+    forward_show_caller: Literal["caller", "050"]
+    voicemail_enabled: bool
+    voicemail_pin_set: bool
+    notify_email: str | None
+    notify_only_recorded: bool
+    attach_recording: bool
+    block_list: list[str]
+
+
+class AnonymousIn(BaseModel):
+    reject_anonymous: bool
+
+
+class ForwardingIn(BaseModel):
+    enabled: bool
+    destinations: list[str] = Field(max_length=10)
+    active: str | None = None
+    ring_seconds: int = 20
+    show_caller: Literal["caller", "050"] = "caller"
+
+
+class VoicemailIn(BaseModel):
+    enabled: bool
+    email: str | None = Field(default=None, max_length=254)
+    notify_only_recorded: bool = False
+    attach_recording: bool = False
+    pin: str | None = Field(default=None, max_length=20)
+
+
+class BlockIn(BaseModel):
+    number: str = Field(max_length=40)
+
+
+class HistoryOut(BaseModel):
+    caller: str = Field(description="number or 非通知")
+    name: str = Field(description="registered name or 登録なし")
+    received_at: str = Field(description="YYYY/MM/DD HH:MM:SS (JST)")
+
+
+class MessageOut(BaseModel):
+    id: int
+    caller: str
+    received_at: datetime
+    duration_ms: int
+    heard: bool
+    audio_url: str
+
+
+class CallbackIn(BaseModel):
+    destination: str = Field(max_length=40)
+    own_number_id: int
+
+
+class CallOut(BaseModel):
+    id: int
+    status: str
+    destination: str | None
+    leg1: str
+
+
+class Ok(BaseModel):
+    ok: bool = True
+
+
+def _csrf(request: Request, token: str | None) -> None:
+    services.check_csrf(request, token)
+
+
+@router.get("/session", response_model=SessionOut)
+async def get_session(request: Request) -> SessionOut:
+    s = session_of(request)
+    if s is None:
+        p = portal_of(request)
+        token, s = await auth.new_session(p.db, hours=p.settings.portal_session_hours)
+        request.state.new_session_token = token
+        request.state.session = s
+    return SessionOut(stage=s.stage, csrf_token=s.csrf_token)  # type: ignore[arg-type]
+
+
+@router.post("/login", response_model=SessionOut, responses={401: {"model": ErrorOut},
+                                                             429: {"model": ErrorOut}})
+async def login(request: Request, body: LoginIn, x_csrf_token: Csrf = None) -> Response:
+    _csrf(request, x_csrf_token)
+    outcome = await services.password_step(request, body.email, body.password)
+    if outcome is Outcome.BAD:
+        return JSONResponse({"detail": services.MSG_BAD_LOGIN}, status_code=401)
+    if outcome is Outcome.LOCKED:
+        return JSONResponse({"detail": services.MSG_LOCKED}, status_code=429)
+    s = session_of(request)
+    assert s is not None
+    out = SessionOut(stage=s.stage, csrf_token=s.csrf_token)  # type: ignore[arg-type]
+    return JSONResponse(out.model_dump())
+
+
+@router.get("/twofa/contacts", response_model=list[ContactOut])
+async def twofa_contacts(request: Request) -> list[ContactOut]:
+    s = pending_session(request)
+    from portal.validation import mask_number
+    return [ContactOut(id=c.id, number=mask_number(c.number), label=c.label,
+                       sms=sms_capable(c.number))
+            for c in await data.contacts(portal_of(request).db, account_id(s))]
+
+
+@router.post("/twofa/send", response_model=Ok, responses={422: {"model": ErrorOut}})
+async def twofa_send(request: Request, body: SendCodeIn, x_csrf_token: Csrf = None) -> Response:
+    _csrf(request, x_csrf_token)
+    result = await services.send_code(request, body.contact_id, body.method)
+    if not result.ok:
+        return invalid({result.field: result.error})
+    return JSONResponse(Ok().model_dump())
+
+
+@router.post("/twofa/resend", response_model=Ok, responses={422: {"model": ErrorOut}})
+async def twofa_resend(request: Request, x_csrf_token: Csrf = None) -> Response:
+    _csrf(request, x_csrf_token)
+    result = await services.resend_code(request)
+    if not result.ok:
+        return invalid({result.field: result.error})
+    return JSONResponse(Ok().model_dump())
+
+
+@router.post("/twofa/verify", response_model=SessionOut, responses={422: {"model": ErrorOut}})
+async def twofa_verify(request: Request, body: VerifyIn, x_csrf_token: Csrf = None) -> Response:
+    _csrf(request, x_csrf_token)
+    try:
+        code = normalize_code(body.code)
+    except Invalid as exc:
+        return invalid({"code": exc.message})
+    result = await services.verify_code(request, code)
+    if not result.ok:
+        return invalid({"code": result.error})
+    s = full_session(request)
+    response = JSONResponse(SessionOut(stage="full", csrf_token=s.csrf_token).model_dump())
+    if body.trust_browser:
+        p = portal_of(request)
+        token = await auth.trust_browser(p.db, account_id(s), p.settings.portal_trust_days)
+        response.set_cookie("anshin_trusted", token, httponly=True, samesite="lax",
+                            secure=p.settings.portal_cookie_secure,
+                            max_age=p.settings.portal_trust_days * 86400)
+    return response
+
+
+@router.post("/logout", response_model=Ok)
+async def logout(request: Request, x_csrf_token: Csrf = None) -> Ok:
+    s = services.check_csrf(request, x_csrf_token)
+    await auth.end_session(portal_of(request).db, s)
+    request.state.clear_session = True
+    return Ok()
+
+
+@router.get("/numbers", response_model=list[str])
+async def numbers(request: Request) -> list[str]:
+    s = full_session(request)
+    return await data.account_numbers(portal_of(request).db, account_id(s))
+
+
+async def _settings(request: Request, number: str) -> SettingsOut:
+    db = portal_of(request).db
+    st = await data.settings(db, number)
+    dests = await data.destinations(db, number)
+    return SettingsOut(
+        number=number, reject_anonymous=st.reject_anonymous, forward_enabled=st.forward_enabled,
+        forward_destinations=[d.destination for d in dests],
+        forward_active=next((d.destination for d in dests if d.active), None),
+        forward_ring_seconds=st.forward_ring_seconds,
+        forward_show_caller=st.forward_show_caller,  # type: ignore[arg-type]
+        voicemail_enabled=st.voicemail_enabled, voicemail_pin_set=st.pin_set,
+        notify_email=st.notify_email, notify_only_recorded=st.notify_only_recorded,
+        attach_recording=st.attach_recording, block_list=await data.blocked(db, number))
+
+
+@router.get("/numbers/{number}/settings", response_model=SettingsOut,
+            responses={404: {"model": ErrorOut}})
+async def get_settings(request: Request, number: str) -> SettingsOut:
+    return await _settings(request, await owned_number(request, number))
+
+
+@router.put("/numbers/{number}/anonymous", response_model=SettingsOut,
+            responses={404: {"model": ErrorOut}})
+async def put_anonymous(request: Request, number: str, body: AnonymousIn,
+                        x_csrf_token: Csrf = None) -> SettingsOut:
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    await data.set_reject_anonymous(portal_of(request).db, n, body.reject_anonymous)
+    return await _settings(request, n)
+
+
+@router.put("/numbers/{number}/forwarding", response_model=SettingsOut,
+            responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+async def put_forwarding(request: Request, number: str, body: ForwardingIn,
+                         x_csrf_token: Csrf = None) -> Response:
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    fwd, errors = forms.parse_forwarding(
+        enabled="on" if body.enabled else "off", destinations=body.destinations,
+        active=body.active or "", ring_seconds=str(body.ring_seconds),
+        show_caller=body.show_caller)
+    if fwd is None:
+        return invalid(errors)
+    await data.save_forwarding(portal_of(request).db, n, enabled=fwd.enabled,
+                               numbers=fwd.destinations, active=fwd.active,
+                               ring_seconds=fwd.ring_seconds, show_caller=fwd.show_caller)
+    return JSONResponse((await _settings(request, n)).model_dump())
+
+
+@router.put("/numbers/{number}/voicemail", response_model=SettingsOut,
+            responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+async def put_voicemail(request: Request, number: str, body: VoicemailIn,
+                        x_csrf_token: Csrf = None) -> Response:
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    st = await data.settings(portal_of(request).db, n)
+    vm, errors = forms.parse_voicemail(
+        enabled="on" if body.enabled else "off", email=body.email or "",
+        only_recorded=body.notify_only_recorded, attach=body.attach_recording,
+        pin=body.pin or "", pin_confirm=None, pin_set=st.pin_set)
+    if vm is None:
+        return invalid(errors)
+    await data.set_voicemail(portal_of(request).db, n, enabled=vm.enabled, email=vm.email,
+                             only_recorded=vm.only_recorded, attach=vm.attach,
+                             pin_hash=auth.hash_secret(vm.pin) if vm.pin else None)
+    return JSONResponse((await _settings(request, n)).model_dump())
+
+
+@router.post("/numbers/{number}/blocklist", response_model=list[str],
+             responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+async def add_block(request: Request, number: str, body: BlockIn,
+                    x_csrf_token: Csrf = None) -> Response:
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    db = portal_of(request).db
+    current = await data.blocked(db, n)
+    entries, errors = forms.add_to_blocklist(current, body.number)
+    if errors:
+        return invalid({"number": errors["new_number"]})
+    try:
+        await data.add_blocked(db, n, entries[-1])
+    except LimitExceeded:
+        return invalid({"number": forms.limit_message()})
+    return JSONResponse(await data.blocked(db, n))
+
+
+@router.delete("/numbers/{number}/blocklist/{blocked}", response_model=list[str],
+               responses={404: {"model": ErrorOut}})
+async def delete_block(request: Request, number: str, blocked: str,
+                       x_csrf_token: Csrf = None) -> list[str]:
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    db = portal_of(request).db
+    if not await data.remove_blocked(db, n, blocked[:40]):
+        raise NotFound()
+    return await data.blocked(db, n)
+
+
+@router.get("/numbers/{number}/history", response_model=list[HistoryOut],
+            responses={404: {"model": ErrorOut}})
+async def get_history(request: Request, number: str) -> list[HistoryOut]:
+    from portal.validation import format_jst
+    n = await owned_number(request, number)
+    return [HistoryOut(caller=r.caller or "非通知",
+                       name=(r.caller_name or "登録なし") if r.caller else "非通知",
+                       received_at=format_jst(r.received_at))
+            for r in await data.history(portal_of(request).db, n)]
+
+
+@router.get("/numbers/{number}/messages", response_model=list[MessageOut],
+            responses={404: {"model": ErrorOut}})
+async def get_messages(request: Request, number: str) -> list[MessageOut]:
+    n = await owned_number(request, number)
+    return [MessageOut(id=m.id, caller=m.caller or "非通知", received_at=m.received_at,
+                       duration_ms=m.duration_ms, heard=m.heard,
+                       audio_url=f"/n/{n}/messages/{m.id}.wav")
+            for m in await data.messages(portal_of(request).db, n)]
+
+
+@router.delete("/numbers/{number}/messages/{message_id}", response_model=Ok,
+               responses={404: {"model": ErrorOut}})
+async def delete_message(request: Request, number: str, message_id: int,
+                         x_csrf_token: Csrf = None) -> Ok:
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    if not -2**63 <= message_id < 2**63 or not await data.delete_messages(
+            portal_of(request).db, n, [message_id]):
+        raise NotFound()
+    return Ok()
+
+
+@router.post("/numbers/{number}/callback", response_model=CallOut,
+             responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+async def post_callback(request: Request, number: str, body: CallbackIn,
+                        x_csrf_token: Csrf = None) -> Response:
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    db = portal_of(request).db
+    acct = account_id(full_session(request))
+    try:
+        dest = validate_phone(body.destination)
+    except Invalid as exc:
+        return invalid({"destination": exc.message})
+    if body.own_number_id not in {o.id for o in await data.own_numbers(db, acct)}:
+        return invalid({"own_number_id": "発信番号を選択してください。"})
+    try:
+        request_id = await data.request_callback(db, acct, n, dest, body.own_number_id)
+    except data.CallbackRefused as exc:
+        return invalid({"destination": exc.message_ja})
+    req = await data.call_request(db, acct, request_id)
+    assert req is not None
+    return JSONResponse(CallOut(id=req.id, status=req.status, destination=req.destination,
+                                leg1=req.leg1).model_dump())
+
+
+@router.get("/numbers/{number}/callback/{request_id}", response_model=CallOut,
+            responses={404: {"model": ErrorOut}})
+async def get_callback(request: Request, number: str, request_id: int) -> CallOut:
+    await owned_number(request, number)
+    if not 0 < request_id < 2**63:
+        raise NotFound()
+    req = await data.call_request(portal_of(request).db, account_id(full_session(request)),
+                                  request_id)
+    if req is None or req.kind != "callback":
+        raise NotFound()
+    return CallOut(id=req.id, status=req.status, destination=req.destination, leg1=req.leg1)
+
+
+__all__ = ["BLOCK_LIMIT", "router"]

@@ -1,0 +1,43 @@
+"""Run the portal in a background thread (tests, screenshot script, local experiments)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+import uvicorn
+
+from labkit.ports import free_port
+from portal.app import create_app
+from portal.config import PortalSettings
+from portal.sms import SmsProvider
+
+
+class PortalServer:
+    def __init__(self, settings: PortalSettings, *, sms: SmsProvider | None = None) -> None:
+        self.port = settings.portal_port or free_port()
+        self.settings = settings.model_copy(update={"portal_port": self.port})
+        config = uvicorn.Config(create_app(self.settings, sms=sms), host="127.0.0.1",
+                                port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="portal", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PortalServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/login", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("portal did not start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

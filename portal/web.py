@@ -1,0 +1,597 @@
+"""The subscriber pages (server-rendered, Japanese, mobile-first). Every setting follows the
+guide's 入力 → 確認 → 完了 steps; every form carries the session's CSRF token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from callflow.numbers import display
+from callflow.store import LimitExceeded
+from portal import auth, data, forms, services
+from portal.app import TRUST_COOKIE, NotFound, portal_of, session_of, set_session_cookie
+from portal.services import Outcome, account_id, full_session, owned_number, pending_session
+from portal.validation import Invalid, normalize_code, sms_capable, validate_phone
+
+router = APIRouter(include_in_schema=False)
+
+STATUS_JA = {
+    "pending": "受付済み（まもなくお客さまの電話番号に電話がかかります）",
+    "taken": "発信準備中",
+    "ringing": "呼び出し中",
+    "connected": "通話中",
+    "completed": "通話終了",
+    "failed": "発信できませんでした",
+    "expired": "発信できませんでした（時間切れ）",
+}
+FINAL = {"completed", "failed", "expired"}
+
+
+def render(request: Request, template: str, status_code: int = 200, **ctx: Any) -> Response:
+    p = portal_of(request)
+    s = session_of(request)
+    ctx.setdefault("csrf", s.csrf_token if s else "")
+    ctx.setdefault("errors", {})
+    ctx.setdefault("number", None)
+    ctx.setdefault("lab_sms", p.settings.portal_sms_provider == "lab")
+    return p.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def _s(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _all(form: FormData, key: str) -> list[str]:
+    return [v for v in form.getlist(key) if isinstance(v, str)]
+
+
+async def checked_form(request: Request) -> FormData:
+    form = await request.form()
+    services.check_csrf(request, _s(form, "csrf_token"))
+    return form
+
+
+async def ensure_session(request: Request) -> auth.Session:
+    s = session_of(request)
+    if s is None:
+        p = portal_of(request)
+        token, s = await auth.new_session(p.db, hours=p.settings.portal_session_hours)
+        set_session_cookie(request, token)
+        request.state.session = s
+    return s
+
+
+def redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+# ------------------------------------------------------------------ login
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    s = session_of(request)
+    if s is not None and s.stage == "full":
+        return redirect("/numbers")
+    return redirect("/login")
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    await ensure_session(request)
+    return render(request, "login.html", email="")
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    email, password = _s(form, "email"), _s(form, "password")
+    outcome = await services.password_step(request, email, password)
+    if outcome is Outcome.TRUSTED:
+        return redirect("/numbers")
+    if outcome is Outcome.OK:
+        return redirect("/login/2fa")
+    message = services.MSG_LOCKED if outcome is Outcome.LOCKED else services.MSG_BAD_LOGIN
+    return render(request, "login.html", status_code=401 if outcome is Outcome.BAD else 429,
+                  email=email, errors={"login": message})
+
+
+@router.get("/login/2fa")
+async def twofa_page(request: Request) -> Response:
+    s = pending_session(request)
+    contacts = await data.contacts(portal_of(request).db, account_id(s))
+    return render(request, "twofa_select.html", contacts=contacts, sms_capable=sms_capable)
+
+
+@router.post("/login/2fa")
+async def twofa_send(request: Request) -> Response:
+    form = await checked_form(request)
+    s = pending_session(request)
+    raw = _s(form, "contact")
+    result = await services.send_code(request, int(raw) if raw.isdigit() else None,
+                                      _s(form, "method"))
+    if result.ok:
+        return redirect("/login/code")
+    contacts = await data.contacts(portal_of(request).db, account_id(s))
+    return render(request, "twofa_select.html", status_code=400, contacts=contacts,
+                  sms_capable=sms_capable, errors={result.field: result.error})
+
+
+async def _code_page(request: Request, status_code: int = 200, **ctx: Any) -> Response:
+    p = portal_of(request)
+    s = pending_session(request)
+    challenge = await auth.get_challenge(p.db, s.challenge_id, s.account_id)
+    if challenge is None:
+        return redirect("/login/2fa")
+    return render(request, "twofa_code.html", status_code=status_code, challenge=challenge, **ctx)
+
+
+@router.get("/login/code")
+async def code_page(request: Request) -> Response:
+    return await _code_page(request)
+
+
+@router.post("/login/code")
+async def code_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    try:
+        code = normalize_code(_s(form, "code"))
+    except Invalid as exc:
+        return await _code_page(request, 400, errors={"code": exc.message})
+    result = await services.verify_code(request, code)
+    if not result.ok:
+        return await _code_page(request, 400, errors={"code": result.error})
+    response = redirect("/numbers")
+    if _s(form, "trust") == "1":
+        p = portal_of(request)
+        s = full_session(request)
+        token = await auth.trust_browser(p.db, account_id(s), p.settings.portal_trust_days)
+        response.set_cookie(TRUST_COOKIE, token, max_age=p.settings.portal_trust_days * 86400,
+                            httponly=True, samesite="lax", secure=p.settings.portal_cookie_secure)
+    return response
+
+
+@router.post("/login/code/resend")
+async def code_resend(request: Request) -> Response:
+    await checked_form(request)
+    result = await services.resend_code(request)
+    if not result.ok:
+        return await _code_page(request, 429, errors={"code": result.error})
+    return await _code_page(request, notice="認証番号を再通知しました。")
+
+
+@router.post("/login/cancel")
+async def login_cancel(request: Request) -> Response:
+    await checked_form(request)
+    await services.cancel(request)
+    return redirect("/login")
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    s = session_of(request)
+    if s is not None:
+        await auth.end_session(portal_of(request).db, s)
+    request.state.clear_session = True
+    return redirect("/login")
+
+
+# ------------------------------------------------------------------ number picker, overview
+
+@router.get("/numbers")
+async def numbers_page(request: Request) -> Response:
+    s = full_session(request)
+    numbers = await data.account_numbers(portal_of(request).db, account_id(s))
+    if len(numbers) == 1:
+        return redirect(f"/n/{numbers[0]}/")
+    return render(request, "numbers.html", numbers=numbers)
+
+
+@router.post("/numbers")
+async def numbers_pick(request: Request) -> Response:
+    form = await checked_form(request)
+    number = await owned_number(request, _s(form, "number"))
+    return redirect(f"/n/{number}/")
+
+
+@router.get("/n/{num}/")
+async def overview(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    db = portal_of(request).db
+    st = await data.settings(db, number)
+    dests = await data.destinations(db, number)
+    active = next((d.destination for d in dests if d.active), None)
+    blocked = await data.blocked(db, number)
+    msgs = await data.messages(db, number)
+    numbers = await data.account_numbers(db, account_id(full_session(request)))
+    return render(request, "overview.html", number=number, st=st, active=active,
+                  blocked_count=len(blocked), message_count=len(msgs),
+                  several=len(numbers) > 1)
+
+
+# ------------------------------------------------------------------ 非通知着信拒否
+
+@router.get("/n/{num}/anonymous")
+async def anonymous_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    st = await data.settings(portal_of(request).db, number)
+    return render(request, "anonymous.html", number=number,
+                  reject="reject" if st.reject_anonymous else "allow")
+
+
+@router.post("/n/{num}/anonymous/confirm")
+async def anonymous_confirm(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    value, errors = forms.parse_reject(_s(form, "reject"))
+    if value is None:
+        return render(request, "anonymous.html", 400, number=number, reject="", errors=errors)
+    return render(request, "confirm.html", number=number, title="非通知着信拒否の設定",
+                  rows=[("非通知着信拒否設定", "拒否する" if value else "拒否しない")],
+                  hidden={"reject": _s(form, "reject")},
+                  action=f"/n/{number}/anonymous/apply", back=f"/n/{number}/anonymous")
+
+
+@router.post("/n/{num}/anonymous/apply")
+async def anonymous_apply(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    value, errors = forms.parse_reject(_s(form, "reject"))
+    if value is None:
+        return render(request, "anonymous.html", 400, number=number, reject="", errors=errors)
+    await data.set_reject_anonymous(portal_of(request).db, number, value)
+    return render(request, "done.html", number=number, title="非通知着信拒否の設定",
+                  message="設定が完了しました。")
+
+
+# ------------------------------------------------------------------ 指定番号への接続
+
+@router.get("/n/{num}/forwarding")
+async def forwarding_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    db = portal_of(request).db
+    st = await data.settings(db, number)
+    dests = await data.destinations(db, number)
+    values = {f"dest{i}": d.destination for i, d in enumerate(dests, start=1)}
+    active = next((str(i) for i, d in enumerate(dests, start=1) if d.active), "")
+    values.update(enabled="on" if st.forward_enabled else "off", active=active,
+                  ring_seconds=str(st.forward_ring_seconds), show_caller=st.forward_show_caller)
+    return render(request, "forwarding.html", number=number, v=values)
+
+
+def _forwarding_fields(form: FormData) -> dict[str, str]:
+    keys = ["enabled", "active", "ring_seconds", "show_caller"] + [f"dest{i}" for i in range(1, 6)]
+    return {k: _s(form, k) for k in keys}
+
+
+def _parse_forwarding(v: dict[str, str]) -> tuple[forms.Forwarding | None, forms.Errors]:
+    return forms.parse_forwarding(enabled=v["enabled"],
+                                  destinations=[v[f"dest{i}"] for i in range(1, 6)],
+                                  active=v["active"], ring_seconds=v["ring_seconds"],
+                                  show_caller=v["show_caller"])
+
+
+@router.post("/n/{num}/forwarding/confirm")
+async def forwarding_confirm(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    v = _forwarding_fields(await checked_form(request))
+    fwd, errors = _parse_forwarding(v)
+    if fwd is None:
+        return render(request, "forwarding.html", 400, number=number, v=v, errors=errors)
+    rows = [("指定番号への接続", "接続する" if fwd.enabled else "接続しない")]
+    rows += [(f"接続先{i}", display(d) + ("（接続先に指定）" if d == fwd.active else ""))
+             for i, d in enumerate(fwd.destinations, start=1)]
+    rows += [("呼出時間", f"{fwd.ring_seconds}秒"),
+             ("接続先に表示する番号", "かけてきた相手の番号" if fwd.show_caller == "caller"
+              else "050番号")]
+    return render(request, "confirm.html", number=number, title="指定番号への接続",
+                  rows=rows, hidden=v, action=f"/n/{number}/forwarding/apply",
+                  back=f"/n/{number}/forwarding")
+
+
+@router.post("/n/{num}/forwarding/apply")
+async def forwarding_apply(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    v = _forwarding_fields(await checked_form(request))
+    fwd, errors = _parse_forwarding(v)
+    if fwd is None:
+        return render(request, "forwarding.html", 400, number=number, v=v, errors=errors)
+    await data.save_forwarding(portal_of(request).db, number, enabled=fwd.enabled,
+                               numbers=fwd.destinations, active=fwd.active,
+                               ring_seconds=fwd.ring_seconds, show_caller=fwd.show_caller)
+    return render(request, "done.html", number=number, title="指定番号への接続",
+                  message="設定が完了しました。")
+
+
+# ------------------------------------------------------------ メッセージ（留守番電話）センター
+
+@router.get("/n/{num}/voicemail")
+async def voicemail_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    st = await data.settings(portal_of(request).db, number)
+    v = {"enabled": "on" if st.voicemail_enabled else "off", "email": st.notify_email or "",
+         "only_recorded": "1" if st.notify_only_recorded else "",
+         "attach": "1" if st.attach_recording else "", "pin": "", "pin_confirm": ""}
+    return render(request, "voicemail.html", number=number, v=v, pin_set=st.pin_set)
+
+
+def _voicemail_fields(form: FormData) -> dict[str, str]:
+    return {k: _s(form, k) for k in
+            ("enabled", "email", "only_recorded", "attach", "pin", "pin_confirm")}
+
+
+async def _parse_voicemail(request: Request, number: str, v: dict[str, str]
+                           ) -> tuple[forms.Voicemail | None, forms.Errors, bool]:
+    st = await data.settings(portal_of(request).db, number)
+    vm, errors = forms.parse_voicemail(enabled=v["enabled"], email=v["email"],
+                                       only_recorded=v["only_recorded"] == "1",
+                                       attach=v["attach"] == "1", pin=v["pin"],
+                                       pin_confirm=v["pin_confirm"], pin_set=st.pin_set)
+    return vm, errors, st.pin_set
+
+
+@router.post("/n/{num}/voicemail/confirm")
+async def voicemail_confirm(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    v = _voicemail_fields(await checked_form(request))
+    vm, errors, pin_set = await _parse_voicemail(request, number, v)
+    if vm is None:
+        return render(request, "voicemail.html", 400, number=number, v=v, errors=errors,
+                      pin_set=pin_set)
+    rows = [("メッセージセンター", "利用する" if vm.enabled else "利用しない"),
+            ("お知らせ先メールアドレス", vm.email or "（なし）"),
+            ("メール通知", "メッセージが録音された場合のみ通知" if vm.only_recorded
+             else "着信があるたびに通知"),
+            ("録音されたメッセージをメールに添付", "添付する" if vm.attach else "添付しない"),
+            ("暗証番号", "変更する（****）" if vm.pin else "変更しない")]
+    return render(request, "confirm.html", number=number,
+                  title="メッセージ（留守番電話）センターへの接続", rows=rows, hidden=v,
+                  action=f"/n/{number}/voicemail/apply", back=f"/n/{number}/voicemail")
+
+
+@router.post("/n/{num}/voicemail/apply")
+async def voicemail_apply(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    v = _voicemail_fields(await checked_form(request))
+    vm, errors, pin_set = await _parse_voicemail(request, number, v)
+    if vm is None:
+        return render(request, "voicemail.html", 400, number=number, v=v, errors=errors,
+                      pin_set=pin_set)
+    await data.set_voicemail(portal_of(request).db, number, enabled=vm.enabled, email=vm.email,
+                             only_recorded=vm.only_recorded, attach=vm.attach,
+                             pin_hash=auth.hash_secret(vm.pin) if vm.pin else None)
+    return render(request, "done.html", number=number,
+                  title="メッセージ（留守番電話）センターへの接続", message="設定が完了しました。")
+
+
+# ------------------------------------------------------------------ 指定番号着信拒否
+
+def _block_render(request: Request, number: str, entries: list[str], status_code: int = 200,
+                  **ctx: Any) -> Response:
+    return render(request, "blocklist.html", status_code, number=number, entries=entries,
+                  limit=30, **ctx)
+
+
+@router.get("/n/{num}/blocklist")
+async def blocklist_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    return _block_render(request, number, await data.blocked(portal_of(request).db, number))
+
+
+@router.post("/n/{num}/blocklist")
+async def blocklist_edit(request: Request, num: str) -> Response:
+    """The working list travels in the form until 設定: 追加, 着信履歴から設定, 削除 checkboxes."""
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    entries = forms.clean_entries(_all(form, "entry"))
+    action = _s(form, "action")
+    if action == "add":
+        entries, errors = forms.add_to_blocklist(entries, _s(form, "new_number"))
+        return _block_render(request, number, entries, 400 if errors else 200, errors=errors,
+                             new_number=_s(form, "new_number") if errors else "")
+    if action == "history":
+        rows = await data.history(portal_of(request).db, number)
+        return render(request, "block_history.html", number=number, entries=entries, rows=rows)
+    if action == "pick":
+        raw = _s(form, "history_id")
+        row = (await data.history_entry(portal_of(request).db, number, int(raw))
+               if raw.isdigit() and len(raw) < 18 else None)
+        if row is None or row.caller is None:
+            rows = await data.history(portal_of(request).db, number)
+            return render(request, "block_history.html", 400, number=number, entries=entries,
+                          rows=rows, errors={"history_id": "電話番号を選択してください。"})
+        entries, errors = forms.add_to_blocklist(entries, row.caller)
+        return _block_render(request, number, entries, 400 if errors else 200, errors=errors)
+    if action == "back":
+        return _block_render(request, number, entries)
+    # 設定 → 確認
+    deleted = set(_all(form, "delete"))
+    final = [e for e in entries if e not in deleted]
+    if len(final) > 30:
+        return _block_render(request, number, entries, 400,
+                             errors={"new_number": forms.limit_message()})
+    summary = [("指定番号着信拒否リスト", "、".join(final) if final else "（登録なし）")]
+    if deleted & set(entries):
+        summary.append(("削除する電話番号", "、".join(e for e in entries if e in deleted)))
+    return render(request, "confirm.html", number=number, title="指定番号着信拒否の設定",
+                  rows=summary, hidden_list=("entry", final),
+                  action=f"/n/{number}/blocklist/apply", back=f"/n/{number}/blocklist")
+
+
+@router.post("/n/{num}/blocklist/apply")
+async def blocklist_apply(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    entries = forms.clean_entries(_all(form, "entry"))
+    try:
+        if len(entries) > 30:
+            raise LimitExceeded("block_list", 30)
+        await data.save_blocklist(portal_of(request).db, number, entries)
+    except LimitExceeded:
+        return _block_render(request, number, entries[:30], 400,
+                             errors={"new_number": forms.limit_message()})
+    return render(request, "done.html", number=number, title="指定番号着信拒否の設定",
+                  message="設定が完了しました。")
+
+
+# ------------------------------------------------------------------ 着信 / 発信 history
+
+@router.get("/n/{num}/history")
+async def history_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    rows = await data.history(portal_of(request).db, number)
+    return render(request, "history.html", number=number, rows=rows)
+
+
+@router.get("/n/{num}/outgoing")
+async def outgoing_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    rows = await data.outgoing(portal_of(request).db, number)
+    return render(request, "outgoing.html", number=number, rows=rows, status_ja=STATUS_JA)
+
+
+# ------------------------------------------------------------------ あんしん発信
+
+@router.get("/n/{num}/call")
+async def call_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    own = await data.own_numbers(portal_of(request).db, account_id(full_session(request)))
+    return render(request, "call.html", number=number, own=own, destination="")
+
+
+@router.post("/n/{num}/call")
+async def call_submit(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    db = portal_of(request).db
+    acct = account_id(full_session(request))
+    own = await data.own_numbers(db, acct)
+    raw_dest, raw_own = _s(form, "destination"), _s(form, "own_number")
+    errors: forms.Errors = {}
+    dest = ""
+    try:
+        dest = validate_phone(raw_dest)
+    except Invalid as exc:
+        errors["destination"] = exc.message
+    own_id = int(raw_own) if raw_own.isdigit() and len(raw_own) < 18 else None
+    if own_id is None or own_id not in {o.id for o in own}:
+        errors["own_number"] = "発信番号を選択してください。"
+    if not errors:
+        try:
+            request_id = await data.request_callback(db, acct, number, dest, own_id)
+        except data.CallbackRefused as exc:
+            errors["destination"] = exc.message_ja
+        else:
+            return redirect(f"/n/{number}/call/{request_id}")
+    return render(request, "call.html", 400, number=number, own=own, destination=raw_dest,
+                  errors=errors)
+
+
+@router.get("/n/{num}/call/{request_id}")
+async def call_status(request: Request, num: str, request_id: str) -> Response:
+    number = await owned_number(request, num)
+    if not request_id.isdigit() or len(request_id) > 18:
+        raise NotFound()
+    req = await data.call_request(portal_of(request).db, account_id(full_session(request)),
+                                  int(request_id))
+    if req is None or req.kind != "callback":
+        raise NotFound()
+    return render(request, "call_status.html", number=number, req=req,
+                  status_text=STATUS_JA.get(req.status, req.status), final=req.status in FINAL)
+
+
+@router.get("/n/{num}/call-register")
+async def register_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    own = await data.own_numbers(portal_of(request).db, account_id(full_session(request)))
+    return render(request, "register.html", number=number, own=own)
+
+
+@router.post("/n/{num}/call-register")
+async def register_submit(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    db = portal_of(request).db
+    acct = account_id(full_session(request))
+    action, raw_id = _s(form, "action"), _s(form, "own_id")
+    own_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 18 else None
+    errors: forms.Errors = {}
+    notice = ""
+    if action == "register":
+        try:
+            phone = validate_phone(_s(form, "phone"), allow_050=False)
+        except Invalid as exc:
+            errors["phone"] = exc.message
+        else:
+            new_id = await data.register_own_number(db, acct, phone)
+            await data.request_verification(db, acct, new_id)
+            notice = ("お客さまの電話番号を登録しました。確認のため、登録した電話番号に"
+                      "お電話します。ガイダンスに従って操作してください。")
+    elif own_id is not None and own_id in {o.id for o in await data.own_numbers(db, acct)}:
+        if action == "prefer":
+            await data.set_preferred(db, acct, own_id)
+            notice = "優先する発信番号を設定しました。"
+        elif action == "verify":
+            await data.request_verification(db, acct, own_id)
+            notice = "確認のお電話をおかけします。"
+        elif action == "delete":
+            await data.remove_own_number(db, acct, own_id)
+            notice = "電話番号を削除しました。"
+    else:
+        errors["phone"] = "電話番号を選択してください。"
+    own = await data.own_numbers(db, acct)
+    return render(request, "register.html", 400 if errors else 200, number=number, own=own,
+                  errors=errors, notice=notice, phone=_s(form, "phone") if errors else "")
+
+
+# ------------------------------------------------------------------ voicemail messages
+
+@router.get("/n/{num}/messages")
+async def messages_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    msgs = await data.messages(portal_of(request).db, number)
+    return render(request, "messages.html", number=number, msgs=msgs)
+
+
+@router.get("/n/{num}/messages/{message_id}.wav")
+async def message_audio(request: Request, num: str, message_id: str) -> Response:
+    number = await owned_number(request, num)
+    if not message_id.isdigit() or len(message_id) > 18:
+        raise NotFound()
+    audio = await data.message_audio(portal_of(request).db, number, int(message_id))
+    if audio is None:
+        raise NotFound()
+    return Response(audio, media_type="audio/wav",
+                    headers={"Cache-Control": "private, no-store",
+                             "Content-Disposition": f'inline; filename="message-{message_id}.wav"'})
+
+
+@router.post("/n/{num}/messages/delete")
+async def messages_delete(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    ids = [int(v) for v in _all(form, "delete") if v.isdigit() and len(v) < 18]
+    db = portal_of(request).db
+    count = await data.delete_messages(db, number, ids) if ids else 0
+    msgs = await data.messages(db, number)
+    return render(request, "messages.html", number=number, msgs=msgs,
+                  notice=f"{count}件のメッセージを削除しました。" if count else "",
+                  errors={} if ids else {"delete": "削除するメッセージを選択してください。"})
+
+
+# ------------------------------------------------------------------ lab SMS inbox
+
+@router.get("/lab/sms")
+async def lab_sms(request: Request) -> Response:
+    p = portal_of(request)
+    if p.settings.portal_sms_provider != "lab":
+        raise NotFound()
+    async with p.db.connection() as conn:
+        cur = await conn.execute("SELECT to_number, body, created_at FROM sms_outbox"
+                                 " ORDER BY id DESC LIMIT 50")
+        rows = await cur.fetchall()
+    return render(request, "lab_sms.html", rows=rows)

@@ -1,0 +1,261 @@
+"""あんしん発信 through real peers: the portal API (service) -> PostgreSQL -> the app's
+request worker -> Asterisk -> one SIPp UAS as the carrier gateway answering both legs
+(routed by the called number). Also own-number verification and the 2FA voice call.
+
+Ring timeouts are shortened per account (callback_account_limits) to keep this quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import pytest_asyncio
+from harness.rtp import RtpStream, write_pcap
+from harness.sipp import SipMessage, Uas
+
+from callflow.ari import AriClient
+from callflow.callback import service
+from callflow.callback.models import CallbackRefused
+from callflow.store import Database
+from integration.callback_uas import Behaviour, routed_uas_scenario
+from integration.support import new_subscriber
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from labkit.postgres import PgCluster
+
+pytestmark = pytest.mark.lab
+
+Sql = psycopg.Connection[tuple[object, ...]]
+OWN = "09011110001"  # the subscriber's private mobile: leg 1, never shown to leg 2
+DEST = "0312345678"  # the destination (leg 2)
+
+
+@pytest_asyncio.fixture
+async def db(pg: PgCluster) -> AsyncIterator[Database]:
+    async with Database(pg.url) as database:
+        yield database
+
+
+def subscriber(sql: Sql, *, verified: bool = True, ring1: int = 6, ring2: int = 5,
+               ) -> tuple[int, str, int]:
+    """(account id, 050 number, own-number id) with short ring times."""
+    number = new_subscriber(sql)
+    row = sql.execute("SELECT account_id FROM subscriber_numbers WHERE number = %s",
+                      (number,)).fetchone()
+    assert row is not None
+    account = int(str(row[0]))
+    own = sql.execute(
+        "INSERT INTO own_numbers (account_id, number, preferred, verified_at) "
+        "VALUES (%s, %s, true, %s) RETURNING id",
+        (account, OWN, datetime.now(UTC) if verified else None)).fetchone()
+    assert own is not None
+    sql.execute("INSERT INTO callback_account_limits (account_id, leg1_ring_seconds, "
+                "leg2_ring_seconds) VALUES (%s, %s, %s)", (account, ring1, ring2))
+    return account, number, int(str(own[0]))
+
+
+def carrier(asterisk: AsteriskContainer, routes: dict[str, Behaviour]) -> Uas:
+    return Uas(port=asterisk.config.ports.carrier, max_lifetime_s=120,
+               custom_scenario=routed_uas_scenario(routes, Behaviour(mode="busy")))
+
+
+async def wait_request(sql: Sql, rid: int, statuses: tuple[str, ...],
+                       timeout_s: float = 30.0) -> tuple[str, str | None]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row = sql.execute("SELECT status, reason FROM call_requests WHERE id = %s",
+                          (rid,)).fetchone()
+        assert row is not None
+        if row[0] in statuses:
+            return str(row[0]), None if row[1] is None else str(row[1])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"request {rid}: {row}, wanted {statuses}")
+        await asyncio.sleep(0.1)
+
+
+def legs(sql: Sql, rid: int) -> dict[int, tuple[object, ...]]:
+    rows = sql.execute(
+        "SELECT leg, from_number, to_number, created_at, answered_at, ended_at, result, "
+        "billable_seconds FROM callback_legs WHERE request_id = %s ORDER BY leg",
+        (rid,)).fetchall()
+    return {int(str(r[0])): r for r in rows}
+
+
+def dialog(messages: list[SipMessage], user: str) -> list[SipMessage]:
+    """Every message of the dialogs whose INVITE was sent to ``user``."""
+    ids = {m.header("call-id") for m in messages
+           if m.direction == "received" and m.method == "INVITE" and m.to_user == user}
+    return [m for m in messages if m.header("call-id") in ids]
+
+
+def speech_pcap(tmp_path: Path, seconds: float = 8.0) -> str:
+    return str(write_pcap(tmp_path / "speech.pcap", RtpStream().speech(seconds).packets))
+
+
+async def test_callback_success_bridges_and_bills_both_legs(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database,
+        tmp_path: Path) -> None:
+    account, number, _own = subscriber(sql)
+    pcap = speech_pcap(tmp_path)
+    routes = {OWN: Behaviour(ring_ms=500, pcap=pcap),
+              DEST: Behaviour(ring_ms=1500, hold_ms=4000, pcap=pcap)}
+    cfg = asterisk.config
+    async with carrier(asterisk, routes) as uas, \
+            AriClient(asterisk.ari_url, cfg.ari_user, cfg.ari_password, cfg.ari_app) as ari:
+        rid = await service.request_callback(db, account, number, "03-1234-5678")
+        await wait_request(sql, rid, ("connected",), 20)
+        # Bridged: a mixing bridge with both legs, media flowing both ways.
+        await asyncio.sleep(1.5)
+        bridges = [b for b in await ari.list_bridges() if b.id.startswith(f"cb{rid}-")]
+        assert len(bridges) == 1 and len(bridges[0].channels) == 2, bridges
+        for cid in bridges[0].channels:
+            stats = await ari.request("GET", f"/channels/{cid}/rtp_statistics")
+            assert isinstance(stats, dict)
+            assert stats["rxcount"] > 10 and stats["txcount"] > 10, (cid, stats)
+        status, reason = await wait_request(sql, rid, ("completed", "failed"), 20)
+        assert (status, reason) == ("completed", None)
+        messages = uas.messages()
+    own_dialog, dest_dialog = dialog(messages, OWN), dialog(messages, DEST)
+    invite1 = next(m for m in own_dialog if m.method == "INVITE")
+    invite2 = next(m for m in dest_dialog if m.method == "INVITE")
+    assert invite1.from_user == number and invite2.from_user == number
+    assert invite1.timestamp and invite2.timestamp and invite1.timestamp < invite2.timestamp
+    for m in dest_dialog:  # R-OUT-4: nothing of the private number towards the destination
+        assert OWN[1:] not in str(m), f"private number leaked to leg 2:\n{m}"
+    assert any(m.method == "BYE" and m.direction == "received" for m in own_dialog), \
+        "leg 1 was not hung up when the destination hung up"
+    rec = legs(sql, rid)
+    assert rec[1][1:3] == (number, OWN) and rec[2][1:3] == (number, DEST)
+    for leg in (1, 2):
+        _, _, _, created, answered, ended, result, billable = rec[leg]
+        assert isinstance(created, datetime) and isinstance(answered, datetime)
+        assert isinstance(ended, datetime) and created <= answered < ended
+        assert result == "answered" and isinstance(billable, int) and billable >= 1
+    assert rec[1][4] < rec[2][4]  # type: ignore[operator]  # leg 1 answered first
+    assert rec[1][7] >= rec[2][7] >= 4  # type: ignore[operator]
+    month = datetime.now(UTC).date()
+    records = await service.billing_records(db, account, month)
+    assert [(r.request_id, r.leg) for r in records] == [(rid, 1), (rid, 2)]
+    csv_text = await service.billing_csv(db, account, month)
+    assert csv_text.splitlines()[0].startswith("request_id,leg,from,to")
+    assert f"{rid},2,{number},{DEST}," in csv_text
+
+
+@pytest.mark.parametrize(("dest", "reason"), [
+    (Behaviour(mode="busy"), "dest_busy"),
+    (Behaviour(mode="reject", code=403, reason="Forbidden"), "dest_rejected"),
+    (Behaviour(mode="ring"), "dest_no_answer"),
+])
+async def test_destination_not_reached_announces_and_bills_leg1(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database,
+        dest: Behaviour, reason: str) -> None:
+    account, number, _own = subscriber(sql, ring2=4)
+    async with carrier(asterisk, {OWN: Behaviour(), DEST: dest}) as uas:
+        rid = await service.request_callback(db, account, number, DEST)
+        assert await wait_request(sql, rid, ("completed", "failed"), 30) == ("failed", reason)
+        messages = uas.messages()
+    own_dialog = dialog(messages, OWN)
+    bye = [m for m in own_dialog if m.method == "BYE" and m.direction == "received"]
+    answered = [m for m in own_dialog if m.status == 200 and m.cseq_method == "INVITE"]
+    assert bye and answered
+    assert bye[0].timestamp and answered[0].timestamp
+    # the announcement was played before the hang-up (each is a few seconds long)
+    assert (bye[0].timestamp - answered[0].timestamp).total_seconds() >= 3.0
+    rec = legs(sql, rid)
+    assert rec[1][6] == "answered" and int(str(rec[1][7])) >= 3  # R-OUT-3: leg 1 billed
+    assert rec[2][4] is None and rec[2][7] == 0
+    assert rec[2][6] == reason.removeprefix("dest_")
+
+
+async def test_leg1_not_answered(app: AppProcess, asterisk: AsteriskContainer, sql: Sql,
+                                 db: Database) -> None:
+    account, number, _own = subscriber(sql, ring1=3)
+    async with carrier(asterisk, {OWN: Behaviour(mode="ring")}) as uas:
+        rid = await service.request_callback(db, account, number, DEST)
+        assert await wait_request(sql, rid, ("completed", "failed"), 20) == \
+            ("failed", "leg1_no_answer")
+        await asyncio.sleep(0.5)
+        messages = uas.messages()
+    assert not dialog(messages, DEST), "leg 2 must not be dialled"
+    assert any(m.method == "CANCEL" for m in dialog(messages, OWN))
+    rec = legs(sql, rid)
+    assert rec[1][4] is None and rec[1][7] == 0 and rec[1][6] == "no_answer"
+    assert rec[2][6] == "not_placed"
+
+
+async def test_leg1_hangs_up_while_destination_rings(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+    account, number, _own = subscriber(sql, ring2=20)
+    routes = {OWN: Behaviour(hold_ms=3000), DEST: Behaviour(mode="ring")}
+    async with carrier(asterisk, routes) as uas:
+        rid = await service.request_callback(db, account, number, DEST)
+        assert await wait_request(sql, rid, ("completed", "failed"), 20) == \
+            ("failed", "leg1_hung_up")
+        await uas.wait_for(lambda ms: any(m.method == "CANCEL" for m in dialog(ms, DEST)), 5)
+    rec = legs(sql, rid)
+    assert rec[1][6] == "answered" and int(str(rec[1][7])) >= 2
+    assert rec[2][6] == "cancelled" and rec[2][7] == 0
+
+
+async def test_refusals_and_verification_call(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+    account, number, own_id = subscriber(sql, verified=False)
+    with pytest.raises(CallbackRefused) as exc:
+        await service.request_callback(db, account, number, DEST)
+    assert exc.value.reason_code == "unverified_own_number"
+    # verification call: the UAS answers and presses 1 (SIP INFO)
+    async with carrier(asterisk, {OWN: Behaviour(dtmf="1", dtmf_after_ms=1500)}) as uas:
+        rid = await service.request_verification(db, account, own_id)
+        assert await wait_request(sql, rid, ("completed", "failed"), 30) == ("completed", None)
+        invite = next(m for m in dialog(uas.messages(), OWN) if m.method == "INVITE")
+        assert invite.from_user == number
+    (own,) = await service.list_own_numbers(db, account)
+    assert own.verified
+    for dest, code in [("+14155550100", "international"), ("010-1-415-555-0100",
+                       "international"), ("0990-123-456", "premium"),
+                       ("0570-000-000", "special"), ("117", "special"),
+                       (number, "same_050_number"), ("05033005000", "own_service_number"),
+                       (OWN, "destination_is_own_phone")]:
+        with pytest.raises(CallbackRefused) as exc:
+            await service.request_callback(db, account, number, dest)
+        assert exc.value.reason_code == code, dest
+        assert exc.value.message_ja
+    rows = sql.execute("SELECT count(*) FROM call_requests WHERE account_id = %s "
+                       "AND kind = 'callback'", (account,)).fetchone()
+    assert rows == (0,)
+
+
+async def test_request_not_taken_in_time_expires(app: AppProcess, sql: Sql) -> None:
+    number = new_subscriber(sql)
+    row = sql.execute(
+        "INSERT INTO call_requests (kind, number, leg1, destination, expires_at) "
+        "VALUES ('callback', %s, %s, %s, now() - interval '1 second') RETURNING id",
+        (number, OWN, DEST)).fetchone()
+    assert row is not None
+    assert await wait_request(sql, int(str(row[0])), ("expired", "failed"), 10) == \
+        ("expired", "not_taken_in_time")
+
+
+async def test_twofa_voice_call_reads_the_code(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+    number = new_subscriber(sql)
+    row = sql.execute("SELECT account_id FROM subscriber_numbers WHERE number = %s",
+                      (number,)).fetchone()
+    assert row is not None
+    contact = "0801234" + str(uuid.uuid4().int)[:4]
+    async with carrier(asterisk, {contact: Behaviour()}) as uas:
+        rid = await service.request_twofa_voice(db, int(str(row[0])), contact, "482915")
+        assert await wait_request(sql, rid, ("completed", "failed"), 60) == ("completed", None)
+        messages = dialog(uas.messages(), contact)
+    answered = next(m for m in messages if m.status == 200 and m.cseq_method == "INVITE")
+    bye = next(m for m in messages if m.method == "BYE" and m.direction == "received")
+    assert answered.timestamp and bye.timestamp
+    # greeting + intro + 6 digits + repeat + 6 digits + closing: well over 8 s of audio
+    assert (bye.timestamp - answered.timestamp).total_seconds() >= 8.0
