@@ -79,7 +79,8 @@ class StepResult:
     app_metrics: dict[str, object] = field(default_factory=dict)
     rss_before_kb: dict[str, int] = field(default_factory=dict)
     drained: bool = True
-    sustained: bool = False
+    sustained: bool = False  # every criterion
+    capacity_ok: bool = False  # every criterion but the latency one
     reasons: list[str] = field(default_factory=list)
     wall_s: float = 0.0
 
@@ -269,11 +270,12 @@ def _judge(res: StepResult, mode: Mode, latency_limit_ms: float) -> None:
         res.reasons.append(f"{res.successful_calls}/{res.offered_calls} calls succeeded")
     if res.failed_calls:
         res.reasons.append(f"{res.failed_calls} failed calls")
-    p99 = res.latency_ms.get("p99")
-    if p99 is None or p99 > latency_limit_ms:
-        res.reasons.append(f"{mode.latency_label} p99 {p99} ms > {latency_limit_ms:g} ms")
     if queues_growing(res.tp_samples):
         res.reasons.append("Asterisk taskprocessor queues kept growing")
     if not res.drained:
         res.reasons.append("calls/channels left over after the step")
+    res.capacity_ok = not res.reasons
+    p99 = res.latency_ms.get("p99")
+    if p99 is None or p99 > latency_limit_ms:
+        res.reasons.append(f"{mode.latency_label} p99 {p99} ms > {latency_limit_ms:g} ms")
     res.sustained = not res.reasons

@@ -24,10 +24,10 @@ from bench.report import markdown, summary, table
 # Rates (calls/s) per mode, tried in order until one is not sustained. Calibrated on the
 # 2-core lab machine; --rates overrides them for every mode.
 LADDERS: dict[str, list[float]] = {
-    "forward-dialplan": [60, 100, 140, 180, 220],
-    "forward-app": [30, 50, 70, 90, 110, 130],
-    "voicemail-app": [20, 40, 60, 80],
-    "retrieval-app": [20, 40, 60, 80],
+    "forward-dialplan": [100, 160, 220, 280],
+    "forward-app": [40, 60, 80, 100, 120],
+    "voicemail-app": [25, 50],
+    "retrieval-app": [25, 50],
 }
 QUICK_LADDERS: dict[str, list[float]] = {
     "forward-dialplan": [20, 40],
@@ -57,7 +57,9 @@ def climb(lab: Lab, mode_name: str, dialed: str, rates: list[float], step_s: flo
         r = run_step(lab, mode, dialed, rate, step_s, hold_s, workdir / f"{mode_name}-{rate:g}")
         _log(_line(r))
         results.append(r)
-        if r.sustained:
+        # Climb while the rate is carried (latency is judged but does not stop the climb:
+        # it is the figure most disturbed by other load on a shared machine).
+        if r.capacity_ok:
             best = rate
             continue
         if refine and best is not None and rate - best > 0.1 * best:
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     ratio = summ.get("ratio_app_to_dialplan")
     print(f"sustained CPS: {summ['sustained_cps']}  ratio app/dialplan (forward): {ratio}")
+    print(f"carried CPS (all but p99): {summ['carried_cps']}"
+          f"  ratio: {summ['ratio_app_to_dialplan_carried']}")
     print(f"wrote {args.out / name}.json and .md ({elapsed} s)")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from urllib.parse import quote
 
 from callflow.ari import AriClient, AriError, CallEvents, Dispatcher, EventStream
 from callflow.ari.events import StasisStart
@@ -64,6 +65,7 @@ class App:
     async def _resync(self) -> None:
         """After (re)connecting: channels still in our Stasis app from before are orphans
         (the events that would drive them were lost while we were away)."""
+        await self._set_event_filter()
         try:
             channels = await self.ari.list_channels()
         except AriError as exc:
@@ -73,6 +75,17 @@ class App:
             if not self.dispatcher.owns(channel.id) and \
                     channel.dialplan_app_name.lower() == "stasis":
                 await self.dispatcher.adopt(channel, application=self.settings.ari_app)
+
+    async def _set_event_filter(self) -> None:
+        declined = self.settings.ari_declined_events
+        if not declined:
+            return
+        try:
+            await self.ari.request(
+                "PUT", f"/applications/{quote(self.settings.ari_app, safe='')}/eventFilter",
+                json={"disallowed": [{"type": t} for t in declined]})
+        except AriError as exc:  # older Asterisk: we just get every event
+            log.warning("cannot set the ARI event filter: %s", exc)
 
     # ---------------------------------------------------------------- per call
 

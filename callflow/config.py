@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     ari_password: str = "anshin-ari-secret"
     ari_app: str = "anshin"
     ari_timeout: float = Field(default=5.0, description="seconds per REST request")
+    # Event types Asterisk need not send us (PUT /applications/{app}/eventFilter on every
+    # connect): no handler reads them, and each costs Asterisk a JSON dump + WebSocket write
+    # and us a parse (bench/: measured per call). Set ANSHIN_ARI_DECLINED_EVENTS='[]' to get all.
+    ari_declined_events: tuple[str, ...] = (
+        "ChannelVarset", "ChannelDialplan", "ChannelCallerId", "ChannelConnectedLine",
+        "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeCreated", "BridgeDestroyed")
 
     # PostgreSQL
     database_url: str = "postgresql://anshin@127.0.0.1:5433/anshin"

@@ -12,9 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import psycopg
-from argon2 import PasswordHasher
 
 from labkit.render import LabConfig, LabPorts, render
+from portal.admin import main as admin_main
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 
@@ -22,6 +22,7 @@ DEMO_EMAIL = "demo@example.jp"
 DEMO_PASSWORD = "anshin-demo"
 DEMO_NUMBER = "05012345678"
 DEMO_PIN = "1234"
+DEMO_CONTACT = "09000000001"
 
 
 def _port(name: str, default: int) -> int:
@@ -39,6 +40,7 @@ def stack_ports() -> dict[str, int]:
         "PG_PORT": _port("PG_PORT", 5433),
         "SMTP_PORT": _port("SMTP_PORT", 2525),
         "STATUS_PORT": _port("STATUS_PORT", 8089),
+        "PORTAL_PORT": _port("PORTAL_PORT", 8080),
     }
 
 
@@ -81,20 +83,15 @@ def provision(stack_dir: Path) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    hasher = PasswordHasher()
     with psycopg.connect(f"{server}/anshin", autocommit=True) as conn:
         conn.execute(SCHEMA.read_text(encoding="utf-8").encode())
-        row = conn.execute(
-            "INSERT INTO accounts (email, password_hash) VALUES (%s, %s)"
-            " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
-            (DEMO_EMAIL, hasher.hash(DEMO_PASSWORD))).fetchone()
-        assert row is not None
-        conn.execute(
-            "INSERT INTO subscriber_numbers (number, account_id, voicemail_pin_hash)"
-            " VALUES (%s, %s, %s) ON CONFLICT (number) DO NOTHING",
-            (DEMO_NUMBER, row[0], hasher.hash(DEMO_PIN)))
-        conn.execute("INSERT INTO contact_numbers (account_id, number, label) VALUES"
-                     " (%s, '09000000001', 'Lab Phone 1') ON CONFLICT DO NOTHING", (row[0],))
+    # The demo subscriber, through the operator CLI (idempotent).
+    db = ["--database-url", f"{server}/anshin"]
+    for args in (["account", DEMO_EMAIL, "--password", DEMO_PASSWORD],
+                 ["number", DEMO_EMAIL, DEMO_NUMBER, "--pin", DEMO_PIN],
+                 ["contact", DEMO_EMAIL, DEMO_CONTACT, "--label", "Lab Phone 1"]):
+        if admin_main([*db, *args]) != 0:
+            raise SystemExit(f"provisioning failed: portal.admin {args[0]}")
     deadline = time.monotonic() + 60
     while not ((h := _health(ports["STATUS_PORT"])) and h.get("ari_connected")):
         if time.monotonic() > deadline:
@@ -120,6 +117,14 @@ Numbers to dial:
   050-3300-5000  voicemail retrieval center     (demo PIN {DEMO_PIN})
   050-3300-5141  PIN change center
   anything else  "this number is not in service"
+
+Web portal (phone-sized browser window recommended):
+  http://127.0.0.1:{ports['PORTAL_PORT']}/login
+  login {DEMO_EMAIL} / {DEMO_PASSWORD}; the 2FA code goes to contact number {DEMO_CONTACT}:
+  choose SMS and read it in the lab SMS inbox http://127.0.0.1:{ports['PORTAL_PORT']}/lab/sms,
+  (電話音声通知 places a real call to {DEMO_CONTACT} through the carrier gateway,
+   sip:{DEMO_CONTACT}@127.0.0.1:{ports['CARRIER_PORT']})
+  Operator CLI: .venv/bin/python -m portal.admin --help
 
 Operator health: http://127.0.0.1:{ports['STATUS_PORT']}/health
 Mail sink:       SMTP 127.0.0.1:{ports['SMTP_PORT']}, messages in build/stack/mail/new/

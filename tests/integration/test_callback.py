@@ -23,7 +23,7 @@ from harness.sipp import SipMessage, Uas
 from callflow.ari import AriClient
 from callflow.callback import service
 from callflow.callback.models import CallbackRefused
-from callflow.store import Database
+from callflow.store import Database, InvalidValue
 from integration.callback_uas import Behaviour, routed_uas_scenario
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
@@ -259,3 +259,39 @@ async def test_twofa_voice_call_reads_the_code(
     assert answered.timestamp and bye.timestamp
     # greeting + intro + 6 digits + repeat + 6 digits + closing: well over 8 s of audio
     assert (bye.timestamp - answered.timestamp).total_seconds() >= 8.0
+
+
+async def test_own_number_registry_and_caps(sql: Sql, db: Database) -> None:
+    """The portal API on the database alone: registration, preferred, removal, caps."""
+    account, number, first_id = subscriber(sql)
+    with pytest.raises(InvalidValue):
+        await service.register_own_number(db, account, "+1 415 555 0100")
+    with pytest.raises(InvalidValue):
+        await service.register_own_number(db, account, "0990-123-456")
+    second = await service.register_own_number(db, account, "03-9999-0001", preferred=True)
+    assert await service.register_own_number(db, account, "0399990001") == second
+    owned = await service.list_own_numbers(db, account)
+    assert [(o.id, o.preferred) for o in owned] == [(second, True), (first_id, False)]
+    with pytest.raises(CallbackRefused) as exc:  # the preferred one is not verified
+        await service.request_callback(db, account, number, DEST)
+    assert exc.value.reason_code == "unverified_own_number"
+    await service.set_preferred(db, account, first_id)
+    await service.remove_own_number(db, account, second)
+    assert [o.id for o in await service.list_own_numbers(db, account)] == [first_id]
+    # one active callback per 050 number, then the hourly cap (lowered for this account)
+    sql.execute("UPDATE callback_account_limits SET max_per_hour = 1 WHERE account_id = %s",
+                (account,))
+    sql.execute("INSERT INTO call_requests (kind, account_id, number, leg1, destination, "
+                "status) VALUES ('callback', %s, %s, %s, %s, 'connected')",
+                (account, number, OWN, DEST))
+    with pytest.raises(CallbackRefused) as exc:
+        await service.request_callback(db, account, number, DEST)
+    assert exc.value.reason_code == "busy_050_number"
+    sql.execute("UPDATE call_requests SET status = 'completed' WHERE number = %s", (number,))
+    with pytest.raises(CallbackRefused) as exc:
+        await service.request_callback(db, account, number, DEST)
+    assert exc.value.reason_code == "hourly_limit" and "1回" in exc.value.message_ja
+    other_account, _n, _o = subscriber(sql)
+    with pytest.raises(CallbackRefused) as exc:
+        await service.request_callback(db, other_account, number, DEST)
+    assert exc.value.reason_code == "not_your_050_number"

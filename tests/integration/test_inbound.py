@@ -194,6 +194,22 @@ async def test_forward_shows_050_number_and_callee_hangup_ends_call(
     await wait_outcome(sql, number, "forwarded")
 
 
+async def test_withheld_caller_stays_withheld_when_forwarded(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
+    # Privacy: id with the number in From: the subscriber's phone must not see it either.
+    number = new_subscriber(sql, forward_enabled=True)
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="answer", answer_after_s=0.5, hold_s=1.0) as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number,
+                                  caller="09011112222", caller_name="Secret", privacy_id=True,
+                                  wait_for_remote_bye=True, timeout_s=30)
+        assert result.answered and result.remote_hung_up, result.describe()
+        (invite,) = await uas.calls()
+    assert "9011112222" not in str(invite) and "Secret" not in str(invite), str(invite)
+    assert invite.from_user is not None and invite.from_user.lower() == "anonymous"
+    assert await wait_outcome(sql, number, "forwarded") == [(None, None, "forwarded")]
+
+
 async def test_forward_no_answer_goes_to_voicemail(app: AppProcess, asterisk: AsteriskContainer,
                                                    sql: Sql) -> None:
     number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=5,

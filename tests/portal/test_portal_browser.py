@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import (
+from playwright.sync_api import Page, expect
+
+from callflow.numbers import display
+from portal.devserver import PortalServer
+from portal.testkit import (
     Acct,
     Sql,
     last_sms_code,
@@ -14,10 +18,6 @@ from conftest import (
     unique_fixed,
     unique_mobile,
 )
-from playwright.sync_api import Page, expect
-
-from callflow.numbers import display
-from portal.devserver import PortalServer
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
