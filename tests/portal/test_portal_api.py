@@ -283,3 +283,26 @@ def test_no_server_errors_for_any_request_in_the_openapi_document(
     headers = {"X-CSRF-Token": data.draw(st.sampled_from([csrf, "bad"]))}
     r = client.request(method.upper(), url, json=body, headers=headers)
     assert r.status_code < 500, (method, url, body, r.status_code, r.text[:300])
+
+
+def test_operator_cli(pg: PgCluster, portal_sql: Sql, capsys: pytest.CaptureFixture[str]
+                      ) -> None:
+    from portal.admin import main
+    from portal.testkit import unique_050
+    db = ["--database-url", pg.url]
+    email = "cli-" + unique_mobile() + "@example.jp"
+    number = unique_050()
+    assert main([*db, "account", email, "--password", "long-enough-pw"]) == 0
+    assert main([*db, "number", email, number[:3] + "-" + number[3:], "--pin", "1234"]) == 0
+    assert main([*db, "contact", email, "090-0000-0001", "--label", "携帯"]) == 0
+    assert main([*db, "number", email, number]) == 0  # idempotent
+    assert main([*db, "show", email]) == 0
+    out = capsys.readouterr().out
+    assert number in out and "09000000001" in out and "long-enough-pw" not in out
+    other = "cli2-" + unique_mobile() + "@example.jp"
+    assert main([*db, "account", other, "--password", "long-enough-pw"]) == 0
+    assert main([*db, "number", other, number]) == 1  # belongs to another account
+    assert main([*db, "number", other, "0312345678"]) == 1
+    row = portal_sql.execute("SELECT voicemail_pin_hash FROM subscriber_numbers WHERE number = %s",
+                             (number,)).fetchone()
+    assert row is not None and str(row[0]).startswith("$argon2")
