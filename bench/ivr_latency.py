@@ -2,7 +2,7 @@
 
 Run (as root, after `./lab test` has built the Asterisk image and prompts once):
 
-    .venv/bin/python bench/ivr_latency.py [--calls 24] [--concurrency 4]
+    .venv/bin/python bench/ivr_latency.py [--calls 16] [--concurrency 4]
 
 It starts its own throw-away lab (PostgreSQL, the Asterisk image, the app as a host process),
 places SIPp calls into the retrieval IVR (050-3300-5000) that log in and walk the message menu,
@@ -10,7 +10,7 @@ and watches every channel with a second ARI connection (`subscribeAll`). For eac
 an entry while nothing was playing on the channel (i.e. the app was collecting digits), the
 latency is Asterisk's own timestamp of the next PlaybackStarted minus that of the
 ChannelDtmfReceived. Entries ending with the PIN include the Argon2 check and the database
-round trips; the others are pure app + ARI latency. Takes about 2 minutes.
+round trips; the others are pure app + ARI latency. Takes about 2.5 minutes.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def pct(values: list[float], p: float) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=24)
+    parser.add_argument("--calls", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     lab = Path(tempfile.mkdtemp(prefix="anshin-bench-"))

@@ -7,12 +7,15 @@ dispatcher (one task per call) and the events WebSocket (with reconnect and resy
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from urllib.parse import quote
 
-from callflow.ari import AriClient, AriError, CallEvents, Dispatcher, EventStream
-from callflow.ari.events import StasisStart
+from callflow.ari import AriClient, AriError, AriNotFound, CallEvents, Dispatcher, EventStream
+from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
+from callflow.ari.models import Channel
 from callflow.call import Call, CallerHungUp
 from callflow.config import Settings
 from callflow.features import announcements, inbound
@@ -63,18 +66,83 @@ class App:
     # ---------------------------------------------------------------- resync
 
     async def _resync(self) -> None:
-        """After (re)connecting: channels still in our Stasis app from before are orphans
-        (the events that would drive them were lost while we were away)."""
+        """After (re)connecting, rebuild what the lost connection hid from us:
+
+        * channels a live call of ours owns that Asterisk no longer has (the caller hung up
+          while the WebSocket was down, or Asterisk restarted): their owners get the
+          ChannelDestroyed they missed, so they clean up (end the other leg, the bridge);
+        * bridged calls left by a previous app process (forwarded calls, callbacks): media
+          flows in Asterisk without us, so they are kept up and watched - when one side
+          hangs up, the other is hung up and the bridge destroyed;
+        * every other channel still in our Stasis app is an orphan (the state that drove it
+          is gone): it is hung up rather than left in silence.
+        """
         await self._set_event_filter()
         try:
             channels = await self.ari.list_channels()
+            bridges = await self.ari.list_bridges()
         except AriError as exc:
-            log.warning("resync: cannot list channels: %s", exc)
+            log.warning("resync: cannot list channels and bridges: %s", exc)
             return
-        for channel in channels:
-            if not self.dispatcher.owns(channel.id) and \
-                    channel.dialplan_app_name.lower() == "stasis":
-                await self.dispatcher.adopt(channel, application=self.settings.ari_app)
+        await self._end_lost_channels({c.id for c in channels})
+        orphans = {c.id: c for c in channels
+                   if not self.dispatcher.owns(c.id) and c.dialplan_app_name.lower() == "stasis"}
+        for bridge in bridges:
+            members = list(bridge.channels)
+            if not members or not all(cid in orphans for cid in members):
+                continue  # empty (a live call may be filling it) or one of ours
+            for cid in members:
+                del orphans[cid]
+            self.dispatcher.start_call(
+                members[0], functools.partial(self._watch_bridge, bridge.id, members))
+        for channel in orphans.values():
+            await self.dispatcher.adopt(channel, application=self.settings.ari_app)
+
+    async def _end_lost_channels(self, listed: set[str]) -> None:
+        for channel_id in self.dispatcher.owned_channels():
+            if channel_id in listed:
+                continue
+            try:
+                await self.ari.get_channel(channel_id)
+                continue  # created since the list (an originate that was in flight)
+            except AriNotFound:
+                pass
+            except AriError:
+                continue
+            log.warning("resync: channel %s vanished while we were disconnected", channel_id)
+            await self.dispatcher.dispatch(ChannelDestroyed(
+                application=self.settings.ari_app, channel=Channel(id=channel_id),
+                cause_txt="gone while the ARI connection was down"))
+
+    async def _watch_bridge(self, bridge_id: str, members: list[str],
+                            events: CallEvents) -> None:
+        """A bridge adopted on resync: keep it until a member leaves, then end the rest."""
+        for cid in members:
+            events.claim(cid)
+        alive = set(members)
+        log.info("resync: bridge %s adopted with %s", bridge_id, ", ".join(members))
+        try:
+            for cid in members:  # one may have gone before we claimed it
+                try:
+                    await self.ari.get_channel(cid)
+                except AriNotFound:
+                    alive.discard(cid)
+            if len(members) < 2:
+                return
+            async with asyncio.timeout(self.settings.callback_max_call_seconds):
+                while alive == set(members):
+                    event = await events.get()
+                    if isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed):
+                        alive.discard(event.channel.id)
+        except TimeoutError:
+            log.warning("resync: bridge %s reached the longest call allowed", bridge_id)
+        finally:
+            log.info("resync: adopted bridge %s ends", bridge_id)
+            for cid in alive:
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(cid)
+            with contextlib.suppress(AriError):
+                await self.ari.destroy_bridge(bridge_id)
 
     async def _set_event_filter(self) -> None:
         declined = self.settings.ari_declined_events
@@ -96,7 +164,7 @@ class App:
         try:
             if start.adopted:
                 # No state survives a lost connection; hang up rather than leave a caller
-                # in silence. (Bridged calls are handled by the bridge owner.)
+                # in silence. (Bridged calls are adopted by _watch_bridge instead.)
                 log.info("call %s: orphan after reconnect, hanging up", call.id)
                 await call.hangup()
                 return

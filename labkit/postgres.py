@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -77,6 +78,30 @@ class PgCluster:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data and port (an outage window; `resume()` ends it).
+        A "fast" shutdown (SIGINT): clients are disconnected, as in a real restart."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+            self.proc = None
+
+    def resume(self) -> None:
+        """Start the server again after `halt()`, on the same port and data."""
+        assert self.proc is None
+        creds = _as_postgres_user()
+        self.proc = subprocess.Popen(  # type: ignore[call-overload]
+            [str(PG_BIN / "postgres"), "-D", str(self.root / "data"),
+             "-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
+             "-c", f"unix_socket_directories={self.root}", "-c", "fsync=off",
+             "-c", "max_connections=200"],
+            stdout=subprocess.DEVNULL, stderr=open(self.root / "postgres.log", "ab"),  # noqa: SIM115
+            **creds)
 
     def restart(self) -> None:
         """Stop and start the server on the same port and data (fault tests)."""

@@ -136,6 +136,10 @@ class Dispatcher:
     def owns(self, channel_id: str) -> bool:
         return channel_id in self._owners
 
+    def owned_channels(self) -> list[str]:
+        """Every channel id some live call owns (resync checks them against Asterisk)."""
+        return list(self._owners)
+
     def owner(self, channel_id: str) -> CallEvents | None:
         return self._owners.get(channel_id)
 

@@ -160,7 +160,8 @@ async def test_very_long_digit_string_and_concurrent_calls(app: AppProcess,
     long_call = place_call(target=asterisk.sip_target, dialed="05033005000",
                            steps=[Wait(0.5), Dtmf("9" * 200 + "#", mode="rfc4733",
                                                     duration_s=0.06, gap_s=0.04)],
-                           wait_for_remote_bye=True, timeout_s=60)
+                           # the IVR refuses the entry, re-prompts, times out twice, hangs up
+                           wait_for_remote_bye=True, timeout_s=90)
     others = [place_call(target=asterisk.sip_target, dialed="0311112222",
                          wait_for_remote_bye=True, timeout_s=20) for _ in range(3)]
     results = await asyncio.gather(long_call, *others)
