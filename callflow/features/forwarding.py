@@ -35,6 +35,7 @@ from callflow.ari.events import (
 )
 from callflow.call import Call, CallerHungUp
 from callflow.features.screening import ForwardPlan, caller_id_for_forward
+from callflow.outbound import dial_target
 
 log = logging.getLogger("callflow.forwarding")
 
@@ -102,7 +103,7 @@ async def forward(call: Call, endpoint_template: str, plan: ForwardPlan) -> Forw
             variables["CALLERID(pres)"] = "prohib"
         try:
             await call.ari.originate(
-                endpoint_template.format(number=plan.destination),
+                await dial_target(call.ari, endpoint_template, plan.destination),
                 app_args=FORWARD_LEG_ARG,
                 caller_id=caller_id_for_forward(plan),
                 # Asterisk's own dial timeout is only a backstop; our timer below decides.

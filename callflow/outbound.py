@@ -1,0 +1,30 @@
+"""Where a call the app places to an ordinary number goes.
+
+A lab phone (a softphone registered as a PJSIP endpoint named after its number, e.g.
+09000000001) is called directly while it is registered; every other number goes out
+through the carrier trunk (settings.pstn_endpoint, e.g. PJSIP/{number}@carrier).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from callflow.ari import AriClient, AriError, AriNotFound
+
+log = logging.getLogger("callflow.outbound")
+
+
+async def dial_target(ari: AriClient, pstn_template: str, number: str) -> str:
+    """The ARI endpoint string to originate a call to `number` (canonical national form)."""
+    if number.isdigit():
+        try:
+            endpoint = await ari.request("GET", f"/endpoints/PJSIP/{quote(number, safe='')}")
+        except AriNotFound:
+            pass
+        except AriError as exc:
+            log.warning("endpoint lookup for %s failed (%s): using the carrier", number, exc)
+        else:
+            if isinstance(endpoint, dict) and endpoint.get("state") == "online":
+                return f"PJSIP/{number}"
+    return pstn_template.format(number=number)
