@@ -122,8 +122,8 @@ Web portal (phone-sized browser window recommended):
   http://127.0.0.1:{ports['PORTAL_PORT']}/login
   login {DEMO_EMAIL} / {DEMO_PASSWORD}; the 2FA code goes to contact number {DEMO_CONTACT}:
   choose SMS and read it in the lab SMS inbox http://127.0.0.1:{ports['PORTAL_PORT']}/lab/sms,
-  (電話音声通知 places a real call to {DEMO_CONTACT} through the carrier gateway,
-   sip:{DEMO_CONTACT}@127.0.0.1:{ports['CARRIER_PORT']})
+  (電話音声通知 places a real call to {DEMO_CONTACT}: your softphone if it is registered
+   as {DEMO_CONTACT}, else the carrier gateway sip:{DEMO_CONTACT}@127.0.0.1:{ports['CARRIER_PORT']})
   Operator CLI: .venv/bin/python -m portal.admin --help
 
 Operator health: http://127.0.0.1:{ports['STATUS_PORT']}/health
