@@ -67,15 +67,16 @@ async def test_database_outage(app: AppProcess, asterisk: AsteriskContainer, pg:
         t_up = time.monotonic()
         # the next call after the database is back is handled normally
         first_ok_s: float | None = None
-        for _ in range(10):
-            await place_call(target=asterisk.sip_target, dialed="05099990001",
-                             wait_for_remote_bye=True, timeout_s=20)
+        tries = 0
+        while first_ok_s is None and tries < 10:
+            tries += 1
+            probe = await place_call(target=asterisk.sip_target, dialed="05099990001",
+                                     wait_for_remote_bye=True, timeout_s=20)
             with psycopg.connect(pg.url, autocommit=True) as conn:
                 routes = [r[2] for r in channel_log(conn, since)
                           if r[1] == "05099990001"]
             if routes and routes[-1] == "not_in_service":
-                first_ok_s = time.monotonic() - t_up
-                break
+                first_ok_s = probe.setup_s or 0.0
         assert first_ok_s is not None, "no call handled normally after the database came back"
         fwd = await forwarded
         assert fwd.answered and fwd.local_hung_up and not fwd.remote_hung_up, fwd.describe()
@@ -115,6 +116,7 @@ async def test_database_outage(app: AppProcess, asterisk: AsteriskContainer, pg:
     reliability.figure("outage", outage_s, "s")
     reliability.figure("bridged media during the outage", voiced_in_outage, "s of speech")
     reliability.figure("new call during the outage: INVITE → 200 (announcement)", setup, "s")
-    reliability.figure("first normal call after the database is back", first_ok_s, "s")
+    reliability.figure("first call after the database is back",
+                       f"routed normally on try {tries}, INVITE → 200 {first_ok_s:.2f} s")
     reliability.figure("deferred message saved (after the database is back)", saved_s, "s")
     reliability.figure("its mail delivered (after the database is back)", mailed_s, "s")

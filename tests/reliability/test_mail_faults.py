@@ -25,7 +25,7 @@ OUTAGE_S = 60.0
 RETRY_CAP_S = 8.0
 
 
-def clusters(times: list[float], gap: float = 0.3) -> list[float]:
+def clusters(times: list[float], gap: float = 1.0) -> list[float]:
     """Start times of bursts of attempts (the queued mails are retried together)."""
     starts: list[float] = []
     last = float("-inf")

@@ -1,0 +1,78 @@
+"""Item 2: the app is killed (kill -9) and restarted with calls in progress: a forwarded
+call bridged to the subscriber's phone and a retrieval-IVR session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+from harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
+from integration.support import new_subscriber
+
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from reliability.results import Row
+from reliability.support import wait_health, wait_no_channels, wait_until
+
+pytestmark = pytest.mark.lab
+
+Sql = psycopg.Connection[tuple[object, ...]]
+DEST = "09087654321"
+
+
+def uas_byes(uas: Uas) -> int:
+    return sum(1 for m in uas.messages() if m.direction == "received" and m.method == "BYE")
+
+
+@pytest.mark.reliability(2, "App killed (kill -9) and restarted with a forwarded call bridged "
+                            "and a retrieval-IVR session in progress")
+async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskContainer,
+                                           sql: Sql, reliability: Row) -> None:
+    number = new_subscriber(sql, forward_enabled=True, voicemail_enabled=False)
+    sql.execute("INSERT INTO forward_destinations (number, destination, active)"
+                " VALUES (%s, %s, true)", (number, DEST))
+    async with Uas(port=asterisk.config.ports.carrier, mode="answer", answer_after_s=0.5,
+                   hold_s=None, max_lifetime_s=120) as uas:
+        forwarded = asyncio.create_task(place_call(
+            target=asterisk.sip_target, dialed=number, caller="09012345678",
+            steps=[Speak(14.0), Hangup()], timeout_s=40))
+        ivr = asyncio.create_task(place_call(
+            target=asterisk.sip_target, dialed="05033005000",
+            steps=[Wait(1.0), Dtmf("050")], wait_for_remote_bye=True, timeout_s=40))
+        await wait_until(lambda: uas.rtp_stats().voiced_s > 1.0, 15, "bridged media")
+        await wait_health(app, lambda h: h.get("live_calls") == 2, 10, "both calls in the app")
+        await asyncio.sleep(2.0)
+        app.kill()
+        t_kill = time.monotonic()
+        voiced_at_kill = uas.rtp_stats().voiced_s
+        app.start()
+        back_s = await wait_health(app, lambda h: bool(h.get("ari_connected")), 30,
+                                   "the app to come back")
+        ivr_result = await ivr
+        ivr_end_s = time.monotonic() - t_kill
+        assert ivr_result.answered and ivr_result.remote_hung_up, ivr_result.describe()
+        # the bridged call is adopted, not hung up: one live call (the bridge watcher)
+        await wait_health(app, lambda h: h.get("live_calls") == 1, 10, "the adopted bridge")
+        first = await forwarded  # the caller hangs up 14 s after the answer
+        assert first.answered and first.local_hung_up, first.describe()
+        assert not first.remote_hung_up, "the bridged call must survive the restart"
+        voiced_after = uas.rtp_stats().voiced_s - voiced_at_kill
+        t_hangup = time.monotonic()
+        await wait_until(lambda: uas_byes(uas) >= 1, 10, "the forwarded leg's BYE")
+        leg_end_s = time.monotonic() - t_hangup
+        await wait_health(app, lambda h: h.get("live_calls") == 0, 10, "no live call")
+    await wait_no_channels(asterisk)
+    bridges = asterisk.cli("bridge show all")
+    assert "fwd-bridge" not in bridges, bridges
+    assert voiced_after > 5.0
+    reliability.note("The new app's resync found the two bridged channels in Stasis and "
+                     "adopted them (callflow/app.py _watch_bridge): media kept flowing, and "
+                     "when the caller hung up the forwarded leg was hung up and the bridge "
+                     "destroyed. The IVR session (its state was in the dead process) was "
+                     "hung up by resync. No channel, bridge or call task left.")
+    reliability.figure("kill → app connected", back_s, "s")
+    reliability.figure("IVR caller hung up by resync (after kill)", ivr_end_s, "s")
+    reliability.figure("bridged media after the kill", voiced_after, "s of speech")
+    reliability.figure("caller's hang-up → forwarded leg ended", leg_end_s, "s")
