@@ -17,6 +17,8 @@ from callflow.ari import AriClient, AriError, AriNotFound, CallEvents, Dispatche
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
 from callflow.ari.models import Channel
 from callflow.call import Call, CallerHungUp
+from callflow.callback.legs import leg_of_channel
+from callflow.callback.store import close_adopted_legs
 from callflow.config import Settings
 from callflow.features import announcements, inbound
 from callflow.features.context import Services
@@ -143,6 +145,12 @@ class App:
                     await self.ari.hangup(cid)
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(bridge_id)
+            legs = [leg for cid in members if (leg := leg_of_channel(cid)) is not None]
+            if legs:
+                try:
+                    await close_adopted_legs(self.db, legs)
+                except StoreError as exc:
+                    log.error("resync: billing of callback legs %s not closed: %s", legs, exc)
 
     async def _set_event_filter(self) -> None:
         declined = self.settings.ari_declined_events

@@ -12,6 +12,7 @@ specific and the dialstatus is only the fallback.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -71,6 +72,16 @@ def billable_seconds(answered_at: datetime | None, ended_at: datetime | None) ->
     if answered_at is None or ended_at is None or ended_at <= answered_at:
         return 0
     return math.ceil((ended_at - answered_at).total_seconds() - 1e-6)
+
+
+_CHANNEL_ID = re.compile(r"cr(\d+)-([12])-[0-9a-f]+")
+
+
+def leg_of_channel(channel_id: str) -> tuple[int, int] | None:
+    """(request id, leg) of a callback leg's channel id (see calls.new_channel_id), else None.
+    Lets a process that did not place the call - after an app restart - close its billing."""
+    m = _CHANNEL_ID.fullmatch(channel_id)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 @dataclass

@@ -96,3 +96,21 @@ async def mark_verified(db: Database, account_id: int | None, number: str) -> No
         await conn.execute(
             "UPDATE own_numbers SET verified_at = now() WHERE account_id = %s AND number = %s",
             (account_id, number))
+
+
+async def close_adopted_legs(db: Database, legs: list[tuple[int, int]]) -> None:
+    """End the billing records of callback legs whose bridge an app instance adopted after a
+    restart (the task that placed them is gone): ended now, billed from their answer, and
+    the request completed. Rows already ended are left as they are."""
+    async with db.transaction() as conn:
+        for request_id, leg in legs:
+            await conn.execute(
+                "UPDATE callback_legs SET ended_at = now(), result = coalesce(result, 'answered'),"
+                " billable_seconds = CASE WHEN answered_at IS NULL THEN 0 ELSE"
+                "   ceil(extract(epoch FROM now() - answered_at) - 0.000001)::int END"
+                " WHERE request_id = %s AND leg = %s AND ended_at IS NULL",
+                (request_id, leg))
+            await conn.execute(
+                "UPDATE call_requests SET status = 'completed', finished_at = now()"
+                " WHERE id = %s AND status NOT IN ('completed', 'failed', 'expired')",
+                (request_id,))

@@ -148,6 +148,34 @@ async def test_callback_success_bridges_and_bills_both_legs(
     assert f"{rid},2,{number},{DEST}," in csv_text
 
 
+async def test_callback_survives_app_restart_and_is_billed(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database,
+        tmp_path: Path) -> None:
+    """kill -9 while both legs are bridged: the restarted app adopts the bridge, the call
+    goes on, and when the destination hangs up both billing records are closed (R-OUT-3)."""
+    account, number, _own = subscriber(sql)
+    pcap = speech_pcap(tmp_path, 12.0)
+    routes = {OWN: Behaviour(ring_ms=300, pcap=pcap),
+              DEST: Behaviour(ring_ms=300, hold_ms=9000, pcap=pcap)}
+    async with carrier(asterisk, routes) as uas:
+        rid = await service.request_callback(db, account, number, DEST)
+        await wait_request(sql, rid, ("connected",), 20)
+        await asyncio.sleep(1.0)
+        app.kill()
+        app.start()
+        app.wait_connected()
+        status, reason = await wait_request(sql, rid, ("completed", "failed"), 30)
+        messages = uas.messages()
+    assert (status, reason) == ("completed", None)
+    assert any(m.method == "BYE" and m.direction == "received"
+               for m in dialog(messages, OWN)), "leg 1 not hung up after the destination left"
+    rec = legs(sql, rid)
+    for leg in (1, 2):
+        ended, result, billable = rec[leg][5], rec[leg][6], rec[leg][7]
+        assert isinstance(ended, datetime) and result == "answered", rec[leg]
+        assert isinstance(billable, int) and billable >= 8, rec[leg]
+
+
 @pytest.mark.parametrize(("dest", "reason"), [
     (Behaviour(mode="busy"), "dest_busy"),
     (Behaviour(mode="reject", code=403, reason="Forbidden"), "dest_rejected"),

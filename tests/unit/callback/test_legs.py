@@ -110,3 +110,13 @@ def test_twofa_prompts_read_the_code_twice() -> None:
     assert first[:2] == ["twofa_greeting", "twofa_code_intro"]
     assert first[2:] == [f"digit_{d}" for d in "482915"]
     assert second == ["twofa_repeat", *first[2:], "twofa_not_requested"]
+
+
+def test_leg_of_channel_round_trips_callback_channel_ids() -> None:
+    from callflow.callback.calls import new_channel_id
+    from callflow.callback.legs import leg_of_channel
+
+    assert leg_of_channel(new_channel_id(42, 1)) == (42, 1)
+    assert leg_of_channel(new_channel_id(7, 2)) == (7, 2)
+    for other in ("fwd-0123abcd", "pb-1", "cr-1-abc", "cr12-3-abc", "anshin-1795640238.0"):
+        assert leg_of_channel(other) is None
