@@ -104,11 +104,12 @@ def _pct(values: list[float], p: float) -> float | None:
 
 
 def parse_taskprocessors(text: str) -> tuple[int, list[tuple[str, int]]]:
-    """`core show taskprocessors`: Processor, Processed, In Queue, Max Depth, Low, High."""
+    """`core show taskprocessors`: Processor, Processed, In Queue, Max Depth, Low water,
+    High water (Asterisk 22 adds Low/High time(us))."""
     queues: list[tuple[str, int]] = []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 6 and parts[1].isdigit() and parts[2].isdigit():
+        if len(parts) >= 6 and all(p.isdigit() for p in parts[1:6]):
             queues.append((parts[0], int(parts[2])))
     queues.sort(key=lambda q: -q[1])
     return sum(q for _, q in queues), [q for q in queues[:3] if q[1] > 0]
