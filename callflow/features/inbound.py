@@ -79,7 +79,11 @@ async def _presentation(call: Call) -> tuple[str | None, str | None]:
     """(CALLERID(pres), Privacy header). ARI's channel JSON has the caller's number but not
     whether it may be shown: a PAI + `Privacy: id` INVITE keeps its number but gets a
     "prohib_*" presentation, and a From-only INVITE with `Privacy: id` keeps "allowed" -
-    only the header tells that one apart. Read both at once (two concurrent requests)."""
+    only the header tells that one apart. The dialplan passes both as Stasis arguments;
+    a channel that came another way (none today) has them read over ARI."""
+    args = call.args
+    if len(args) >= 4 and args[0] == "inbound":
+        return args[2] or None, args[3] or None
     pres, privacy = await asyncio.gather(
         _channel_var(call, "CALLERID(pres)"), _channel_var(call, "PJSIP_HEADER(read,Privacy)"))
     return pres, privacy
