@@ -32,7 +32,7 @@ def portal(pg: PgClusterT) -> Iterator[PortalServer]:  # noqa: F811
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
