@@ -41,9 +41,8 @@ from harness.sipp import Dtmf, DtmfMode, Hangup, Step, Wait, place_call  # noqa:
 
 from labkit.appproc import AppProcess  # noqa: E402
 from labkit.asterisk import AsteriskContainer  # noqa: E402
-from labkit.ports import free_port, free_range  # noqa: E402
+from labkit.lab import app_env, new_asterisk  # noqa: E402
 from labkit.postgres import PgCluster  # noqa: E402
-from labkit.render import LabConfig, LabPorts  # noqa: E402
 
 PIN = "4826"
 
@@ -165,20 +164,10 @@ async def main() -> None:
     await asyncio.to_thread(lab.chmod, 0o755)
     pg = PgCluster(lab / "pg")
     pg.start()
-    rtp_start, rtp_end = free_range(400)
-    asterisk = AsteriskContainer(
-        image=(REPO / "build/asterisk-image").read_text().strip(),
-        config=LabConfig(instance=uuid.uuid4().hex[:8],
-                         ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
-                                        rtp_end=rtp_end, carrier=free_port())),
-        prompts_dir=REPO / "build/prompts", run_dir=lab / "asterisk")
+    asterisk = new_asterisk(lab / "asterisk", "bench")
     asterisk.start()
-    cfg = asterisk.config
-    app = AppProcess(env={
-        "ANSHIN_ARI_URL": asterisk.ari_url, "ANSHIN_ARI_USER": cfg.ari_user,
-        "ANSHIN_ARI_PASSWORD": cfg.ari_password, "ANSHIN_ARI_APP": cfg.ari_app,
-        "ANSHIN_DATABASE_URL": pg.url, "ANSHIN_MEDIA_DIR": str(lab / "asterisk" / "media"),
-        "ANSHIN_LOG_LEVEL": "INFO"}, log_path=REPO / "build" / "bench-ivr-app.log")
+    app = AppProcess(env=app_env(asterisk, pg.url, ANSHIN_LOG_LEVEL="INFO"),
+                     log_path=REPO / "build" / "bench-ivr-app.log")
     watcher = Watcher()
     try:
         await asterisk.wait_ready()

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -22,31 +21,14 @@ import psycopg
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import DOCKER, AsteriskContainer
-from labkit.ports import free_port, free_range
+from labkit.lab import app_env, new_asterisk
 from labkit.postgres import PgCluster
-from labkit.render import LabConfig, LabPorts
 
 REPO = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FORWARD_DESTINATION = "09087654321"
 CALLER = "09012345678"
 RETRIEVAL_NUMBER = "05033005000"
-
-
-def asterisk_image() -> str:
-    image = os.environ.get("ANSHIN_ASTERISK_IMAGE")
-    if not image and (REPO / "build/asterisk-image").exists():
-        image = (REPO / "build/asterisk-image").read_text().strip()
-    if not image:
-        raise SystemExit("no Asterisk image: run ./lab images (or ./lab test) first")
-    return image
-
-
-def prompts_dir() -> Path:
-    path = Path(os.environ.get("ANSHIN_PROMPTS_DIR", REPO / "build/prompts"))
-    subprocess.run([sys.executable, "-m", "ivr_prompts", "--out", str(path)], check=True,
-                   timeout=600, cwd=REPO)
-    return path
 
 
 def cpu_seconds(pid: int) -> float:
@@ -89,14 +71,7 @@ class Lab:
 
     def start(self) -> None:
         self.pg.start()
-        rtp_start, rtp_end = free_range(self.rtp_ports)
-        config = LabConfig(
-            instance="bench" + uuid.uuid4().hex[:6],
-            ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
-                           rtp_end=rtp_end, carrier=free_port()),
-        )
-        ast = AsteriskContainer(image=asterisk_image(), config=config,
-                                prompts_dir=prompts_dir(), run_dir=self.dir / "asterisk")
+        ast = new_asterisk(self.dir / "asterisk", "bench", rtp_ports=self.rtp_ports)
         self.asterisk = ast
         ast.start()
         asyncio.run(ast.wait_ready())
@@ -108,15 +83,8 @@ class Lab:
         self.app_log.parent.mkdir(parents=True, exist_ok=True)
         self.app_log.unlink(missing_ok=True)
         self.app = AppProcess(
-            env={
-                "ANSHIN_ARI_URL": ast.ari_url,
-                "ANSHIN_ARI_USER": config.ari_user,
-                "ANSHIN_ARI_PASSWORD": config.ari_password,
-                "ANSHIN_ARI_APP": config.ari_app,
-                "ANSHIN_DATABASE_URL": self.pg.url,
-                "ANSHIN_LOG_LEVEL": os.environ.get("ANSHIN_BENCH_APP_LOG_LEVEL", "INFO"),
-                "ANSHIN_MEDIA_DIR": str(ast.run_dir / "media"),
-            },
+            env=app_env(ast, self.pg.url, ANSHIN_LOG_LEVEL=os.environ.get(
+                "ANSHIN_BENCH_APP_LOG_LEVEL", "INFO")),
             log_path=self.app_log,
         )
         self.app.start()

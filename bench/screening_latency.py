@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,9 +42,8 @@ from harness.sipp import Hangup, Uas, Wait, place_call  # noqa: E402
 
 from labkit.appproc import AppProcess  # noqa: E402
 from labkit.asterisk import AsteriskContainer  # noqa: E402
-from labkit.ports import free_port, free_range  # noqa: E402
+from labkit.lab import app_env, new_asterisk  # noqa: E402
 from labkit.postgres import PgCluster  # noqa: E402
-from labkit.render import LabConfig, LabPorts  # noqa: E402
 
 LINE = re.compile(r"call (\S+) to \d+ .*: (\w+) first_action_ms=([0-9.]+)")
 BLOCKED_CALLER = "09011119999"
@@ -126,20 +124,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
-    image = os.environ.get("ANSHIN_ASTERISK_IMAGE") or \
-        (REPO / "build/asterisk-image").read_text().strip()
-    prompts = Path(os.environ.get("ANSHIN_PROMPTS_DIR", REPO / "build/prompts"))
-    subprocess.run([sys.executable, "-m", "ivr_prompts", "--out", str(prompts)], check=True,
-                   timeout=600, cwd=REPO)
     lab = Path(tempfile.mkdtemp(prefix="anshin-bench-"))
     os.chmod(lab, 0o755)
     pg = PgCluster(lab / "pg")
-    rtp_start, rtp_end = free_range(400)
-    config = LabConfig(instance=uuid.uuid4().hex[:8],
-                       ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
-                                      rtp_end=rtp_end, carrier=free_port()))
-    asterisk = AsteriskContainer(image=image, config=config, prompts_dir=prompts,
-                                 run_dir=lab / "asterisk")
+    asterisk = new_asterisk(lab / "asterisk", "bench")
     log_path = REPO / "build" / "bench-screening-app.log"
     log_path.unlink(missing_ok=True)
     app: AppProcess | None = None
@@ -147,15 +135,8 @@ def main() -> None:
     try:
         asterisk.start()
         asyncio.run(asterisk.wait_ready())
-        app = AppProcess(env={
-            "ANSHIN_ARI_URL": asterisk.ari_url,
-            "ANSHIN_ARI_USER": config.ari_user,
-            "ANSHIN_ARI_PASSWORD": config.ari_password,
-            "ANSHIN_ARI_APP": config.ari_app,
-            "ANSHIN_DATABASE_URL": pg.url,
-            "ANSHIN_LOG_LEVEL": "INFO",
-            "ANSHIN_MEDIA_DIR": str(asterisk.run_dir / "media"),
-        }, log_path=log_path)
+        app = AppProcess(env=app_env(asterisk, pg.url, ANSHIN_LOG_LEVEL="INFO"),
+                         log_path=log_path)
         app.start()
         app.wait_connected()
         numbers = provision(pg.url)

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Outbound calls to ordinary numbers (forward targets, callback legs): an ARI
     # endpoint template; {number} is the national-format number.
     pstn_endpoint: str = "PJSIP/{number}@carrier"
+    # Numbers that may be lab phones (softphones registered as a PJSIP endpoint of that
+    # name, comma-separated): a call to one rings the phone while it is registered. Empty
+    # in production, so no call pays for the lookup.
+    lab_phones: str = ""
 
     # Prompt media prefix as Asterisk sees it (sounds dir relative path).
     prompt_prefix: str = "sound:anshin/"

@@ -78,7 +78,7 @@ async def place_leg(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
     """Originate ``leg`` (showing ``leg.from_number``) and wait until it answers
     (its StasisStart) or ends (``None``; ``leg`` records why). ``on_event`` sees every
     other event; returning True aborts: the leg is hung up and recorded CANCELLED."""
-    endpoint = await dial_target(svc.ari, svc.settings.pstn_endpoint, leg.to_number)
+    endpoint = await dial_target(svc.ari, svc.settings, leg.to_number)
     try:
         await svc.ari.originate(endpoint, app_args=app_args, caller_id=f"<{leg.from_number}>",
                                 timeout=ring_s, channel_id=leg.channel_id)

@@ -34,6 +34,7 @@ from callflow.ari.events import (
     StasisStart,
 )
 from callflow.call import Call, CallerHungUp
+from callflow.config import Settings
 from callflow.features.screening import ForwardPlan, caller_id_for_forward
 from callflow.outbound import dial_target
 
@@ -83,7 +84,7 @@ def _leg_gone(event: Event, leg_id: str) -> bool:
     return False
 
 
-async def forward(call: Call, endpoint_template: str, plan: ForwardPlan) -> ForwardReport:
+async def forward(call: Call, settings: Settings, plan: ForwardPlan) -> ForwardReport:
     """Ring `plan.destination` while the caller hears ringback; bridge on answer.
 
     Raises CallerHungUp if the caller gives up while it rings (the outbound leg is
@@ -103,7 +104,7 @@ async def forward(call: Call, endpoint_template: str, plan: ForwardPlan) -> Forw
             variables["CALLERID(pres)"] = "prohib"
         try:
             await call.ari.originate(
-                await dial_target(call.ari, endpoint_template, plan.destination),
+                await dial_target(call.ari, settings, plan.destination),
                 app_args=FORWARD_LEG_ARG,
                 caller_id=caller_id_for_forward(plan),
                 # Asterisk's own dial timeout is only a backstop; our timer below decides.

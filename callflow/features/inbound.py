@@ -35,10 +35,8 @@ from callflow.features.screening import (
 from callflow.mail import notify
 from callflow.numbers import is_anonymous, normalize
 from callflow.store import StoreError
-from callflow.store.blocklist import is_blocked
-from callflow.store.forwarding import active_destination
 from callflow.store.history import HistoryEntry, record_call, set_outcome
-from callflow.store.subscribers import SubscriberNumber
+from callflow.store.subscribers import SubscriberNumber, screening_data
 
 log = logging.getLogger("callflow.inbound")
 
@@ -91,10 +89,8 @@ async def _presentation(call: Call) -> tuple[str | None, str | None]:
 
 async def _lookups(services: Services, subscriber: SubscriberNumber,
                    caller: str | None) -> tuple[bool, str | None]:
-    blocked = await is_blocked(services.db, subscriber.number, caller)
-    destination = (await active_destination(services.db, subscriber.number)
-                   if subscriber.forward_enabled else None)
-    return blocked, destination
+    blocked, destination = await screening_data(services.db, subscriber.number, caller)
+    return blocked, destination if subscriber.forward_enabled else None
 
 
 async def handle(call: Call, services: Services, subscriber: SubscriberNumber) -> None:
@@ -157,7 +153,7 @@ async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumbe
             plan = decision.forward
             assert plan is not None
             state.outcome = Outcome.MISSED  # if the caller gives up while it rings
-            report = await forwarding.forward(call, services.settings.pstn_endpoint, plan)
+            report = await forwarding.forward(call, services.settings, plan)
             if report.result is forwarding.ForwardResult.ANSWERED:
                 state.outcome = Outcome.FORWARDED
                 await call.hangup()

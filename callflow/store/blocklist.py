@@ -68,15 +68,3 @@ async def remove_blocked(db: Database, number: str, raw: str) -> bool:
         cur = await conn.execute(
             "DELETE FROM block_list WHERE number = %s AND blocked = %s", (number, blocked))
         return cur.rowcount > 0
-
-
-async def is_blocked(db: Database, number: str, caller: str | None) -> bool:
-    """Is the (already normalised) caller on the list? A withheld caller never is."""
-    if caller is None:
-        return False
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM block_list WHERE number = %s AND blocked = %s)",
-            (number, caller))
-        row = await cur.fetchone()
-        return bool(row and row[0])

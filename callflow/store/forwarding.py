@@ -100,12 +100,3 @@ async def remove_destination(db: Database, number: str, destination_id: int) -> 
             "DELETE FROM forward_destinations WHERE number = %s AND id = %s",
             (number, destination_id))
         return cur.rowcount > 0
-
-
-async def active_destination(db: Database, number: str) -> str | None:
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "SELECT destination FROM forward_destinations WHERE number = %s AND active",
-            (number,))
-        row = await cur.fetchone()
-        return str(row[0]) if row else None

@@ -35,3 +35,17 @@ async def find_subscriber(db: Database, number: str) -> SubscriberNumber | None:
             (number,),
         )
         return await cur.fetchone()
+
+
+async def screening_data(db: Database, number: str, caller: str | None) -> tuple[bool, str | None]:
+    """(is the normalised caller on the block list, the active forward destination) in one
+    round trip: the inbound path reads both before the caller hears anything."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM block_list WHERE number = %(n)s AND blocked = %(c)s),"
+            " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active)",
+            {"n": number, "c": caller})
+        row = await cur.fetchone()
+    if row is None:
+        return False, None
+    return bool(row[0]), None if row[1] is None else str(row[1])

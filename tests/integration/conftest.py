@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,29 +19,12 @@ import pytest
 from integration.support import MailSink, new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
-from labkit.ports import free_port, free_range
+from labkit.lab import app_env, new_asterisk
 from labkit.postgres import PgCluster
-from labkit.render import LabConfig, LabPorts
 
 __all__ = ["new_subscriber"]
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _asterisk_image() -> str:
-    image = os.environ.get("ANSHIN_ASTERISK_IMAGE")
-    if not image and (REPO / "build/asterisk-image").exists():
-        image = (REPO / "build/asterisk-image").read_text().strip()
-    if not image:
-        pytest.fail("no Asterisk image: run the suite with ./lab test (it builds the image)")
-    return image
-
-
-def _prompts_dir() -> Path:
-    path = Path(os.environ.get("ANSHIN_PROMPTS_DIR", REPO / "build/prompts"))
-    subprocess.run([sys.executable, "-m", "ivr_prompts", "--out", str(path)], check=True,
-                   timeout=600)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +45,7 @@ def pg(lab_dir: Path) -> Iterator[PgCluster]:
 
 @pytest.fixture(scope="session")
 def asterisk(lab_dir: Path) -> Iterator[AsteriskContainer]:
-    rtp_start, rtp_end = free_range(400)
-    config = LabConfig(
-        instance=uuid.uuid4().hex[:8],
-        ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
-                       rtp_end=rtp_end, carrier=free_port()),
-    )
-    container = AsteriskContainer(image=_asterisk_image(), config=config,
-                                  prompts_dir=_prompts_dir(), run_dir=lab_dir / "asterisk")
+    container = new_asterisk(lab_dir / "asterisk", "t")
     container.start()
     try:
         asyncio.run(container.wait_ready())
@@ -96,27 +69,21 @@ def mail_sink() -> Iterator[MailSink]:
 @pytest.fixture(scope="session")
 def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path,
                 mail_sink: MailSink) -> Iterator[AppProcess]:
-    cfg = asterisk.config
     proc = AppProcess(
-        env={
-            "ANSHIN_ARI_URL": asterisk.ari_url,
-            "ANSHIN_ARI_USER": cfg.ari_user,
-            "ANSHIN_ARI_PASSWORD": cfg.ari_password,
-            "ANSHIN_ARI_APP": cfg.ari_app,
-            "ANSHIN_DATABASE_URL": pg.url,
-            "ANSHIN_LOG_LEVEL": "DEBUG",
-            "ANSHIN_MEDIA_DIR": str(asterisk.run_dir / "media"),
+        env=app_env(
+            asterisk, pg.url,
+            ANSHIN_LOG_LEVEL="DEBUG",
             # IVR digit timeouts shortened so that timeout branches test in seconds.
-            "ANSHIN_IVR_FIRST_DIGIT_TIMEOUT": "4",
-            "ANSHIN_IVR_INTER_DIGIT_TIMEOUT": "3",
+            ANSHIN_IVR_FIRST_DIGIT_TIMEOUT="4",
+            ANSHIN_IVR_INTER_DIGIT_TIMEOUT="3",
             # Mail to the test's aiosmtpd; a short retry schedule for the relay-down test.
-            "ANSHIN_SMTP_PORT": str(mail_sink.port),
-            "ANSHIN_SMTP_TIMEOUT": "5",
-            "ANSHIN_MAIL_POLL_INTERVAL": "0.3",
-            "ANSHIN_MAIL_RETRY_BASE": "0.5",
-            "ANSHIN_MAIL_RETRY_MAX": "2",
-            "ANSHIN_RECORDING_RECOVERY_INTERVAL": "5",
-        },
+            ANSHIN_SMTP_PORT=str(mail_sink.port),
+            ANSHIN_SMTP_TIMEOUT="5",
+            ANSHIN_MAIL_POLL_INTERVAL="0.3",
+            ANSHIN_MAIL_RETRY_BASE="0.5",
+            ANSHIN_MAIL_RETRY_MAX="2",
+            ANSHIN_RECORDING_RECOVERY_INTERVAL="5",
+        ),
         log_path=REPO / "build" / "test-app.log",
     )
     proc.log_path.unlink(missing_ok=True)

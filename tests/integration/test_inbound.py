@@ -15,14 +15,14 @@ import pytest
 from harness.sipp import CallResult, Hangup, Speak, Uas, Wait, place_call
 
 from callflow.store import Database, InvalidValue, LimitExceeded
-from callflow.store.blocklist import add_blocked, is_blocked, list_blocked, remove_blocked
+from callflow.store.blocklist import add_blocked, list_blocked, remove_blocked
 from callflow.store.forwarding import (
     activate_destination,
-    active_destination,
     add_destination,
     list_destinations,
 )
 from callflow.store.history import list_history, record_call
+from callflow.store.subscribers import screening_data
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
@@ -292,9 +292,9 @@ async def test_block_list_store(pg: PgCluster, sql: Sql) -> None:
             await add_blocked(db, number, "03-9999-9999")
         assert exc.value.limit == 30
         assert await add_blocked(db, number, CALLER) == CALLER  # re-adding is still fine
-        assert await is_blocked(db, number, CALLER)
+        assert (await screening_data(db, number, CALLER))[0]
         assert await remove_blocked(db, number, "+819012345678")
-        assert not await is_blocked(db, number, CALLER)
+        assert not (await screening_data(db, number, CALLER))[0]
         await add_blocked(db, number, "03-9999-9999")  # room again
 
 
@@ -309,9 +309,9 @@ async def test_history_and_forward_destination_stores(pg: PgCluster, sql: Sql) -
         assert [r.channel_id for r in rows] == ["b", "a"]  # newest first
         first = await add_destination(db, number, "090-8765-4321", activate=True)
         second = await add_destination(db, number, "03-1234-5678")
-        assert await active_destination(db, number) == DEST
+        assert (await screening_data(db, number, None))[1] == DEST
         await activate_destination(db, number, second.id)
-        assert await active_destination(db, number) == "0312345678"
+        assert (await screening_data(db, number, None))[1] == "0312345678"
         assert [d.active for d in await list_destinations(db, number)] == [False, True]
         assert first.destination == DEST
         with pytest.raises(InvalidValue):

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -24,9 +21,8 @@ from integration.support import MailSink
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
-from labkit.ports import free_port, free_range
+from labkit.lab import app_env, new_asterisk
 from labkit.postgres import PgCluster
-from labkit.render import LabConfig, LabPorts
 from reliability import results
 from reliability.support import TcpProxy, active_channels
 
@@ -48,22 +44,6 @@ APP_SETTINGS = {
 }
 
 
-def _asterisk_image() -> str:
-    image = os.environ.get("ANSHIN_ASTERISK_IMAGE")
-    if not image and (REPO / "build/asterisk-image").exists():
-        image = (REPO / "build/asterisk-image").read_text().strip()
-    if not image:
-        pytest.fail("no Asterisk image: run the suite with ./lab test (it builds the image)")
-    return image
-
-
-def _prompts_dir() -> Path:
-    path = Path(os.environ.get("ANSHIN_PROMPTS_DIR", REPO / "build/prompts"))
-    subprocess.run([sys.executable, "-m", "ivr_prompts", "--out", str(path)], check=True,
-                   timeout=600)
-    return path
-
-
 @pytest.fixture(scope="package")
 def lab_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="anshin-rel-"))
@@ -82,14 +62,7 @@ def pg(lab_dir: Path) -> Iterator[PgCluster]:
 
 @pytest.fixture(scope="package")
 def asterisk(lab_dir: Path) -> Iterator[AsteriskContainer]:
-    rtp_start, rtp_end = free_range(600)
-    config = LabConfig(
-        instance="rel" + uuid.uuid4().hex[:6],
-        ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
-                       rtp_end=rtp_end, carrier=free_port()),
-    )
-    container = AsteriskContainer(image=_asterisk_image(), config=config,
-                                  prompts_dir=_prompts_dir(), run_dir=lab_dir / "asterisk")
+    container = new_asterisk(lab_dir / "asterisk", "rel", rtp_ports=600)
     container.start()
     try:
         asyncio.run(container.wait_ready())
@@ -118,18 +91,11 @@ def mail_sink() -> Iterator[MailSink]:
 @pytest.fixture(scope="package")
 def app_process(pg: PgCluster, asterisk: AsteriskContainer, ari_proxy: TcpProxy,
                 mail_sink: MailSink) -> Iterator[AppProcess]:
-    cfg = asterisk.config
     proc = AppProcess(
-        env={
-            "ANSHIN_ARI_URL": f"http://127.0.0.1:{ari_proxy.port}/ari",
-            "ANSHIN_ARI_USER": cfg.ari_user,
-            "ANSHIN_ARI_PASSWORD": cfg.ari_password,
-            "ANSHIN_ARI_APP": cfg.ari_app,
-            "ANSHIN_DATABASE_URL": pg.url,
-            "ANSHIN_MEDIA_DIR": str(asterisk.run_dir / "media"),
-            "ANSHIN_SMTP_PORT": str(mail_sink.port),
-            **APP_SETTINGS,
-        },
+        # ARI through the proxy the tests cut to simulate a lost WebSocket.
+        env=app_env(asterisk, pg.url, **APP_SETTINGS,
+                    ANSHIN_ARI_URL=f"http://127.0.0.1:{ari_proxy.port}/ari",
+                    ANSHIN_SMTP_PORT=str(mail_sink.port)),
         log_path=BUILD / "app.log",
     )
     proc.log_path.parent.mkdir(parents=True, exist_ok=True)

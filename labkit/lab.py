@@ -1,0 +1,64 @@
+"""Assembling a lab from its parts: the one place tests, the fault suite and the benchmarks
+get the Asterisk image, the prompts, an Asterisk on free ports and the app's environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from labkit.asterisk import AsteriskContainer, LabError
+from labkit.ports import free_port, free_range
+from labkit.render import LabConfig, LabPorts
+
+REPO = Path(__file__).resolve().parent.parent
+# The softphone accounts in asterisk-conf/pjsip.conf.
+LAB_PHONES = "09000000001,09000000002"
+
+
+def asterisk_image() -> str:
+    """The project's Asterisk image: ANSHIN_ASTERISK_IMAGE, or the tag `./lab` last built."""
+    image = os.environ.get("ANSHIN_ASTERISK_IMAGE")
+    if not image and (REPO / "build/asterisk-image").exists():
+        image = (REPO / "build/asterisk-image").read_text().strip()
+    if not image:
+        raise LabError("no Asterisk image: run ./lab test or ./lab images (they build it)")
+    return image
+
+
+def prompts_dir() -> Path:
+    """The generated Japanese prompts (generated now if missing or stale; cached)."""
+    path = Path(os.environ.get("ANSHIN_PROMPTS_DIR", REPO / "build/prompts"))
+    subprocess.run([sys.executable, "-m", "ivr_prompts", "--out", str(path)], check=True,
+                   timeout=600, cwd=REPO)
+    return path
+
+
+def new_asterisk(run_dir: Path, prefix: str, *, rtp_ports: int = 400) -> AsteriskContainer:
+    """An Asterisk container (not started yet) with every port free on 127.0.0.1."""
+    rtp_start, rtp_end = free_range(rtp_ports)
+    config = LabConfig(
+        instance=prefix + uuid.uuid4().hex[:8],
+        ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
+                       rtp_end=rtp_end, carrier=free_port()),
+    )
+    return AsteriskContainer(image=asterisk_image(), config=config, prompts_dir=prompts_dir(),
+                             run_dir=run_dir)
+
+
+def app_env(asterisk: AsteriskContainer, database_url: str, **settings: str) -> dict[str, str]:
+    """The app's ANSHIN_* environment for this Asterisk and database, plus `settings`
+    (e.g. ANSHIN_LOG_LEVEL="DEBUG")."""
+    cfg = asterisk.config
+    return {
+        "ANSHIN_ARI_URL": asterisk.ari_url,
+        "ANSHIN_ARI_USER": cfg.ari_user,
+        "ANSHIN_ARI_PASSWORD": cfg.ari_password,
+        "ANSHIN_ARI_APP": cfg.ari_app,
+        "ANSHIN_DATABASE_URL": database_url,
+        "ANSHIN_MEDIA_DIR": str(asterisk.run_dir / "media"),
+        "ANSHIN_LAB_PHONES": LAB_PHONES,
+        **settings,
+    }
