@@ -40,12 +40,13 @@ class App:
         self.db = Database(settings.database_url, timeout=settings.db_timeout,
                            min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password,
-                             settings.ari_app, timeout=settings.ari_timeout)
+                             settings.ari_apps[0], timeout=settings.ari_timeout)
         self.metrics = Metrics()
         self.ari.on_request = self.metrics.on_ari_request
         self.dispatcher = Dispatcher(self._run_call)
         self.stream = EventStream(
-            settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+            settings.ari_url, settings.ari_user, settings.ari_password,
+            ",".join(settings.ari_apps),
             on_event=self.dispatcher.dispatch, on_connect=self._resync)
         self.services = Services(settings=settings, db=self.db, ari=self.ari,
                                  dispatcher=self.dispatcher,
@@ -156,12 +157,13 @@ class App:
         declined = self.settings.ari_declined_events
         if not declined:
             return
-        try:
-            await self.ari.request(
-                "PUT", f"/applications/{quote(self.settings.ari_app, safe='')}/eventFilter",
-                json={"disallowed": [{"type": t} for t in declined]})
-        except AriError as exc:  # older Asterisk: we just get every event
-            log.warning("cannot set the ARI event filter: %s", exc)
+        for app in self.settings.ari_apps:
+            try:
+                await self.ari.request(
+                    "PUT", f"/applications/{quote(app, safe='')}/eventFilter",
+                    json={"disallowed": [{"type": t} for t in declined]})
+            except AriError as exc:  # older Asterisk: we just get every event
+                log.warning("cannot set the ARI event filter of %s: %s", app, exc)
 
     # ---------------------------------------------------------------- per call
 

@@ -42,6 +42,9 @@ class Call:
         self.events = events
         self.channel: Channel = start.channel
         self.args = start.args
+        # The Stasis application the call arrived on; legs it originates use the same one,
+        # so a call's events stay in one of Asterisk's per-application queues.
+        self.application = start.application or ari.app
         self._prompt_prefix = prompt_prefix
         self.hung_up = False
         # DTMF typed while a prompt was not listening (type-ahead), oldest first.

@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     ari_user: str = "anshin"
     ari_password: str = "anshin-ari-secret"
     ari_app: str = "anshin"
+    # Asterisk queues each Stasis application's events in ONE taskprocessor; under load that
+    # queue is the bottleneck (bench/README.md). With a spread of N the dialplan sends each
+    # call to one of "<ari_app>-0" … "<ari_app>-<N-1>" at random and the app subscribes to
+    # all of them on its one WebSocket, so each gets its own queue. Must match the dialplan's
+    # ARI_APP_SPREAD global (rendered from the same lab configuration).
+    ari_app_spread: int = Field(default=1, ge=1, le=32)
     ari_timeout: float = Field(default=5.0, description="seconds per REST request")
     # Event types Asterisk need not send us (PUT /applications/{app}/eventFilter on every
     # connect): no handler reads them, and each costs Asterisk a JSON dump + WebSocket write
@@ -107,3 +113,10 @@ class Settings(BaseSettings):
     status_port: int = 0
 
     log_level: str = "INFO"
+
+    @property
+    def ari_apps(self) -> list[str]:
+        """Every Stasis application name the app serves."""
+        if self.ari_app_spread == 1:
+            return [self.ari_app]
+        return [f"{self.ari_app}-{i}" for i in range(self.ari_app_spread)]

@@ -57,6 +57,7 @@ def app_env(asterisk: AsteriskContainer, database_url: str, **settings: str) -> 
         "ANSHIN_ARI_USER": cfg.ari_user,
         "ANSHIN_ARI_PASSWORD": cfg.ari_password,
         "ANSHIN_ARI_APP": cfg.ari_app,
+        "ANSHIN_ARI_APP_SPREAD": str(cfg.ari_app_spread),
         "ANSHIN_DATABASE_URL": database_url,
         "ANSHIN_MEDIA_DIR": str(asterisk.run_dir / "media"),
         "ANSHIN_LAB_PHONES": LAB_PHONES,

@@ -32,6 +32,7 @@ class LabConfig:
     ari_user: str = "anshin"
     ari_password: str = "anshin-ari-secret"
     ari_app: str = "anshin"
+    ari_app_spread: int = 4  # Stasis application names calls are spread over
     phone_password: str = "lab-phone-secret"
 
     def tokens(self) -> dict[str, str]:
@@ -45,6 +46,7 @@ class LabConfig:
             "ARI_USER": self.ari_user,
             "ARI_PASSWORD": self.ari_password,
             "ARI_APP": self.ari_app,
+            "ARI_APP_SPREAD": str(self.ari_app_spread),
             "PHONE_PASSWORD": self.phone_password,
         }
 

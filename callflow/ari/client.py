@@ -328,12 +328,14 @@ class AriClient:
         originator: str | None = None,
         variables: Mapping[str, str] | None = None,
         formats: str | None = None,
+        app: str | None = None,
     ) -> Channel:
-        """``POST /channels`` into our app. ``timeout`` is the dial timeout in seconds
-        (Asterisk's, not the HTTP one); ``variables`` go in the JSON body."""
+        """``POST /channels`` into our app (or ``app``, another Stasis application this
+        client serves). ``timeout`` is the dial timeout in seconds (Asterisk's, not the
+        HTTP one); ``variables`` go in the JSON body."""
         params: dict[str, ParamValue] = {
             "endpoint": endpoint,
-            "app": self.app,
+            "app": app or self.app,
             "appArgs": app_args or None,
             "callerId": caller_id,
             "timeout": timeout,

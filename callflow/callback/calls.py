@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -81,7 +82,9 @@ async def place_leg(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
     endpoint = await dial_target(svc.ari, svc.settings, leg.to_number)
     try:
         await svc.ari.originate(endpoint, app_args=app_args, caller_id=f"<{leg.from_number}>",
-                                timeout=ring_s, channel_id=leg.channel_id)
+                                timeout=ring_s, channel_id=leg.channel_id,
+                                # spread callbacks over the Stasis applications like calls
+                                app=random.choice(svc.settings.ari_apps))
     except AriError as exc:
         log.warning("leg %s to %s: originate failed: %s", leg.channel_id, leg.to_number, exc)
         leg.end(now(), LegResult.FAILED)

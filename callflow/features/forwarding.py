@@ -111,6 +111,7 @@ async def forward(call: Call, settings: Settings, plan: ForwardPlan) -> ForwardR
                 timeout=plan.ring_seconds + 5,
                 channel_id=leg_id,
                 variables=variables or None,
+                app=call.application,
             )
         except AriError as exc:
             log.warning("call %s: forward originate failed: %s", call.id, exc)
