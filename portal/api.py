@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from callflow.store import LimitExceeded
+from callflow.store import LimitExceeded, blocklist
 from portal import auth, data, forms, services
 from portal.app import NotFound, portal_of, session_of
 from portal.services import Outcome, account_id, full_session, owned_number, pending_session
@@ -305,7 +305,7 @@ async def add_block(request: Request, number: str, body: BlockIn,
     if errors:
         return invalid({"number": errors["new_number"]})
     try:
-        await data.add_blocked(db, n, entries[-1])
+        await blocklist.add_blocked(db, n, entries[-1])
     except LimitExceeded:
         return invalid({"number": forms.limit_message()})
     return JSONResponse(await data.blocked(db, n))
@@ -318,7 +318,7 @@ async def delete_block(request: Request, number: str, blocked: str,
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
     db = portal_of(request).db
-    if not await data.remove_blocked(db, n, blocked[:40]):
+    if not await blocklist.remove_blocked(db, n, blocked[:40]):
         raise NotFound()
     return await data.blocked(db, n)
 

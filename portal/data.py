@@ -210,19 +210,6 @@ async def save_blocklist(db: Database, number: str, entries: list[str]) -> None:
                                " ON CONFLICT DO NOTHING", (number, entry))
 
 
-async def add_blocked(db: Database, number: str, entry: str) -> None:
-    async with db.connection() as conn:
-        await conn.execute("INSERT INTO block_list (number, blocked) VALUES (%s, %s)"
-                           " ON CONFLICT DO NOTHING", (number, entry))
-
-
-async def remove_blocked(db: Database, number: str, entry: str) -> bool:
-    async with db.connection() as conn:
-        cur = await conn.execute("DELETE FROM block_list WHERE number = %s AND blocked = %s",
-                                 (number, entry))
-        return cur.rowcount > 0
-
-
 # ------------------------------------------------------------------ history
 
 async def history(db: Database, number: str, limit: int = 50) -> list[HistoryRow]:
