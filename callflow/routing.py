@@ -35,7 +35,8 @@ def classify(dialed: str | None, *, retrieval_number: str, pin_change_number: st
 
 
 def dialed_number(args: tuple[str, ...], dialplan_exten: str) -> str:
-    """The dialed number: the dialplan passes it as the second Stasis argument."""
-    if len(args) >= 2 and args[0] == "inbound":
+    """The dialed number: the dialplan passes it as the second Stasis argument (of an
+    inbound call, or of one coming back from an unanswered forward)."""
+    if len(args) >= 2 and args[0] in ("inbound", "forward-result"):
         return args[1]
     return dialplan_exten

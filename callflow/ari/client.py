@@ -384,6 +384,13 @@ class AriClient:
             },
         )
 
+    async def subscribe(self, app: str, event_source: str) -> None:
+        """``POST /applications/{app}/subscription``: send ``app`` the events of
+        ``event_source`` (e.g. ``channel:<id>``) even when it is not in Stasis - a channel
+        the app hands to the dialplan stays watched until it is destroyed."""
+        await self.request("POST", f"/applications/{_seg(app)}/subscription",
+                           params={"eventSource": event_source})
+
     async def send_dtmf(self, channel_id: str, dtmf: str) -> None:
         await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params={"dtmf": dtmf})
 

@@ -1,53 +1,57 @@
-"""指定番号への接続: the ARI effects of forwarding a call to the subscriber's phone (R-IN-3).
+"""指定番号への接続: forwarding a screened call to the subscriber's phone (R-IN-3).
 
-The caller's channel is not answered while the subscriber's phone rings: it gets 180
-Ringing (`ring`), so the caller hears ringback and is not billed for an unanswered call.
-The outbound leg is originated into our Stasis app with a channel id we choose and claim
-first, so its events (Dial progress, StasisStart on answer, hang-up) land in this call's
-ordered queue. Only when it answers is the caller answered and both are put in a mixing
-bridge.
+The app decides (screening, block list, destination); Asterisk's own `Dial` carries the
+call from there. The app packs the dial instructions into one channel variable and sends
+the caller's channel to the `[anshin-forward]` dialplan context (`continue`), which Dials
+the destination with the ring time, the caller id to show and ringback for the caller. If
+nobody answers (busy, no answer, unreachable), the dialplan brings the channel back into
+our Stasis application with the dial status and the call goes on to voicemail or the
+announcement as before.
+
+Why not bridge in the app: each REST request and each event of a call that the app
+bridges itself (originate, answer, bridge create/add, the second channel's events, the
+hang-ups) costs Asterisk CPU; handing the media path to `Dial` leaves three requests per
+forwarded call and brought the app path close to a dialplan-only exchange (bench/README.md).
+It also keeps forwarded calls up through an app restart without any adoption.
+
+The app stays subscribed to the caller's channel after it leaves Stasis, so it sees the
+Dial progress (ANSWER → the call is "forwarded") and the hang-up (→ history, mail).
 
 The subscriber's private number must never reach the caller. Asterisk would normally tell
 the caller who answered through a connected-line update (a re-INVITE/UPDATE with
-P-Asserted-Identity / Remote-Party-ID); the lab and production pjsip.conf disable that on
-every endpoint (send_connected_line=no, send_pai=no, send_rpid=no), and nothing here copies
-the outbound leg's identity onto the caller's channel. The integration tests inspect every
-SIP message the caller receives for the destination number.
+P-Asserted-Identity / Remote-Party-ID); pjsip.conf disables that on every endpoint
+(send_connected_line=no, send_pai=no, send_rpid=no) and the Dial ignores the callee's
+connected-line updates (option I). The integration tests inspect every SIP message the
+caller receives for the destination number.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import uuid
+import time
 from dataclasses import dataclass
 from enum import Enum
 
 from callflow.ari import AriError, AriNotFound
-from callflow.ari.events import (
-    ChannelDestroyed,
-    ChannelHangupRequest,
-    Dial,
-    Event,
-    StasisEnd,
-    StasisStart,
-)
+from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, Dial, StasisStart
 from callflow.call import Call, CallerHungUp
 from callflow.config import Settings
-from callflow.features.screening import ForwardPlan, caller_id_for_forward
+from callflow.features.screening import ForwardPlan
 from callflow.outbound import dial_target
 
 log = logging.getLogger("callflow.forwarding")
 
-FORWARD_LEG_ARG = "forward-leg"
-# Q.850 causes on the outbound leg's ChannelDestroyed.
-_CAUSE_BUSY = 17
-_CAUSE_NO_ANSWER = (18, 19)
+FORWARD_CONTEXT = "anshin-forward"  # dialplan/anshin.conf
+FORWARD_VARIABLE = "ANSHIN_FORWARD"
+# The dialplan's Stasis arguments when a forward was not answered:
+#   forward-result, <050 number>, <CALLERID(pres)>, <Privacy header>, <DIALSTATUS>
+# (the inbound layout plus the dial status, so a restarted app can take the call over).
+FORWARD_RESULT_ARG = "forward-result"
+_FIELD_SEPARATOR = "^"
 
 
 class ForwardResult(Enum):
-    ANSWERED = "answered"  # bridged; the call has ended by now (either side hung up)
+    ANSWERED = "answered"  # answered; the call has ended by now (either side hung up)
     NO_ANSWER = "no_answer"
     BUSY = "busy"
     FAILED = "failed"
@@ -59,110 +63,82 @@ class ForwardReport:
     talk_seconds: float = 0.0
 
 
-def _result_from_dialstatus(status: str) -> ForwardResult | None:
+def result_from_dialstatus(status: str) -> ForwardResult:
+    """Dial's DIALSTATUS for a forward that did not connect."""
     match status.upper():
         case "BUSY":
             return ForwardResult.BUSY
         case "NOANSWER":
             return ForwardResult.NO_ANSWER
-        case "CHANUNAVAIL" | "CONGESTION" | "CANCEL" | "INVALIDARGS":
-            return ForwardResult.FAILED
-    return None
+    return ForwardResult.FAILED  # CHANUNAVAIL, CONGESTION, INVALIDARGS, …
 
 
-def _result_from_cause(cause: int) -> ForwardResult:
-    if cause == _CAUSE_BUSY:
-        return ForwardResult.BUSY
-    if cause in _CAUSE_NO_ANSWER:
-        return ForwardResult.NO_ANSWER
-    return ForwardResult.FAILED
+def _dialplan_safe(text: str) -> str:
+    """A caller name as it may appear inside Dial's options: the name comes from the
+    caller's SIP From header, so anything Asterisk would parse (`,` `(` `)` `^` `"` `<`
+    `$` `[` …) is dropped - letters (kana and kanji too), digits and a little punctuation
+    remain."""
+    return "".join(ch for ch in text if ch.isalnum() or ch in " .-_'&+").strip()
 
 
-def _leg_gone(event: Event, leg_id: str) -> bool:
-    if isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
-        return event.channel.id == leg_id
-    return False
+def dial_instructions(dial_string: str, plan: ForwardPlan) -> str:
+    """The ANSHIN_FORWARD value `[anshin-forward]` takes apart with CUT:
+    dial string ^ ring seconds ^ caller id to show ^ its presentation.
+
+    A withheld caller stays withheld towards the subscriber's phone too ("anonymous",
+    presentation prohibited)."""
+    if plan.caller_number is None:
+        caller_id, presentation = "<anonymous>", "prohib"
+    else:
+        name = _dialplan_safe(plan.caller_name or "")
+        caller_id = f"{name} <{plan.caller_number}>" if name else f"<{plan.caller_number}>"
+        presentation = "allowed"
+    fields = (dial_string, str(plan.ring_seconds), caller_id, presentation)
+    assert not any(_FIELD_SEPARATOR in f for f in fields), fields
+    return _FIELD_SEPARATOR.join(fields)
 
 
-async def forward(call: Call, settings: Settings, plan: ForwardPlan) -> ForwardReport:
-    """Ring `plan.destination` while the caller hears ringback; bridge on answer.
+async def forward(call: Call, settings: Settings, plan: ForwardPlan, *,
+                  subscriber_number: str) -> ForwardReport:
+    """Hand the call to the dialplan's Dial towards `plan.destination` and follow it.
 
-    Raises CallerHungUp if the caller gives up while it rings (the outbound leg is
-    cancelled at once). After bridging, either side hanging up ends both and returns
-    ANSWERED.
+    Returns ANSWERED once an answered call has ended (either side hung up), or the reason
+    it was not answered - the caller is then back in our Stasis application. Raises
+    CallerHungUp if the caller gives up while it rings (Dial cancels the other side).
     """
-    loop = asyncio.get_running_loop()
-    leg_id = f"fwd-{uuid.uuid4().hex}"
-    call.events.claim(leg_id)  # before originating: its first event must come to us
-    bridge_id: str | None = None
-    leg_alive = False
+    target = await dial_target(call.ari, settings, plan.destination)
     try:
-        await call.ari.ring(call.id)
-        variables: dict[str, str] = {}
-        if plan.caller_number is None:
-            # A withheld caller stays withheld towards the subscriber's phone too.
-            variables["CALLERID(pres)"] = "prohib"
-        try:
-            await call.ari.originate(
-                await dial_target(call.ari, settings, plan.destination),
-                app_args=FORWARD_LEG_ARG,
-                caller_id=caller_id_for_forward(plan),
-                # Asterisk's own dial timeout is only a backstop; our timer below decides.
-                timeout=plan.ring_seconds + 5,
-                channel_id=leg_id,
-                variables=variables or None,
-                app=call.application,
-            )
-        except AriError as exc:
-            log.warning("call %s: forward originate failed: %s", call.id, exc)
-            return ForwardReport(ForwardResult.FAILED)
-        leg_alive = True
-        deadline = loop.time() + plan.ring_seconds
-        dial_result: ForwardResult | None = None
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.info("call %s: forward to %s not answered in %ss", call.id,
-                         plan.destination, plan.ring_seconds)
-                return ForwardReport(ForwardResult.NO_ANSWER)
-            try:
-                event = await call.next_event(remaining)  # raises CallerHungUp
-            except TimeoutError:
-                continue
-            if isinstance(event, Dial) and event.peer.id == leg_id:
-                dial_result = _result_from_dialstatus(event.dialstatus) or dial_result
-            elif isinstance(event, StasisStart) and event.channel.id == leg_id:
-                break  # answered
-            elif isinstance(event, ChannelDestroyed) and event.channel.id == leg_id:
-                leg_alive = False
-                return ForwardReport(dial_result or _result_from_cause(event.cause))
-            elif _leg_gone(event, leg_id):
-                # Hang-up request/StasisEnd before answer: wait for ChannelDestroyed's cause.
-                continue
-
-        # Answered: connect the caller. Answer first so the caller's 200 OK goes out
-        # before media starts flowing through the bridge.
-        await call.answer()
-        bridge_id = f"fwd-bridge-{uuid.uuid4().hex}"
-        await call.ari.create_bridge("mixing", bridge_id=bridge_id)
-        await call.ari.add_channel(bridge_id, [call.id, leg_id])
-        answered_at = loop.time()
-        log.info("call %s: forwarded to %s and bridged", call.id, plan.destination)
-        try:
-            while True:
-                event = await call.next_event()
-                if _leg_gone(event, leg_id):
-                    leg_alive = not isinstance(event, ChannelDestroyed)
-                    break
-        except CallerHungUp:
-            pass
-        return ForwardReport(ForwardResult.ANSWERED, loop.time() - answered_at)
-    finally:
-        # Every way out: caller hung up while ringing (→ CANCEL to the destination at
-        # once), timeout, or the end of a bridged call (either side) - nothing lingers.
-        if leg_alive:
-            with contextlib.suppress(AriNotFound, AriError):
-                await call.ari.hangup(leg_id)
-        if bridge_id is not None:
-            with contextlib.suppress(AriNotFound, AriError):
-                await call.ari.destroy_bridge(bridge_id)
+        await call.ari.subscribe(call.application, f"channel:{call.id}")
+        await call.ari.set_channel_var(call.id, FORWARD_VARIABLE,
+                                       dial_instructions(target, plan))
+        await call.ari.continue_in_dialplan(call.id, FORWARD_CONTEXT, subscriber_number, 1)
+    except AriNotFound as exc:
+        call.hung_up = True
+        raise CallerHungUp(call.id) from exc
+    except AriError as exc:
+        log.warning("call %s: cannot hand the forward to the dialplan: %s", call.id, exc)
+        return ForwardReport(ForwardResult.FAILED)
+    answered_at: float | None = None
+    while True:
+        # The raw queue: the StasisEnd that `continue` causes is expected here.
+        event = await call.events.get()
+        if isinstance(event, Dial):
+            if (event.caller is not None and event.caller.id == call.id
+                    and event.dialstatus.upper() == "ANSWER"):
+                answered_at = time.monotonic()
+                log.info("call %s: forwarded to %s and answered", call.id, plan.destination)
+        elif (isinstance(event, StasisStart) and event.channel.id == call.id
+              and event.args[:1] == (FORWARD_RESULT_ARG,)):
+            # Back from the dialplan: not answered. (The call's first StasisStart may
+            # still be in the queue: it has other arguments.)
+            call.channel = event.channel
+            status = event.args[4] if len(event.args) >= 5 else ""
+            log.info("call %s: forward to %s ended with %s", call.id, plan.destination,
+                     status or "?")
+            return ForwardReport(result_from_dialstatus(status))
+        elif (isinstance(event, ChannelHangupRequest | ChannelDestroyed)
+              and event.channel.id == call.id):
+            call.hung_up = True
+            if answered_at is None:
+                raise CallerHungUp(call.id)
+            return ForwardReport(ForwardResult.ANSWERED, time.monotonic() - answered_at)

@@ -35,7 +35,7 @@ from callflow.features.screening import (
 from callflow.mail import notify
 from callflow.numbers import is_anonymous, normalize
 from callflow.store import StoreError
-from callflow.store.history import HistoryEntry, record_call, set_outcome
+from callflow.store.history import HistoryEntry, history_of_channel, record_call, set_outcome
 from callflow.store.subscribers import SubscriberNumber, screening_data
 
 log = logging.getLogger("callflow.inbound")
@@ -80,7 +80,7 @@ async def _presentation(call: Call) -> tuple[str | None, str | None]:
     only the header tells that one apart. The dialplan passes both as Stasis arguments;
     a channel that came another way (none today) has them read over ARI."""
     args = call.args
-    if len(args) >= 4 and args[0] == "inbound":
+    if len(args) >= 4 and args[0] in ("inbound", forwarding.FORWARD_RESULT_ARG):
         return args[2] or None, args[3] or None
     pres, privacy = await asyncio.gather(
         _channel_var(call, "CALLERID(pres)"), _channel_var(call, "PJSIP_HEADER(read,Privacy)"))
@@ -117,23 +117,37 @@ async def handle(call: Call, services: Services, subscriber: SubscriberNumber) -
     decision = decide(settings, caller, subscriber_number=subscriber.number,
                       blocked=blocked, forward_destination=destination)
     state = _State(decision.outcome)
+    resumed = _resumed_forward(call)
     try:
-        state.history = await record_call(
-            services.db, number=subscriber.number, caller=caller.number,
-            caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id)
+        if resumed is not None:
+            state.history = await history_of_channel(services.db, call.id)
+        if state.history is None:
+            state.history = await record_call(
+                services.db, number=subscriber.number, caller=caller.number,
+                caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id)
     except StoreError as exc:
         log.error("call %s: history not written: %s", call.id, exc)
     log.info("call %s to %s from %r (pres %r): %s first_action_ms=%.2f", call.id,
              subscriber.number, caller.number, pres, decision.action.value,
              (time.monotonic() - call.started) * 1000)
     try:
-        await _carry_out(call, services, subscriber, caller, decision, state)
+        await _carry_out(call, services, subscriber, caller, decision, state, resumed)
     finally:
         await _finish(services, subscriber, caller, settings, decision, state)
 
 
+def _resumed_forward(call: Call) -> forwarding.ForwardReport | None:
+    """A call whose forward a previous app process handed to the dialplan and that came
+    back unanswered (the process that followed it is gone): its dial status."""
+    args = call.args
+    if len(args) >= 5 and args[0] == forwarding.FORWARD_RESULT_ARG:
+        return forwarding.ForwardReport(forwarding.result_from_dialstatus(args[4]))
+    return None
+
+
 async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumber,
-                     caller: CallerInfo, decision: Decision, state: _State) -> None:
+                     caller: CallerInfo, decision: Decision, state: _State,
+                     resumed: forwarding.ForwardReport | None) -> None:
     match decision.action:
         case Action.REJECT_ANONYMOUS:
             await announce_and_hang_up(call, ["anonymous_rejected"])
@@ -153,10 +167,10 @@ async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumbe
             plan = decision.forward
             assert plan is not None
             state.outcome = Outcome.MISSED  # if the caller gives up while it rings
-            report = await forwarding.forward(call, services.settings, plan)
+            report = resumed or await forwarding.forward(
+                call, services.settings, plan, subscriber_number=subscriber.number)
             if report.result is forwarding.ForwardResult.ANSWERED:
                 state.outcome = Outcome.FORWARDED
-                await call.hangup()
                 return
             log.info("call %s: forward %s → %s", call.id, report.result.value,
                      plan.on_failure.value)

@@ -164,13 +164,3 @@ def notify_every_call(settings: ScreeningSettings, outcome: Outcome) -> bool:
     if not settings.notify_email or settings.notify_only_recorded:
         return False
     return outcome in (Outcome.FORWARDED, Outcome.MISSED)
-
-
-def caller_id_for_forward(plan: ForwardPlan) -> str:
-    """ARI originate callerId for the forward leg: `"name" <number>` / `<number>`; a
-    withheld caller is sent as anonymous (presentation is set restricted separately)."""
-    number = plan.caller_number or "anonymous"
-    if plan.caller_name and plan.caller_number:
-        name = plan.caller_name.replace('"', "").replace("<", "").replace(">", "")
-        return f'"{name}" <{number}>'
-    return f"<{number}>"

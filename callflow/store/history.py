@@ -39,6 +39,18 @@ async def record_call(db: Database, *, number: str, caller: str | None,
         return row
 
 
+async def history_of_channel(db: Database, channel_id: str) -> HistoryEntry | None:
+    """The row written for this call (by channel id), if any - for a call another app
+    process started."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(HistoryEntry))
+        await cur.execute(
+            "SELECT id, caller, caller_name, received_at, outcome, channel_id"
+            " FROM call_history WHERE channel_id = %s ORDER BY id DESC LIMIT 1",
+            (channel_id,))
+        return await cur.fetchone()
+
+
 async def set_outcome(db: Database, history_id: int, outcome: str) -> None:
     async with db.connection() as conn:
         await conn.execute("UPDATE call_history SET outcome = %s WHERE id = %s",

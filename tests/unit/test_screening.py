@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from callflow.features.forwarding import dial_instructions
 from callflow.features.screening import (
     Action,
     CallerInfo,
     ForwardPlan,
     Outcome,
     ScreeningSettings,
-    caller_id_for_forward,
     decide,
     identify_caller,
     notify_every_call,
@@ -87,7 +87,8 @@ def test_forward_plan_shows_caller_or_050() -> None:
     d = decide(s, caller, subscriber_number=SUB, blocked=False, forward_destination="0311112222")
     assert d.action is Action.FORWARD and d.outcome is Outcome.RECEIVED
     assert d.forward == ForwardPlan("0311112222", "09012345678", "Yamada", 7, Action.UNAVAILABLE)
-    assert caller_id_for_forward(d.forward) == '"Yamada" <09012345678>'
+    assert dial_instructions("PJSIP/0311112222@carrier", d.forward) == \
+        "PJSIP/0311112222@carrier^7^Yamada <09012345678>^allowed"
     s050 = ScreeningSettings(forward_enabled=True, forward_show_caller="050",
                              voicemail_enabled=True)
     d = decide(s050, caller, subscriber_number=SUB, blocked=False,
@@ -95,14 +96,14 @@ def test_forward_plan_shows_caller_or_050() -> None:
     assert d.forward is not None
     assert (d.forward.caller_number, d.forward.caller_name) == (SUB, None)
     assert d.forward.on_failure is Action.VOICEMAIL
-    assert caller_id_for_forward(d.forward) == f"<{SUB}>"
+    assert dial_instructions("D", d.forward) == f"D^20^<{SUB}>^allowed"
 
 
 def test_withheld_caller_forwarded_as_anonymous() -> None:
     s = ScreeningSettings(forward_enabled=True)
     d = decide(s, ANON, subscriber_number=SUB, blocked=False, forward_destination="0311112222")
     assert d.forward is not None and d.forward.caller_number is None
-    assert caller_id_for_forward(d.forward) == "<anonymous>"
+    assert dial_instructions("D", d.forward) == "D^20^<anonymous>^prohib"
 
 
 def test_forward_enabled_without_destination_falls_through() -> None:
@@ -169,3 +170,15 @@ def test_decision_invariants(settings: ScreeningSettings, caller: CallerInfo, bl
     if not refused and d.action is not Action.FORWARD:
         assert d.action is (Action.VOICEMAIL if settings.voicemail_enabled
                             else Action.UNAVAILABLE)
+
+
+@given(st.text(max_size=80))
+def test_forward_caller_name_cannot_reach_dial_syntax(name: str) -> None:
+    """The caller's display name comes from the caller's From header and ends up inside
+    Dial's options: nothing Asterisk would parse may survive."""
+    plan = ForwardPlan("0311112222", "09012345678", name, 20, Action.VOICEMAIL)
+    dial, ring, caller_id, pres = dial_instructions("PJSIP/0311112222@carrier", plan).split("^")
+    assert (dial, ring, pres) == ("PJSIP/0311112222@carrier", "20", "allowed")
+    shown_name, _, number = caller_id.rpartition("<")
+    assert number == "09012345678>"
+    assert not set(shown_name) & set(',()^"<>$[]{}|;\\\n\r\t')
