@@ -53,8 +53,8 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
         ivr_result = await ivr
         ivr_end_s = time.monotonic() - t_kill
         assert ivr_result.answered and ivr_result.remote_hung_up, ivr_result.describe()
-        # the bridged call is adopted, not hung up: one live call (the bridge watcher)
-        await wait_health(app, lambda h: h.get("live_calls") == 1, 10, "the adopted bridge")
+        # the forwarded call is carried by Asterisk's Dial, not by the app: nothing to adopt
+        await wait_health(app, lambda h: h.get("live_calls") == 0, 10, "no live call")
         first = await forwarded  # the caller hangs up 14 s after the answer
         assert first.answered and first.local_hung_up, first.describe()
         assert not first.remote_hung_up, "the bridged call must survive the restart"
@@ -62,17 +62,50 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
         t_hangup = time.monotonic()
         await wait_until(lambda: uas_byes(uas) >= 1, 10, "the forwarded leg's BYE")
         leg_end_s = time.monotonic() - t_hangup
-        await wait_health(app, lambda h: h.get("live_calls") == 0, 10, "no live call")
     await wait_no_channels(asterisk)
-    bridges = asterisk.cli("bridge show all")
-    assert "fwd-bridge" not in bridges, bridges
     assert voiced_after > 5.0
-    reliability.note("The new app's resync found the two bridged channels in Stasis and "
-                     "adopted them (callflow/app.py _watch_bridge): media kept flowing, and "
-                     "when the caller hung up the forwarded leg was hung up and the bridge "
-                     "destroyed. The IVR session (its state was in the dead process) was "
-                     "hung up by resync. No channel, bridge or call task left.")
+    reliability.note("The forwarded call is carried by Asterisk's Dial once the app has "
+                     "screened it (callflow/features/forwarding.py), so the kill did not "
+                     "touch it: media kept flowing, and when the caller hung up Dial ended "
+                     "the forwarded leg. The IVR session (its state was in the dead "
+                     "process) was hung up by resync. No channel, bridge or call task left.")
     reliability.figure("kill → app connected", back_s, "s")
     reliability.figure("IVR caller hung up by resync (after kill)", ivr_end_s, "s")
     reliability.figure("bridged media after the kill", voiced_after, "s of speech")
     reliability.figure("caller's hang-up → forwarded leg ended", leg_end_s, "s")
+
+
+@pytest.mark.reliability(2, "App killed (kill -9) while a forwarded call rings, restarted at "
+                            "once; nobody answers")
+async def test_restart_while_forward_rings_reaches_voicemail(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, reliability: Row) -> None:
+    number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=8,
+                            voicemail_enabled=True)
+    sql.execute("INSERT INTO forward_destinations (number, destination, active)"
+                " VALUES (%s, %s, true)", (number, DEST))
+    async with Uas(port=asterisk.config.ports.carrier, mode="ring", max_lifetime_s=60) as uas:
+        call = asyncio.create_task(place_call(
+            target=asterisk.sip_target, dialed=number, caller="09012345678",
+            steps=[Wait(4.0), Hangup()], timeout_s=40))
+        await uas.wait_for(lambda ms: any(m.method == "INVITE" for m in ms), timeout_s=10)
+        app.kill()
+        app.start()
+        back_s = await wait_health(app, lambda h: bool(h.get("ari_connected")), 30,
+                                   "the app to come back")
+        result = await call
+    assert result.answered, result.describe()
+    assert result.received("INVITE", status=180), "ringback while the forward rang"
+    assert result.setup_s is not None and result.setup_s >= 7.5  # rang the full 8 s
+    assert result.rtp is not None and result.rtp.voiced_s > 1.0  # voicemail greeting
+    rows = sql.execute("SELECT outcome FROM call_history WHERE number = %s",
+                       (number,)).fetchall()
+    assert rows == [("voicemail",)], rows  # the first process's row, completed
+    await wait_no_channels(asterisk)
+    reliability.note("The app was killed as soon as the forward started ringing; Dial kept "
+                     "ringing the subscriber's phone, and when it was not answered the "
+                     "dialplan sent the caller back into Stasis with the dial status: the "
+                     "new process took it over (callflow/features/inbound.py, resumed "
+                     "forward) and the caller reached the voicemail center. The history "
+                     "row written by the killed process got its outcome.")
+    reliability.figure("kill → app connected", back_s, "s")
+    reliability.figure("INVITE → answered by the voicemail center", result.setup_s, "s")

@@ -74,12 +74,15 @@ async def test_websocket_cut(app: AppProcess, asterisk: AsteriskContainer, sql: 
         assert fallback.answered and fallback.remote_hung_up, fallback.describe()
         assert fallback.rtp is not None and fallback.rtp.voiced_s > 1.5, fallback.describe()
         first = await caller  # hangs up during the cut: the app never hears of it
+        t_hangup = time.monotonic()
         assert first.answered and first.local_hung_up, first.describe()
         assert not first.remote_hung_up, "the bridged call must stay up through the cut"
         voiced_in_cut = uas.rtp_stats().voiced_s - voiced_at_cut
         assert voiced_in_cut > 1.0, "media must keep flowing while the app is cut off"
-        await asyncio.sleep(0.5)
-        assert uas_byes(uas) == 0  # the forwarded leg is still up
+        # Asterisk's Dial carries the forwarded call: it ends the forwarded leg with the
+        # caller, app or no app.
+        await wait_until(lambda: uas_byes(uas) >= 1, 5, "the forwarded leg's BYE")
+        leg_end_s = time.monotonic() - t_hangup
         cut_s = time.monotonic() - t_cut
         ari_proxy.restore()
         t_restore = time.monotonic()
@@ -88,10 +91,12 @@ async def test_websocket_cut(app: AppProcess, asterisk: AsteriskContainer, sql: 
             as_int(h.get("ari_connections")) > as_int(before.get("ari_connections")),
             10, "the app to reconnect")
         # After the reconnect the app must find out that its caller is gone and end the
-        # forwarded leg (it still owns both channels).
-        await wait_until(lambda: uas_byes(uas) >= 1, 15, "the forwarded leg's BYE")
-        leg_end_s = time.monotonic() - t_restore
+        # call task that followed the forward (history: answered → forwarded).
         await wait_health(app, lambda h: h.get("live_calls") == 0, 15, "no live call")
+        task_end_s = time.monotonic() - t_restore
+        await wait_until(lambda: sql.execute(
+            "SELECT outcome FROM call_history WHERE number = %s", (number,)).fetchall()
+            == [("forwarded",)], 10, "history outcome 'forwarded'")
     after = await place_call(target=asterisk.sip_target, dialed=NOT_IN_SERVICE,
                              wait_for_remote_bye=True, timeout_s=20)
     assert after.answered and after.remote_hung_up, after.describe()
@@ -107,15 +112,18 @@ async def test_websocket_cut(app: AppProcess, asterisk: AsteriskContainer, sql: 
     assert reconnect_s < 2.0
     reliability.note(f"{cut} connection(s) reset. The bridged call stayed up and media kept "
                      "flowing through the cut; a call placed during the cut got the "
-                     "dialplan's 「ただいま…」 announcement (Stasis FAILED); after the "
-                     "reconnect the app noticed that its caller had hung up during the cut "
-                     "and ended the forwarded leg. Every call was handled once "
-                     "(call_log, calls_handled).")
+                     "dialplan's 「ただいま…」 announcement (Stasis FAILED); the caller's "
+                     "hang-up during the cut ended the forwarded leg at once (Asterisk's "
+                     "Dial carries it); after the reconnect the app noticed that its caller "
+                     "was gone, ended the call task and wrote the history outcome. Every "
+                     "call was handled once (call_log, calls_handled).")
     reliability.figure("cut noticed by the app", detect_s, "s")
     reliability.figure("cut length", cut_s, "s")
     reliability.figure("reconnect after the network is back", reconnect_s, "s")
     reliability.figure("bridged media during the cut", voiced_in_cut, "s of speech")
-    reliability.figure("orphaned forwarded leg ended (after reconnect)", leg_end_s, "s")
+    reliability.figure("caller's hang-up → forwarded leg ended (during the cut)", leg_end_s,
+                       "s")
+    reliability.figure("stale call task ended (after reconnect)", task_end_s, "s")
     reliability.figure("fallback call", f"answered, {fallback.rtp.voiced_s:.1f} s announcement")
 
 
