@@ -29,7 +29,7 @@ from callflow.routing import Route, RouteKind, classify, dialed_number
 from callflow.status import StatusServer
 from callflow.store import Database, StoreError
 from callflow.store.calls import log_call
-from callflow.store.subscribers import find_subscriber
+from callflow.store.subscribers import incoming_call
 
 log = logging.getLogger("callflow.app")
 
@@ -192,14 +192,18 @@ class App:
                          pin_change_number=self.settings.pin_change_number)
         caller = call.channel.caller.number or None
         log.info("call %s from %r to %r: %s", call.id, caller, dialed, route.kind.value)
-        subscriber = None
+        incoming = None
         try:
             if route.kind is RouteKind.SUBSCRIBER and route.number:
-                subscriber = await find_subscriber(self.db, route.number)
-                if subscriber is None:
+                # One round trip: call_log row, settings, block list, forward destination.
+                incoming = await incoming_call(
+                    self.db, number=route.number, presented=inbound.presented_caller(call),
+                    channel_id=call.id, dialed=dialed[:64], caller=caller)
+                if incoming is None:
                     route = Route(RouteKind.NOT_IN_SERVICE, route.number)
-            await log_call(self.db, channel_id=call.id, dialed=dialed[:64],
-                           route=route.kind.value, caller=caller)
+            else:
+                await log_call(self.db, channel_id=call.id, dialed=dialed[:64],
+                               route=route.kind.value, caller=caller)
         except StoreError as exc:
             # Degraded mode: without the database we cannot screen or route safely.
             log.error("call %s: database unavailable (%s): announcing", call.id, exc)
@@ -207,8 +211,8 @@ class App:
             return
         match route.kind:
             case RouteKind.SUBSCRIBER:
-                assert subscriber is not None
-                await inbound.handle(call, self.services, subscriber)
+                assert incoming is not None
+                await inbound.handle(call, self.services, incoming)
             case RouteKind.RETRIEVAL_IVR:
                 await handle_retrieval(call, self.services)
             case RouteKind.PIN_CHANGE_IVR:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from callflow.ari import AriError, AriNotFound
 from callflow.call import Call, CallerHungUp
 from callflow.features import forwarding, voicemail_deposit
-from callflow.features.announcements import announce_and_hang_up, unavailable
+from callflow.features.announcements import announce_and_hang_up
 from callflow.features.context import Services
 from callflow.features.screening import (
     Action,
@@ -36,7 +36,7 @@ from callflow.mail import notify
 from callflow.numbers import is_anonymous, normalize
 from callflow.store import StoreError
 from callflow.store.history import HistoryEntry, history_of_channel, record_call, set_outcome
-from callflow.store.subscribers import SubscriberNumber, screening_data
+from callflow.store.subscribers import IncomingCall, SubscriberNumber
 
 log = logging.getLogger("callflow.inbound")
 
@@ -87,35 +87,23 @@ async def _presentation(call: Call) -> tuple[str | None, str | None]:
     return pres, privacy
 
 
-async def _lookups(services: Services, subscriber: SubscriberNumber,
-                   caller: str | None) -> tuple[bool, str | None]:
-    blocked, destination = await screening_data(services.db, subscriber.number, caller)
-    return blocked, destination if subscriber.forward_enabled else None
+def presented_caller(call: Call) -> str | None:
+    """The caller's number as presented (normalised), for the block-list lookup."""
+    raw_number = call.channel.caller.number
+    return None if is_anonymous(raw_number) else normalize(raw_number)
 
 
-async def handle(call: Call, services: Services, subscriber: SubscriberNumber) -> None:
+async def handle(call: Call, services: Services, incoming: IncomingCall) -> None:
+    """`incoming`: the subscriber and the screening lookups, read (with the call_log row)
+    in one round trip by the router."""
+    subscriber = incoming.subscriber
     settings = screening_settings(subscriber)
     raw_number, raw_name = call.channel.caller.number, call.channel.caller.name
-    presented = None if is_anonymous(raw_number) else normalize(raw_number)
-    pres, lookups = await asyncio.gather(
-        _presentation(call), _lookups(services, subscriber, presented),
-        return_exceptions=True)
-    for result in (pres, lookups):
-        if isinstance(result, CallerHungUp):
-            raise result
-    if isinstance(lookups, StoreError):
-        # Without the block list we cannot screen safely: refuse politely, never connect.
-        log.error("call %s: screening lookups failed (%s): announcing", call.id, lookups)
-        await unavailable(call)
-        return
-    if isinstance(pres, BaseException):
-        raise pres
-    if isinstance(lookups, BaseException):
-        raise lookups
-    blocked, destination = lookups
+    pres = await _presentation(call)
+    destination = incoming.forward_destination if subscriber.forward_enabled else None
     caller = identify_caller(raw_number, raw_name, *pres)
     decision = decide(settings, caller, subscriber_number=subscriber.number,
-                      blocked=blocked, forward_destination=destination)
+                      blocked=incoming.blocked, forward_destination=destination)
     state = _State(decision.outcome)
     resumed = _resumed_forward(call)
     try:

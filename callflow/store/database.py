@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,13 @@ from callflow.store.errors import InvalidValue, LimitExceeded, StoreError, Store
 _LIMIT = re.compile(r"limit_exceeded:(\w+):(\d+)")
 
 Connection = psycopg.AsyncConnection[tuple[object, ...]]
+
+# A pooled connection is checked (one round trip) before use only when it has been idle
+# this long: one that was fine a moment ago almost surely still is, and checking on every
+# checkout doubled the database round trips of a call (bench/README.md). If the server
+# went away within that moment, the query fails with StoreUnavailable like any other
+# database fault, and the pool drops the broken connection.
+CHECK_AFTER_IDLE_S = 2.0
 
 
 def translate(exc: BaseException) -> StoreError:
@@ -47,8 +56,15 @@ class Database:
                 "options": f"-c statement_timeout={int(timeout * 1000)}",
                 "autocommit": True,
             },
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_if_idle,
         )
+        self._last_used: weakref.WeakKeyDictionary[Connection, float] = (
+            weakref.WeakKeyDictionary())
+
+    async def _check_if_idle(self, conn: Connection) -> None:
+        last_used = self._last_used.get(conn)
+        if last_used is None or time.monotonic() - last_used > CHECK_AFTER_IDLE_S:
+            await AsyncConnectionPool.check_connection(conn)
 
     async def open(self, wait: bool = False) -> None:
         await self._pool.open(wait=wait, timeout=self.timeout)
@@ -68,7 +84,10 @@ class Database:
         """A pooled connection in autocommit mode; errors come out as StoreError."""
         try:
             async with self._pool.connection(timeout=self.timeout) as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    self._last_used[conn] = time.monotonic()
         except StoreError:
             raise
         except (psycopg.Error, PoolTimeout) as exc:

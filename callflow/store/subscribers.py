@@ -37,15 +37,38 @@ async def find_subscriber(db: Database, number: str) -> SubscriberNumber | None:
         return await cur.fetchone()
 
 
-async def screening_data(db: Database, number: str, caller: str | None) -> tuple[bool, str | None]:
-    """(is the normalised caller on the block list, the active forward destination) in one
-    round trip: the inbound path reads both before the caller hears anything."""
+@dataclass(frozen=True)
+class IncomingCall:
+    """What the inbound path needs from the database before the caller hears anything."""
+    subscriber: SubscriberNumber
+    blocked: bool  # the presented caller is on this number's block list
+    forward_destination: str | None  # the active destination (whether or not forwarding is on)
+
+
+async def incoming_call(db: Database, *, number: str, presented: str | None, channel_id: str,
+                        dialed: str, caller: str | None) -> IncomingCall | None:
+    """One round trip for a call to a 050 number: log it in call_log (route "subscriber",
+    or "not_in_service" when the number is not provisioned) and read the subscriber's
+    settings, whether `presented` (the normalised caller) is on the block list and the
+    active forward destination. None: not provisioned."""
     async with db.connection() as conn:
         cur = await conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM block_list WHERE number = %(n)s AND blocked = %(c)s),"
-            " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active)",
-            {"n": number, "c": caller})
+            "WITH logged AS ("
+            " INSERT INTO call_log (channel_id, dialed, route, caller)"
+            " SELECT %(channel)s, %(dialed)s, CASE WHEN EXISTS"
+            "  (SELECT 1 FROM subscriber_numbers WHERE number = %(n)s)"
+            "  THEN 'subscriber' ELSE 'not_in_service' END, %(caller)s)"
+            f" SELECT {_COLUMNS},"
+            " EXISTS (SELECT 1 FROM block_list WHERE number = %(n)s AND blocked = %(p)s),"
+            " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active)"
+            " FROM subscriber_numbers WHERE number = %(n)s",
+            {"n": number, "p": presented, "channel": channel_id, "dialed": dialed,
+             "caller": caller})
         row = await cur.fetchone()
     if row is None:
-        return False, None
-    return bool(row[0]), None if row[1] is None else str(row[1])
+        return None
+    width = len(SubscriberNumber.__dataclass_fields__)
+    subscriber = SubscriberNumber(*row[:width])  # type: ignore[arg-type]
+    blocked, destination = row[width], row[width + 1]
+    return IncomingCall(subscriber, bool(blocked),
+                        None if destination is None else str(destination))

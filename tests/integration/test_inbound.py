@@ -22,7 +22,7 @@ from callflow.store.forwarding import (
     list_destinations,
 )
 from callflow.store.history import list_history, record_call
-from callflow.store.subscribers import screening_data
+from callflow.store.subscribers import IncomingCall, incoming_call
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
@@ -276,6 +276,30 @@ async def test_caller_hangup_while_ringing_cancels_forward(app: AppProcess,
 
 # ------------------------------------------------------------------ stores (portal API)
 
+async def lookup(db: Database, number: str, presented: str | None) -> IncomingCall:
+    found = await incoming_call(db, number=number, presented=presented, channel_id="lookup",
+                                dialed=number, caller=presented)
+    assert found is not None and found.subscriber.number == number
+    return found
+
+
+async def test_incoming_call_lookup_logs_the_call(pg: PgCluster, sql: Sql) -> None:
+    number = new_subscriber(sql, forward_enabled=True)
+    async with Database(pg.url) as db:
+        found = await lookup(db, number, CALLER)
+        assert (found.blocked, found.forward_destination) == (False, None)
+        assert found.subscriber.forward_enabled
+        assert await incoming_call(db, number="05000000000", presented=None,
+                                   channel_id="nobody", dialed="050-0000-0000",
+                                   caller=None) is None
+    rows = sql.execute("SELECT channel_id, dialed, route, caller FROM call_log"
+                       " WHERE channel_id IN ('lookup', 'nobody') AND dialed IN (%s, %s)",
+                       (number, "050-0000-0000")).fetchall()
+    assert sorted(rows, key=str) == sorted([("lookup", number, "subscriber", CALLER),
+                                           ("nobody", "050-0000-0000", "not_in_service",
+                                            None)], key=str)
+
+
 async def test_block_list_store(pg: PgCluster, sql: Sql) -> None:
     number = new_subscriber(sql)
     async with Database(pg.url) as db:
@@ -292,9 +316,9 @@ async def test_block_list_store(pg: PgCluster, sql: Sql) -> None:
             await add_blocked(db, number, "03-9999-9999")
         assert exc.value.limit == 30
         assert await add_blocked(db, number, CALLER) == CALLER  # re-adding is still fine
-        assert (await screening_data(db, number, CALLER))[0]
+        assert (await lookup(db, number, CALLER)).blocked
         assert await remove_blocked(db, number, "+819012345678")
-        assert not (await screening_data(db, number, CALLER))[0]
+        assert not (await lookup(db, number, CALLER)).blocked
         await add_blocked(db, number, "03-9999-9999")  # room again
 
 
@@ -309,9 +333,9 @@ async def test_history_and_forward_destination_stores(pg: PgCluster, sql: Sql) -
         assert [r.channel_id for r in rows] == ["b", "a"]  # newest first
         first = await add_destination(db, number, "090-8765-4321", activate=True)
         second = await add_destination(db, number, "03-1234-5678")
-        assert (await screening_data(db, number, None))[1] == DEST
+        assert (await lookup(db, number, None)).forward_destination == DEST
         await activate_destination(db, number, second.id)
-        assert (await screening_data(db, number, None))[1] == "0312345678"
+        assert (await lookup(db, number, None)).forward_destination == "0312345678"
         assert [d.active for d in await list_destinations(db, number)] == [False, True]
         assert first.destination == DEST
         with pytest.raises(InvalidValue):
