@@ -57,11 +57,19 @@ def table(results: list[StepResult], hold: StepResult | None) -> str:
 def summary(results: list[StepResult], hold: StepResult | None) -> dict[str, Any]:
     best: dict[str, float | None] = {}
     carried: dict[str, float | None] = {}
+    passes: dict[str, dict[str, str]] = {}
     for mode in dict.fromkeys(r.mode for r in results):
-        rates = [r.rate for r in results if r.mode == mode and r.sustained]
+        runs: dict[float, list[StepResult]] = {}
+        for r in results:
+            if r.mode == mode:
+                runs.setdefault(r.rate, []).append(r)
+        # A rate run more than once (the knee repeat) counts only if every run held.
+        rates = [rate for rate, rs in runs.items() if all(r.sustained for r in rs)]
         best[mode] = max(rates) if rates else None
-        rates = [r.rate for r in results if r.mode == mode and r.capacity_ok]
+        rates = [rate for rate, rs in runs.items() if all(r.capacity_ok for r in rs)]
         carried[mode] = max(rates) if rates else None
+        passes[mode] = {f"{rate:g}": f"{sum(r.sustained for r in rs)}/{len(rs)}"
+                        for rate, rs in sorted(runs.items())}
 
     def ratio(figures: dict[str, float | None]) -> float | None:
         app, dialplan = figures.get("forward-app"), figures.get("forward-dialplan")
@@ -69,7 +77,8 @@ def summary(results: list[StepResult], hold: StepResult | None) -> dict[str, Any
 
     out: dict[str, Any] = {"sustained_cps": best, "ratio_app_to_dialplan": ratio(best),
                            "carried_cps": carried,
-                           "ratio_app_to_dialplan_carried": ratio(carried)}
+                           "ratio_app_to_dialplan_carried": ratio(carried),
+                           "sustained_runs": passes}
     # Per-call costs at the highest sustained rate of each mode.
     costs: dict[str, Any] = {}
     for mode, rate in best.items():
@@ -117,7 +126,12 @@ def markdown(meta: dict[str, Any], summ: dict[str, Any], results: list[StepResul
                      f" {_fmt(summ['carried_cps'].get(mode))} |")
     lines += ["", "**Ratio app / dialplan (forward flow): "
               f"{_fmt(summ['ratio_app_to_dialplan'])} sustained, "
-              f"{_fmt(summ['ratio_app_to_dialplan_carried'])} carried**", ""]
+              f"{_fmt(summ['ratio_app_to_dialplan_carried'])} carried**", "",
+              "Sustained runs per rate (a rate counts only if every run held):", ""]
+    for mode, per_rate in summ.get("sustained_runs", {}).items():
+        cells = ", ".join(f"{rate} CPS {count}" for rate, count in per_rate.items())
+        lines.append(f"- {mode}: {cells}")
+    lines.append("")
     if "hold_test" in summ:
         h = summ["hold_test"]
         lines += ["## Concurrency (hold test, forward-app)", "",

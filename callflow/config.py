@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     # and us a parse (bench/: measured per call). Set ANSHIN_ARI_DECLINED_EVENTS='[]' to get all.
     ari_declined_events: tuple[str, ...] = (
         "ChannelVarset", "ChannelDialplan", "ChannelCallerId", "ChannelConnectedLine",
-        "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeCreated", "BridgeDestroyed")
+        "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeCreated", "BridgeDestroyed",
+        "ChannelStateChange")
 
     # PostgreSQL
     database_url: str = "postgresql://anshin@127.0.0.1:5433/anshin"
