@@ -40,7 +40,8 @@ class App:
         self.db = Database(settings.database_url, timeout=settings.db_timeout,
                            min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password,
-                             settings.ari_apps[0], timeout=settings.ari_timeout)
+                             settings.ari_apps[0], timeout=settings.ari_timeout,
+                             rest_sockets=settings.ari_rest_sockets)
         self.metrics = Metrics()
         self.ari.on_request = self.metrics.on_ari_request
         self.dispatcher = Dispatcher(self._run_call)
@@ -74,9 +75,10 @@ class App:
         * channels a live call of ours owns that Asterisk no longer has (the caller hung up
           while the WebSocket was down, or Asterisk restarted): their owners get the
           ChannelDestroyed they missed, so they clean up (end the other leg, the bridge);
-        * bridged calls left by a previous app process (forwarded calls, callbacks): media
-          flows in Asterisk without us, so they are kept up and watched - when one side
-          hangs up, the other is hung up and the bridge destroyed;
+        * bridged calls left by a previous app process (callbacks; forwarded calls are
+          carried by Dial and need nothing): media flows in Asterisk without us, so they
+          are kept up and watched - when one side hangs up, the other is hung up and the
+          bridge destroyed;
         * every other channel still in our Stasis app is an orphan (the state that drove it
           is gone): it is hung up rather than left in silence.
         """

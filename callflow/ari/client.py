@@ -32,6 +32,7 @@ from .errors import (
     error_for_status,
 )
 from .models import AsteriskInfo, Bridge, Channel, LiveRecording, Playback, StoredRecording
+from .ws_rest import WsRestTransport
 
 __all__ = ["AriClient", "Params"]
 
@@ -81,7 +82,8 @@ class AriClient:
     """
 
     def __init__(
-        self, base_url: str, user: str, password: str, app: str, timeout: float = 5.0
+        self, base_url: str, user: str, password: str, app: str, timeout: float = 5.0,
+        *, rest_sockets: int = 0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
@@ -92,6 +94,10 @@ class AriClient:
         self._session: aiohttp.ClientSession | None = None
         # Called with (method, path) before every request (metrics; must not raise or block).
         self.on_request: Callable[[str, str], None] | None = None
+        # rest_sockets > 0: JSON requests go as RESTRequest frames over that many
+        # WebSockets (ws_rest.py); binary downloads (recordings) stay on HTTP.
+        self._ws_rest = (WsRestTransport(base_url, user, password, app, sockets=rest_sockets)
+                         if rest_sockets > 0 else None)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -113,8 +119,12 @@ class AriClient:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers=self._headers,
             )
+        if self._ws_rest is not None:
+            await self._ws_rest.open()
 
     async def close(self) -> None:
+        if self._ws_rest is not None:
+            await self._ws_rest.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -153,7 +163,8 @@ class AriClient:
     ) -> bytes:
         """Like :meth:`request` but return the raw body (e.g. a recording file)."""
         _, body = await self._send(
-            method, path, params=params, json=None, request_timeout=request_timeout
+            method, path, params=params, json=None, request_timeout=request_timeout,
+            binary=True,
         )
         return body
 
@@ -165,6 +176,7 @@ class AriClient:
         params: Params | None,
         json: Any,
         request_timeout: float | None,
+        binary: bool = False,
     ) -> tuple[int, bytes]:
         session = self._session
         if session is None or session.closed:
@@ -173,10 +185,18 @@ class AriClient:
             path = "/" + path
         if self.on_request is not None:
             self.on_request(method, path)
+        timeout = self.timeout if request_timeout is None else request_timeout
+        if self._ws_rest is not None and not binary:
+            status, reason, text = await self._ws_rest.send(
+                method, path, _clean_params(params), json, timeout)
+            body = text.encode()
+            if status >= 400:
+                err = error_for_status(status, method, path, _error_message(body, reason))
+                log.debug("ARI %s", err)
+                raise err
+            return status, body
         url = URL(self.base_url + path, encoded=True)
-        req_timeout = aiohttp.ClientTimeout(
-            total=self.timeout if request_timeout is None else request_timeout
-        )
+        req_timeout = aiohttp.ClientTimeout(total=timeout)
         try:
             async with session.request(
                 method,

@@ -27,6 +27,7 @@ caller receives for the destination number.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -98,19 +99,38 @@ def dial_instructions(dial_string: str, plan: ForwardPlan) -> str:
     return _FIELD_SEPARATOR.join(fields)
 
 
-async def forward(call: Call, settings: Settings, plan: ForwardPlan, *,
-                  subscriber_number: str) -> ForwardReport:
-    """Hand the call to the dialplan's Dial towards `plan.destination` and follow it.
+async def prepare(call: Call, settings: Settings, plan: ForwardPlan) -> bool:
+    """Set the forward up without the caller noticing: watch the caller's channel beyond
+    Stasis and give the dialplan its instructions. False if Asterisk refused (the forward
+    then fails over to voicemail or the announcement); raises CallerHungUp if the caller
+    is gone."""
+    target = await dial_target(call.ari, settings, plan.destination)
+    try:
+        await asyncio.gather(
+            call.ari.subscribe(call.application, f"channel:{call.id}"),
+            call.ari.set_channel_var(call.id, FORWARD_VARIABLE,
+                                     dial_instructions(target, plan)))
+    except AriNotFound as exc:
+        call.hung_up = True
+        raise CallerHungUp(call.id) from exc
+    except AriError as exc:
+        log.warning("call %s: cannot set the forward up: %s", call.id, exc)
+        return False
+    return True
+
+
+async def forward(call: Call, plan: ForwardPlan, *, subscriber_number: str,
+                  prepared: bool) -> ForwardReport:
+    """Hand the call (`prepare`d) to the dialplan's Dial towards `plan.destination` and
+    follow it.
 
     Returns ANSWERED once an answered call has ended (either side hung up), or the reason
     it was not answered - the caller is then back in our Stasis application. Raises
     CallerHungUp if the caller gives up while it rings (Dial cancels the other side).
     """
-    target = await dial_target(call.ari, settings, plan.destination)
+    if not prepared:
+        return ForwardReport(ForwardResult.FAILED)
     try:
-        await call.ari.subscribe(call.application, f"channel:{call.id}")
-        await call.ari.set_channel_var(call.id, FORWARD_VARIABLE,
-                                       dial_instructions(target, plan))
         await call.ari.continue_in_dialplan(call.id, FORWARD_CONTEXT, subscriber_number, 1)
     except AriNotFound as exc:
         call.hung_up = True

@@ -106,22 +106,48 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
                       blocked=incoming.blocked, forward_destination=destination)
     state = _State(decision.outcome)
     resumed = _resumed_forward(call)
-    try:
-        if resumed is not None:
-            state.history = await history_of_channel(services.db, call.id)
-        if state.history is None:
-            state.history = await record_call(
-                services.db, number=subscriber.number, caller=caller.number,
-                caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id)
-    except StoreError as exc:
-        log.error("call %s: history not written: %s", call.id, exc)
+    plan = decision.forward
+    if plan is not None and resumed is None:
+        # The forward's set-up requests go out while the history row is written: the
+        # caller hears nothing of the forward before `forwarding.forward` (R-IN-6 row
+        # first), and the ring delay is one round trip shorter.
+        history, prepared = await asyncio.gather(
+            _history(services, call, subscriber, caller, decision, resumed),
+            forwarding.prepare(call, services.settings, plan), return_exceptions=True)
+        if isinstance(prepared, BaseException):
+            raise prepared  # CallerHungUp
+        if isinstance(history, BaseException):
+            raise history
+        state.history = history
+    else:
+        prepared = False
+        state.history = await _history(services, call, subscriber, caller, decision, resumed)
     log.info("call %s to %s from %r (pres %r): %s first_action_ms=%.2f", call.id,
              subscriber.number, caller.number, pres, decision.action.value,
              (time.monotonic() - call.started) * 1000)
     try:
-        await _carry_out(call, services, subscriber, caller, decision, state, resumed)
+        await _carry_out(call, services, subscriber, caller, decision, state,
+                         resumed or prepared)
     finally:
         await _finish(services, subscriber, caller, settings, decision, state)
+
+
+async def _history(services: Services, call: Call, subscriber: SubscriberNumber,
+                   caller: CallerInfo, decision: Decision,
+                   resumed: forwarding.ForwardReport | None) -> HistoryEntry | None:
+    """The call's history row: written now, or (a forward taken over from a previous app
+    process) the one that process wrote. None if the database failed (logged)."""
+    try:
+        if resumed is not None:
+            entry = await history_of_channel(services.db, call.id)
+            if entry is not None:
+                return entry
+        return await record_call(
+            services.db, number=subscriber.number, caller=caller.number,
+            caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id)
+    except StoreError as exc:
+        log.error("call %s: history not written: %s", call.id, exc)
+        return None
 
 
 def _resumed_forward(call: Call) -> forwarding.ForwardReport | None:
@@ -135,7 +161,9 @@ def _resumed_forward(call: Call) -> forwarding.ForwardReport | None:
 
 async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumber,
                      caller: CallerInfo, decision: Decision, state: _State,
-                     resumed: forwarding.ForwardReport | None) -> None:
+                     forward_from: forwarding.ForwardReport | bool) -> None:
+    """`forward_from`, for a forward: whether `forwarding.prepare` succeeded, or the
+    report of a forward a previous app process already tried."""
     match decision.action:
         case Action.REJECT_ANONYMOUS:
             await announce_and_hang_up(call, ["anonymous_rejected"])
@@ -155,8 +183,11 @@ async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumbe
             plan = decision.forward
             assert plan is not None
             state.outcome = Outcome.MISSED  # if the caller gives up while it rings
-            report = resumed or await forwarding.forward(
-                call, services.settings, plan, subscriber_number=subscriber.number)
+            if isinstance(forward_from, forwarding.ForwardReport):
+                report = forward_from
+            else:
+                report = await forwarding.forward(
+                    call, plan, subscriber_number=subscriber.number, prepared=forward_from)
             if report.result is forwarding.ForwardResult.ANSWERED:
                 state.outcome = Outcome.FORWARDED
                 return

@@ -39,7 +39,7 @@ class Action(Enum):
     REJECT_ANONYMOUS = "reject_anonymous"  # answer, anonymous_rejected, hang up
     BLOCK_ANNOUNCE = "block_announce"  # answer, blocked, hang up
     BLOCK_BUSY = "block_busy"  # 486 Busy Here without answering
-    FORWARD = "forward"  # ring the caller, originate to the destination, bridge
+    FORWARD = "forward"  # Dial the destination (dialplan), ringback for the caller
     VOICEMAIL = "voicemail"  # the voicemail center takes a message
     UNAVAILABLE = "unavailable"  # answer, forward_failed, hang up
 
