@@ -53,23 +53,30 @@ def climb(lab: Lab, mode_name: str, dialed: str, rates: list[float], step_s: flo
           hold_s: float, workdir: Path, refine: bool) -> list[StepResult]:
     mode = MODES[mode_name]
     results: list[StepResult] = []
-    best: float | None = None
     for rate in rates:
         r = run_step(lab, mode, dialed, rate, step_s, hold_s, workdir / f"{mode_name}-{rate:g}")
         _log(_line(r))
         results.append(r)
         # Climb while the rate is carried (latency is judged but does not stop the climb:
         # it is the figure most disturbed by other load on a shared machine).
-        if r.capacity_ok:
-            best = rate
-            continue
-        if refine and best is not None and rate - best > 0.1 * best:
-            mid = round((best + rate) / 2)
+        if not r.capacity_ok:
+            break
+    if refine:
+        # One more step halfway between the highest sustained rate and the rung above it,
+        # where the verdict changed.
+        best = max((r.rate for r in results if r.sustained), default=None)
+        mid: float | None = None
+        if best is None:
+            mid = round(0.75 * rates[0])  # not even the first rung: look below it
+        else:
+            above = [x for x in rates if x > best]
+            if above and above[0] - best > 0.1 * best:
+                mid = round((best + above[0]) / 2)
+        if mid is not None:
             r2 = run_step(lab, mode, dialed, mid, step_s, hold_s,
                           workdir / f"{mode_name}-{mid:g}")
             _log(_line(r2))
             results.append(r2)
-        break
     return results
 
 

@@ -23,9 +23,10 @@ class Settings(BaseSettings):
     # ARI_APP_SPREAD global (rendered from the same lab configuration).
     ari_app_spread: int = Field(default=1, ge=1, le=32)
     ari_timeout: float = Field(default=5.0, description="seconds per REST request")
-    # REST requests as frames over this many WebSockets instead of HTTP (0 = HTTP);
-    # callflow/ari/ws_rest.py, measured in bench/README.md.
-    ari_rest_sockets: int = Field(default=0, ge=0, le=16)
+    # REST requests as frames over this many WebSockets instead of HTTP (0 = HTTP;
+    # needs Asterisk ≥ 20.14/21.9/22.4): callflow/ari/ws_rest.py, measured in
+    # bench/README.md (app CPU per forwarded call −10 %).
+    ari_rest_sockets: int = Field(default=2, ge=0, le=16)
     # Event types Asterisk need not send us (PUT /applications/{app}/eventFilter on every
     # connect): no handler reads them, and each costs Asterisk a JSON dump + WebSocket write
     # and us a parse (bench/: measured per call). Set ANSHIN_ARI_DECLINED_EVENTS='[]' to get all.
