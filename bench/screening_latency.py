@@ -9,8 +9,10 @@ It starts its own lab like the integration tests (a throw-away PostgreSQL, the p
 Asterisk image on free ports, the app as a host process logging to
 build/bench-screening-app.log) and places SIPp calls to four subscribers, round robin:
 blocked caller with busy (first action: hang up 486), anonymous caller with rejection on
-(answer), forwarding to a ringing gateway (ring), voicemail directly (answer). Callers hang
-up / cancel quickly; after a short unmeasured warm-up a run takes well under a minute.
+(answer), forwarding to a ringing gateway (continue into the dialplan's Dial; the
+subscription and dial instructions go out during the history insert), voicemail directly
+(answer). Callers hang up / cancel quickly; after a short unmeasured warm-up a run takes
+well under a minute.
 
 What is measured: the app logs, per inbound call, the time from the moment its StasisStart
 reached the call task (`Call.started`) to just before it issues the first ARI request of
