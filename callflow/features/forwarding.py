@@ -100,13 +100,15 @@ def dial_instructions(dial_string: str, plan: ForwardPlan) -> str:
 
 
 async def prepare(call: Call, settings: Settings, plan: ForwardPlan) -> bool:
-    """Set the forward up without the caller noticing: watch the caller's channel beyond
+    """Set the forward up: ringback for the caller at once (180 Ringing, not answered, so
+    the caller pays nothing while the phone rings), watch the caller's channel beyond
     Stasis and give the dialplan its instructions. False if Asterisk refused (the forward
     then fails over to voicemail or the announcement); raises CallerHungUp if the caller
     is gone."""
     target = await dial_target(call.ari, settings, plan.destination)
     try:
         await asyncio.gather(
+            call.ari.ring(call.id),
             call.ari.subscribe(call.application, f"channel:{call.id}"),
             call.ari.set_channel_var(call.id, FORWARD_VARIABLE,
                                      dial_instructions(target, plan)))

@@ -1,10 +1,11 @@
 """Calls to a subscriber's 050 number: screening, block list, forwarding, voicemail, history
 (R-IN-1..6).
 
-Gather the inputs (the caller's presentation from Asterisk and the block list / active
-forward destination from PostgreSQL, concurrently), let `screening.decide` choose, write
-the history row, then carry the decision out over ARI. The history row is written before
-the first thing the caller hears, so it survives anything that happens later; its outcome
+The router has read the subscriber, the block list and the active forward destination (with
+the call_log row, one round trip); the caller's presentation comes as Stasis arguments.
+`screening.decide` chooses, the history row is written, then the decision is carried out
+over ARI. The history row is written before the caller hears anything but ringback (a
+forward sets itself up meanwhile), so it survives anything that happens later; its outcome
 is updated when the call ends.
 """
 
@@ -108,9 +109,9 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
     resumed = _resumed_forward(call)
     plan = decision.forward
     if plan is not None and resumed is None:
-        # The forward's set-up requests go out while the history row is written: the
-        # caller hears nothing of the forward before `forwarding.forward` (R-IN-6 row
-        # first), and the ring delay is one round trip shorter.
+        # The forward's set-up requests (ringback, subscription, dial instructions) go out
+        # while the history row is written: the caller hears ringback one database round
+        # trip after the call arrived, and Dial starts as soon as both are done.
         history, prepared = await asyncio.gather(
             _history(services, call, subscriber, caller, decision, resumed),
             forwarding.prepare(call, services.settings, plan), return_exceptions=True)

@@ -109,10 +109,12 @@ async def test_database_outage(app: AppProcess, asterisk: AsteriskContainer, pg:
                      "the app could not save it, told the caller it was kept and left the "
                      "file in Asterisk; the recovery sweep saved it with its mail once the "
                      "database was back (one row, one outbox entry, one mail). A new call "
-                     "during the outage was answered after the pool timeout with the "
+                     f"during the outage was answered after {setup:.2f} s with the "
                      "「ただいま…」 announcement (degraded mode: no screening possible "
-                     "without the block list, so never connected). The pool reconnected by "
-                     "itself: the first call after the restart was routed normally.")
+                     "without the block list, so never connected; a pooled connection "
+                     "used within the last 2 s is not pinged first, so its failure is the "
+                     "first sign). The pool reconnected by itself: the first call after "
+                     "the restart was routed normally.")
     reliability.figure("outage", outage_s, "s")
     reliability.figure("bridged media during the outage", voiced_in_outage, "s of speech")
     reliability.figure("new call during the outage: INVITE → 200 (announcement)", setup, "s")
