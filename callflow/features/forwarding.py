@@ -1,17 +1,19 @@
 """指定番号への接続: forwarding a screened call to the subscriber's phone (R-IN-3).
 
 The app decides (screening, block list, destination); Asterisk's own `Dial` carries the
-call from there. The app packs the dial instructions into one channel variable and sends
-the caller's channel to the `[anshin-forward]` dialplan context (`continue`), which Dials
-the destination with the ring time, the caller id to show and ringback for the caller. If
+call from there. The caller hears ringback at once (`ring`); the app packs the dial
+instructions into one channel variable and sends the caller's channel to the
+`[anshin-forward]` dialplan context (`continue`), which Dials the destination with the
+ring time and the caller id to show, passing no early media from the other side. If
 nobody answers (busy, no answer, unreachable), the dialplan brings the channel back into
 our Stasis application with the dial status and the call goes on to voicemail or the
 announcement as before.
 
 Why not bridge in the app: each REST request and each event of a call that the app
 bridges itself (originate, answer, bridge create/add, the second channel's events, the
-hang-ups) costs Asterisk CPU; handing the media path to `Dial` leaves three requests per
-forwarded call and brought the app path close to a dialplan-only exchange (bench/README.md).
+hang-ups) costs Asterisk CPU; handing the media path to `Dial` leaves four requests per
+forwarded call (ring, subscribe, variable, continue) and brought the app path close to a
+dialplan-only exchange (bench/README.md).
 It also keeps forwarded calls up through an app restart without any adoption.
 
 The app stays subscribed to the caller's channel after it leaves Stasis, so it sees the
