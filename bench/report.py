@@ -60,9 +60,9 @@ def summary(results: list[StepResult], hold: StepResult | None) -> dict[str, Any
     passes: dict[str, dict[str, str]] = {}
     for mode in dict.fromkeys(r.mode for r in results):
         runs: dict[float, list[StepResult]] = {}
-        for r in results:
-            if r.mode == mode:
-                runs.setdefault(r.rate, []).append(r)
+        for step in results:
+            if step.mode == mode:
+                runs.setdefault(step.rate, []).append(step)
         # A rate run more than once (the knee repeat) counts only if every run held.
         rates = [rate for rate, rs in runs.items() if all(r.sustained for r in rs)]
         best[mode] = max(rates) if rates else None

@@ -3,7 +3,8 @@ growing-backlog rule."""
 
 from __future__ import annotations
 
-from bench.load import TpSample, parse_taskprocessors, queues_growing
+from bench.load import StepResult, TpSample, parse_taskprocessors, queues_growing
+from bench.report import summary
 
 OUTPUT = """\
 Processor                         Processed   In Queue  Max Depth  Low water High water Low time(us) High time(us)
@@ -26,3 +27,20 @@ def test_growing_backlog() -> None:
     growing = [TpSample(float(i), i * 100, []) for i in range(8)]
     assert not queues_growing(flat)
     assert queues_growing(growing)
+
+
+def _step(mode: str, rate: float, sustained: bool) -> StepResult:
+    return StepResult(mode=mode, rate=rate, duration_s=60.0, hold_s=3.0,
+                      offered_calls=int(rate * 60), sustained=sustained, capacity_ok=True)
+
+
+def test_a_repeated_knee_counts_only_if_every_run_held() -> None:
+    results = [_step("forward-app", 120, True), _step("forward-app", 160, True),
+               _step("forward-app", 190, False), _step("forward-app", 160, True),
+               _step("forward-dialplan", 160, True), _step("forward-dialplan", 190, True),
+               _step("forward-dialplan", 205, True), _step("forward-dialplan", 205, False)]
+    summ = summary(results, None)
+    assert summ["sustained_cps"] == {"forward-app": 160, "forward-dialplan": 190}
+    assert summ["ratio_app_to_dialplan"] == round(160 / 190, 3)
+    assert summ["sustained_runs"]["forward-dialplan"]["205"] == "1/2"
+    assert summ["sustained_runs"]["forward-app"] == {"120": "1/1", "160": "2/2", "190": "0/1"}
