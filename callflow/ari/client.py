@@ -190,33 +190,32 @@ class AriClient:
             status, reason, text = await self._ws_rest.send(
                 method, path, _clean_params(params), json, timeout)
             body = text.encode()
-            if status >= 400:
-                err = error_for_status(status, method, path, _error_message(body, reason))
-                log.debug("ARI %s", err)
-                raise err
-            return status, body
+        else:
+            status, reason, body = await self._send_http(
+                session, method, path, params=params, json=json, timeout=timeout)
+        if status >= 400:
+            err = error_for_status(status, method, path, _error_message(body, reason))
+            log.debug("ARI %s", err)
+            raise err
+        return status, body
+
+    async def _send_http(self, session: aiohttp.ClientSession, method: str, path: str, *,
+                         params: Params | None, json: Any,
+                         timeout: float) -> tuple[int, str, bytes]:
         url = URL(self.base_url + path, encoded=True)
-        req_timeout = aiohttp.ClientTimeout(total=timeout)
         try:
             async with session.request(
                 method,
                 url,
                 params=_clean_params(params),
                 json=json,
-                timeout=req_timeout,
+                timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
-                body = await resp.read()
-                status = resp.status
-                reason = resp.reason or ""
+                return resp.status, resp.reason or "", await resp.read()
         except TimeoutError as exc:  # includes asyncio.TimeoutError and aiohttp's timeouts
-            raise AriTimeout(f"{method} {path}: no answer within {req_timeout.total}s") from exc
+            raise AriTimeout(f"{method} {path}: no answer within {timeout}s") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise AriConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        if status >= 400:
-            err = error_for_status(status, method, path, _error_message(body, reason))
-            log.debug("ARI %s", err)
-            raise err
-        return status, body
 
     # ------------------------------------------------------------------ helpers
 
