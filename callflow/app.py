@@ -11,7 +11,6 @@ import contextlib
 import functools
 import logging
 import time
-from urllib.parse import quote
 
 from callflow.ari import AriClient, AriError, AriNotFound, CallEvents, Dispatcher, EventStream
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
@@ -161,9 +160,7 @@ class App:
             return
         for app in self.settings.ari_apps:
             try:
-                await self.ari.request(
-                    "PUT", f"/applications/{quote(app, safe='')}/eventFilter",
-                    json={"disallowed": [{"type": t} for t in declined]})
+                await self.ari.set_event_filter(app, declined)
             except AriError as exc:  # older Asterisk: we just get every event
                 log.warning("cannot set the ARI event filter of %s: %s", app, exc)
 

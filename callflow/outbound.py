@@ -8,7 +8,6 @@ goes out through the carrier trunk (settings.pstn_endpoint, e.g. PJSIP/{number}@
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 
 from callflow.ari import AriClient, AriError, AriNotFound
 from callflow.config import Settings
@@ -21,12 +20,12 @@ async def dial_target(ari: AriClient, settings: Settings, number: str) -> str:
     pstn_template = settings.pstn_endpoint
     if number in settings.lab_phones.split(","):
         try:
-            endpoint = await ari.request("GET", f"/endpoints/PJSIP/{quote(number, safe='')}")
+            endpoint = await ari.get_endpoint("PJSIP", number)
         except AriNotFound:
             pass
         except AriError as exc:
             log.warning("endpoint lookup for %s failed (%s): using the carrier", number, exc)
         else:
-            if isinstance(endpoint, dict) and endpoint.get("state") == "online":
+            if endpoint.online:
                 return f"PJSIP/{number}"
     return pstn_template.format(number=number)

@@ -13,7 +13,6 @@ from the JSON body's ``"message"``), undecodable 2xx bodies → :class:`AriProto
 
 from __future__ import annotations
 
-import base64
 import json as jsonlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -21,17 +20,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import aiohttp
-from yarl import URL
-
-from .errors import (
-    AriConnectionError,
-    AriError,
-    AriProtocolError,
-    AriTimeout,
-    error_for_status,
+from .errors import AriError, AriProtocolError, error_for_status
+from .models import (
+    AsteriskInfo,
+    Bridge,
+    Channel,
+    Endpoint,
+    LiveRecording,
+    Playback,
+    StoredRecording,
 )
-from .models import AsteriskInfo, Bridge, Channel, LiveRecording, Playback, StoredRecording
+from .transport import HttpTransport, RestTransport
 from .ws_rest import WsRestTransport
 
 __all__ = ["AriClient", "Params"]
@@ -76,9 +75,11 @@ def _error_message(body: bytes, fallback: str) -> str:
 
 
 class AriClient:
-    """One aiohttp session (HTTP basic auth) against ``base_url`` (``http://host:port/ari``).
+    """REST requests against ``base_url`` (``http://host:port/ari``), HTTP basic auth.
 
-    ``app`` is the Stasis application name, used by :meth:`originate`.
+    ``app`` is the Stasis application name, used by :meth:`originate`. ``rest_sockets > 0``
+    sends JSON requests as RESTRequest frames over that many WebSockets (ws_rest.py);
+    binary downloads (recordings) always go over HTTP.
     """
 
     def __init__(
@@ -88,16 +89,13 @@ class AriClient:
         self.base_url = base_url.rstrip("/")
         self.app = app
         self.timeout = timeout
-        # Built by hand: aiohttp.BasicAuth is deprecated in 3.14, encode_basic_auth is new.
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
-        self._session: aiohttp.ClientSession | None = None
         # Called with (method, path) before every request (metrics; must not raise or block).
         self.on_request: Callable[[str, str], None] | None = None
-        # rest_sockets > 0: JSON requests go as RESTRequest frames over that many
-        # WebSockets (ws_rest.py); binary downloads (recordings) stay on HTTP.
+        self._http = HttpTransport(self.base_url, user, password, timeout)
         self._ws_rest = (WsRestTransport(base_url, user, password, app, sockets=rest_sockets)
                          if rest_sockets > 0 else None)
+        self._json: RestTransport = self._ws_rest if self._ws_rest is not None else self._http
+        self._open = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -114,20 +112,16 @@ class AriClient:
         await self.close()
 
     async def open(self) -> None:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                headers=self._headers,
-            )
+        await self._http.open()
         if self._ws_rest is not None:
             await self._ws_rest.open()
+        self._open = True
 
     async def close(self) -> None:
+        self._open = False
         if self._ws_rest is not None:
             await self._ws_rest.close()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._http.close()
 
     # ------------------------------------------------------------------ generic
 
@@ -143,9 +137,8 @@ class AriClient:
         """Send one request; return the decoded JSON body, or ``None`` when it is empty
         (e.g. 204). ``path`` is relative to ``base_url`` and must already be quoted;
         ``request_timeout`` overrides the client's default for this request."""
-        _, body = await self._send(
-            method, path, params=params, json=json, request_timeout=request_timeout
-        )
+        body = await self._send(self._json, method, path, params=params, json=json,
+                                request_timeout=request_timeout)
         if not body.strip():
             return None
         try:
@@ -162,60 +155,33 @@ class AriClient:
         request_timeout: float | None = None,
     ) -> bytes:
         """Like :meth:`request` but return the raw body (e.g. a recording file)."""
-        _, body = await self._send(
-            method, path, params=params, json=None, request_timeout=request_timeout,
-            binary=True,
-        )
-        return body
+        return await self._send(self._http, method, path, params=params, json=None,
+                                request_timeout=request_timeout)
 
     async def _send(
         self,
+        transport: RestTransport,
         method: str,
         path: str,
         *,
         params: Params | None,
         json: Any,
         request_timeout: float | None,
-        binary: bool = False,
-    ) -> tuple[int, bytes]:
-        session = self._session
-        if session is None or session.closed:
+    ) -> bytes:
+        if not self._open:
             raise AriError("AriClient is not open (use 'async with AriClient(...)')")
         if not path.startswith("/"):
             path = "/" + path
         if self.on_request is not None:
             self.on_request(method, path)
         timeout = self.timeout if request_timeout is None else request_timeout
-        if self._ws_rest is not None and not binary:
-            status, reason, text = await self._ws_rest.send(
-                method, path, _clean_params(params), json, timeout)
-            body = text.encode()
-        else:
-            status, reason, body = await self._send_http(
-                session, method, path, params=params, json=json, timeout=timeout)
+        status, reason, body = await transport.send(
+            method, path, _clean_params(params), json, timeout)
         if status >= 400:
             err = error_for_status(status, method, path, _error_message(body, reason))
             log.debug("ARI %s", err)
             raise err
-        return status, body
-
-    async def _send_http(self, session: aiohttp.ClientSession, method: str, path: str, *,
-                         params: Params | None, json: Any,
-                         timeout: float) -> tuple[int, str, bytes]:
-        url = URL(self.base_url + path, encoded=True)
-        try:
-            async with session.request(
-                method,
-                url,
-                params=_clean_params(params),
-                json=json,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                return resp.status, resp.reason or "", await resp.read()
-        except TimeoutError as exc:  # includes asyncio.TimeoutError and aiohttp's timeouts
-            raise AriTimeout(f"{method} {path}: no answer within {timeout}s") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise AriConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        return body
 
     # ------------------------------------------------------------------ helpers
 
@@ -410,8 +376,21 @@ class AriClient:
         await self.request("POST", f"/applications/{_seg(app)}/subscription",
                            params={"eventSource": event_source})
 
+    async def set_event_filter(self, app: str, disallowed: Sequence[str]) -> None:
+        """``PUT /applications/{app}/eventFilter``: Asterisk stops sending ``app`` the
+        given event types (fewer messages built and serialised per call)."""
+        await self.request("PUT", f"/applications/{_seg(app)}/eventFilter",
+                           json={"disallowed": [{"type": t} for t in disallowed]})
+
     async def send_dtmf(self, channel_id: str, dtmf: str) -> None:
         await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params={"dtmf": dtmf})
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def get_endpoint(self, technology: str, resource: str) -> Endpoint:
+        """``GET /endpoints/{tech}/{resource}`` (AriNotFound for an unknown endpoint)."""
+        data = await self.request("GET", f"/endpoints/{_seg(technology)}/{_seg(resource)}")
+        return self._parse("endpoint", data, Endpoint.from_json)
 
     # ------------------------------------------------------------------ bridges
 

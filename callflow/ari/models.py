@@ -248,6 +248,28 @@ class Bridge:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """ARI ``Endpoint``: ``state`` is ``online`` while a PJSIP contact is registered."""
+
+    technology: str
+    resource: str
+    state: str = ""
+    channel_ids: tuple[str, ...] = ()
+
+    @property
+    def online(self) -> bool:
+        return self.state == "online"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Endpoint:
+        raw_ids = data.get("channel_ids")
+        ids = tuple(str(i) for i in raw_ids) if isinstance(raw_ids, list) else ()
+        return cls(technology=_required(data, "technology", "endpoint"),
+                   resource=_required(data, "resource", "endpoint"),
+                   state=_str(data, "state"), channel_ids=ids)
+
+
+@dataclass(frozen=True)
 class AsteriskInfo:
     """Subset of ``GET /asterisk/info`` (all fields optional)."""
 

@@ -77,9 +77,8 @@ class WsRestTransport:
             await session.close()
 
     async def send(self, method: str, path: str, params: dict[str, str], json: Any,
-                   timeout: float) -> tuple[int, str, str]:
-        """(status code, reason phrase, body) of one request. ``path`` starts with ``/``
-        and is relative to ``/ari``."""
+                   timeout: float) -> tuple[int, str, bytes]:
+        """One request as a frame (see :class:`~callflow.ari.transport.RestTransport`)."""
         sock = min(self._sockets, key=lambda s: (len(s.pending), not s.up))
         uri = path.lstrip("/")
         if params:
@@ -97,7 +96,8 @@ class WsRestTransport:
                 ws = await self._connected(sock)
                 sock.pending[request_id] = future
                 await ws.send_str(jsonlib.dumps(frame))
-                return await future
+                status, reason, body = await future
+                return status, reason, body.encode()
         except TimeoutError as exc:
             raise AriTimeout(f"{method} {path}: no answer within {timeout}s") from exc
         except (aiohttp.ClientError, OSError, ConnectionError) as exc:

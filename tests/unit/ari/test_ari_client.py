@@ -326,3 +326,27 @@ async def test_list_stored_and_get_live_recording(fake: FakeAri) -> None:
             await ari.get_live_recording("vm-3")
     assert [(r.name, r.format) for r in stored] == [("vm-1", "wav"), ("other", "gsm")]
     assert live.state == "recording" and live.target_channel_id == CID
+
+
+async def test_endpoint_state_is_typed(fake: FakeAri) -> None:
+    fake.respond("GET", "/endpoints/PJSIP/09000000001", Reply(json={
+        "technology": "PJSIP", "resource": "09000000001", "state": "online",
+        "channel_ids": ["a.1"]}))
+    fake.respond("GET", "/endpoints/PJSIP/09000000002", Reply(json={
+        "technology": "PJSIP", "resource": "09000000002", "state": "offline",
+        "channel_ids": []}))
+    async with client(fake) as ari:
+        online = await ari.get_endpoint("PJSIP", "09000000001")
+        offline = await ari.get_endpoint("PJSIP", "09000000002")
+        with pytest.raises(AriNotFound):
+            await ari.get_endpoint("PJSIP", "09000000003")
+    assert online.online and online.channel_ids == ("a.1",)
+    assert not offline.online
+
+
+async def test_event_filter_is_a_put_with_the_declined_types(fake: FakeAri) -> None:
+    fake.respond("PUT", "/applications/anshin-2/eventFilter", Reply(json={"name": "x"}))
+    async with client(fake) as ari:
+        await ari.set_event_filter("anshin-2", ["ChannelVarset", "ChannelDialplan"])
+    assert fake.requests[0].json() == {
+        "disallowed": [{"type": "ChannelVarset"}, {"type": "ChannelDialplan"}]}
