@@ -24,7 +24,7 @@ from callflow.features.context import Services
 from callflow.features.ivr.driver import handle_pin_change, handle_retrieval
 from callflow.jobs import all_jobs
 from callflow.metrics import Metrics
-from callflow.routing import Route, RouteKind, classify, dialed_number
+from callflow.routing import Route, RouteKind, classify
 from callflow.status import StatusServer
 from callflow.store import Database, StoreError
 from callflow.store.calls import log_call
@@ -186,7 +186,7 @@ class App:
             await call.hangup()
 
     async def _route(self, call: Call) -> None:
-        dialed = dialed_number(call.args, call.channel.dialplan_exten)
+        dialed = call.stasis.dialed_or(call.channel.dialplan_exten)
         route = classify(dialed, retrieval_number=self.settings.retrieval_number,
                          pin_change_number=self.settings.pin_change_number)
         caller = call.channel.caller.number or None

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from callflow.ari import AriClient, AriError, AriNotFound, CallEvents
 from callflow.ari.events import (
@@ -27,8 +28,11 @@ from callflow.ari.events import (
     StasisStart,
 )
 from callflow.ari.models import Channel
+from callflow.stasis_args import StasisArgs
 
 log = logging.getLogger("callflow.call")
+
+_T = TypeVar("_T")
 
 
 class CallerHungUp(Exception):
@@ -41,7 +45,7 @@ class Call:
         self.ari = ari
         self.events = events
         self.channel: Channel = start.channel
-        self.args = start.args
+        self.stasis = StasisArgs.parse(start.args)
         # The Stasis application the call arrived on; legs it originates use the same one,
         # so a call's events stay in one of Asterisk's per-application queues.
         self.application = start.application or ari.app
@@ -80,12 +84,38 @@ class Call:
 
     # -------------------------------------------------------------- actions
 
-    async def answer(self) -> None:
+    def mark_hung_up(self) -> None:
+        """The caller's channel is gone (seen on a raw event queue, e.g. after the call
+        left Stasis for the dialplan)."""
+        self.hung_up = True
+
+    async def _on_channel(self, request: Awaitable[_T]) -> _T:
+        """A request about the caller's channel: Asterisk's 404 means the caller hung up."""
         try:
-            await self.ari.answer(self.id)
+            return await request
         except AriNotFound as exc:
             self.hung_up = True
             raise CallerHungUp(self.id) from exc
+
+    async def answer(self) -> None:
+        await self._on_channel(self.ari.answer(self.id))
+
+    async def ring(self) -> None:
+        """180 Ringing with ringback for the caller; the call stays unanswered."""
+        await self._on_channel(self.ari.ring(self.id))
+
+    async def set_var(self, name: str, value: str) -> None:
+        await self._on_channel(self.ari.set_channel_var(self.id, name, value))
+
+    async def follow_beyond_stasis(self) -> None:
+        """Keep receiving the channel's events after it leaves Stasis (e.g. for the
+        dialplan's Dial), until it is destroyed."""
+        await self._on_channel(self.ari.subscribe(self.application, f"channel:{self.id}"))
+
+    async def continue_to(self, context: str, extension: str, priority: int = 1) -> None:
+        """Leave Stasis for the dialplan at context,extension,priority."""
+        await self._on_channel(
+            self.ari.continue_in_dialplan(self.id, context, extension, priority))
 
     async def play(self, prompt_ids: Sequence[str], *, barge_in: bool = False,
                    timeout: float = 300.0) -> str | None:
@@ -107,11 +137,7 @@ class Call:
         if barge_in and self.typeahead:
             return self.typeahead.popleft()
         playback_id = f"pb-{uuid.uuid4().hex}"
-        try:
-            await self.ari.play(self.id, list(media), playback_id=playback_id)
-        except AriNotFound as exc:
-            self.hung_up = True
-            raise CallerHungUp(self.id) from exc
+        await self._on_channel(self.ari.play(self.id, list(media), playback_id=playback_id))
         if on_started is not None:
             await on_started()
         async with asyncio.timeout(timeout):
@@ -130,22 +156,33 @@ class Call:
         with contextlib.suppress(AriNotFound):
             await self.ari.stop_playback(playback_id)
 
+    def forget_keys_pressed(self) -> None:
+        """Drop the keys pressed so far and not yet read (type-ahead, and DTMF events still
+        queued, e.g. pressed while the app waited for the database), so that they cannot act
+        on what is played next. Call it only while nothing plays: other queued events are
+        dropped too (nothing waits for them); a hang-up raises CallerHungUp."""
+        self.typeahead.clear()
+        while (event := self.events.get_nowait()) is not None:
+            if self._is_hangup(event):
+                self.hung_up = True
+                raise CallerHungUp(self.id)
+
     async def collect_digits(self, *, max_digits: int, first_timeout: float,
                              inter_timeout: float, terminator: str = "#",
                              first: str | None = None) -> tuple[str, bool]:
         """Collect DTMF until the terminator, max_digits, or a timeout.
 
-        Returns (digits without the terminator, terminated). `first` is a digit already
+        Returns (digits without the terminator, terminated). `first` is the key(s) already
         taken (barge-in). Longer input than max_digits is read to the end and reported
         as not terminated, so a 1000-digit burst cannot overrun anything.
         """
         digits: list[str] = []
-        pending = [first] if first else []
+        pending = deque(first or "")
         overflow = False
         timeout = first_timeout if not pending and not self.typeahead else inter_timeout
         while True:
             if pending:
-                digit = pending.pop()
+                digit = pending.popleft()
             elif self.typeahead:
                 digit = self.typeahead.popleft()
             else:
@@ -164,13 +201,14 @@ class Call:
             else:
                 overflow = True
 
-    async def hangup(self) -> None:
-        """Hang up the primary channel (no-op if it is already gone)."""
+    async def hangup(self, reason: str = "normal") -> None:
+        """Hang up the primary channel (no-op if it is already gone). ``reason``: ARI's
+        hang-up reasons, e.g. ``busy`` (486 Busy Here for an unanswered call)."""
         if self.hung_up:
             return
         self.hung_up = True
         try:
-            await self.ari.hangup(self.id)
+            await self.ari.hangup(self.id, reason=reason)
         except AriNotFound:
             pass
         except AriError as exc:

@@ -32,11 +32,3 @@ def classify(dialed: str | None, *, retrieval_number: str, pin_change_number: st
     if is_050(number):
         return Route(RouteKind.SUBSCRIBER, number)
     return Route(RouteKind.NOT_IN_SERVICE, number)
-
-
-def dialed_number(args: tuple[str, ...], dialplan_exten: str) -> str:
-    """The dialed number: the dialplan passes it as the second Stasis argument (of an
-    inbound call, or of one coming back from an unanswered forward)."""
-    if len(args) >= 2 and args[0] in ("inbound", "forward-result"):
-        return args[1]
-    return dialplan_exten

@@ -35,21 +35,19 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
-from callflow.ari import AriError, AriNotFound
+from callflow.ari import AriError
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, Dial, StasisStart
 from callflow.call import Call, CallerHungUp
 from callflow.config import Settings
 from callflow.features.screening import ForwardPlan
 from callflow.outbound import dial_target
+from callflow.stasis_args import Entry, StasisArgs
 
 log = logging.getLogger("callflow.forwarding")
 
 FORWARD_CONTEXT = "anshin-forward"  # dialplan/anshin.conf
 FORWARD_VARIABLE = "ANSHIN_FORWARD"
-# The dialplan's Stasis arguments when a forward was not answered:
-#   forward-result, <050 number>, <CALLERID(pres)>, <Privacy header>, <DIALSTATUS>
-# (the inbound layout plus the dial status, so a restarted app can take the call over).
-FORWARD_RESULT_ARG = "forward-result"
+# An unanswered forward comes back into Stasis as Entry.FORWARD_RESULT (stasis_args.py).
 _FIELD_SEPARATOR = "^"
 
 
@@ -110,13 +108,8 @@ async def prepare(call: Call, settings: Settings, plan: ForwardPlan) -> bool:
     target = await dial_target(call.ari, settings, plan.destination)
     try:
         await asyncio.gather(
-            call.ari.ring(call.id),
-            call.ari.subscribe(call.application, f"channel:{call.id}"),
-            call.ari.set_channel_var(call.id, FORWARD_VARIABLE,
-                                     dial_instructions(target, plan)))
-    except AriNotFound as exc:
-        call.hung_up = True
-        raise CallerHungUp(call.id) from exc
+            call.ring(), call.follow_beyond_stasis(),
+            call.set_var(FORWARD_VARIABLE, dial_instructions(target, plan)))
     except AriError as exc:
         log.warning("call %s: cannot set the forward up: %s", call.id, exc)
         return False
@@ -135,10 +128,7 @@ async def forward(call: Call, plan: ForwardPlan, *, subscriber_number: str,
     if not prepared:
         return ForwardReport(ForwardResult.FAILED)
     try:
-        await call.ari.continue_in_dialplan(call.id, FORWARD_CONTEXT, subscriber_number, 1)
-    except AriNotFound as exc:
-        call.hung_up = True
-        raise CallerHungUp(call.id) from exc
+        await call.continue_to(FORWARD_CONTEXT, subscriber_number)
     except AriError as exc:
         log.warning("call %s: cannot hand the forward to the dialplan: %s", call.id, exc)
         return ForwardReport(ForwardResult.FAILED)
@@ -152,17 +142,17 @@ async def forward(call: Call, plan: ForwardPlan, *, subscriber_number: str,
                 answered_at = time.monotonic()
                 log.info("call %s: forwarded to %s and answered", call.id, plan.destination)
         elif (isinstance(event, StasisStart) and event.channel.id == call.id
-              and event.args[:1] == (FORWARD_RESULT_ARG,)):
+              and (back := StasisArgs.parse(event.args)).entry is Entry.FORWARD_RESULT):
             # Back from the dialplan: not answered. (The call's first StasisStart may
             # still be in the queue: it has other arguments.)
             call.channel = event.channel
-            status = event.args[4] if len(event.args) >= 5 else ""
+            status = back.dial_status or ""
             log.info("call %s: forward to %s ended with %s", call.id, plan.destination,
                      status or "?")
             return ForwardReport(result_from_dialstatus(status))
         elif (isinstance(event, ChannelHangupRequest | ChannelDestroyed)
               and event.channel.id == call.id):
-            call.hung_up = True
+            call.mark_hung_up()
             if answered_at is None:
                 raise CallerHungUp(call.id)
             return ForwardReport(ForwardResult.ANSWERED, time.monotonic() - answered_at)

@@ -12,14 +12,12 @@ is updated when the call ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from callflow.ari import AriError, AriNotFound
-from callflow.call import Call, CallerHungUp
+from callflow.call import Call
 from callflow.features import forwarding, voicemail_deposit
 from callflow.features.announcements import announce_and_hang_up
 from callflow.features.context import Services
@@ -35,6 +33,7 @@ from callflow.features.screening import (
 )
 from callflow.mail import notify
 from callflow.numbers import is_anonymous, normalize
+from callflow.stasis_args import Entry
 from callflow.store import StoreError
 from callflow.store.history import HistoryEntry, history_of_channel, record_call, set_outcome
 from callflow.store.subscribers import IncomingCall, SubscriberNumber
@@ -61,31 +60,13 @@ class _State:
     history: HistoryEntry | None = None
 
 
-async def _channel_var(call: Call, name: str) -> str | None:
-    try:
-        return await call.ari.get_channel_var(call.id, name)
-    except AriNotFound as exc:
-        if name.startswith("PJSIP_HEADER"):
-            return None  # Asterisk answers 404 for a header the INVITE does not have
-        call.hung_up = True
-        raise CallerHungUp(call.id) from exc
-    except AriError as exc:
-        log.warning("call %s: cannot read %s: %s", call.id, name, exc)
-        return None
-
-
-async def _presentation(call: Call) -> tuple[str | None, str | None]:
+def _presentation(call: Call) -> tuple[str | None, str | None]:
     """(CALLERID(pres), Privacy header). ARI's channel JSON has the caller's number but not
     whether it may be shown: a PAI + `Privacy: id` INVITE keeps its number but gets a
     "prohib_*" presentation, and a From-only INVITE with `Privacy: id` keeps "allowed" -
-    only the header tells that one apart. The dialplan passes both as Stasis arguments;
-    a channel that came another way (none today) has them read over ARI."""
-    args = call.args
-    if len(args) >= 4 and args[0] in ("inbound", forwarding.FORWARD_RESULT_ARG):
-        return args[2] or None, args[3] or None
-    pres, privacy = await asyncio.gather(
-        _channel_var(call, "CALLERID(pres)"), _channel_var(call, "PJSIP_HEADER(read,Privacy)"))
-    return pres, privacy
+    only the header tells that one apart. The dialplan passes both as Stasis arguments
+    (stasis_args.py), which saves two REST round trips per call."""
+    return call.stasis.presentation, call.stasis.privacy
 
 
 def presented_caller(call: Call) -> str | None:
@@ -100,7 +81,7 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
     subscriber = incoming.subscriber
     settings = screening_settings(subscriber)
     raw_number, raw_name = call.channel.caller.number, call.channel.caller.name
-    pres = await _presentation(call)
+    pres = _presentation(call)
     destination = incoming.forward_destination if subscriber.forward_enabled else None
     caller = identify_caller(raw_number, raw_name, *pres)
     decision = decide(settings, caller, subscriber_number=subscriber.number,
@@ -154,9 +135,9 @@ async def _history(services: Services, call: Call, subscriber: SubscriberNumber,
 def _resumed_forward(call: Call) -> forwarding.ForwardReport | None:
     """A call whose forward a previous app process handed to the dialplan and that came
     back unanswered (the process that followed it is gone): its dial status."""
-    args = call.args
-    if len(args) >= 5 and args[0] == forwarding.FORWARD_RESULT_ARG:
-        return forwarding.ForwardReport(forwarding.result_from_dialstatus(args[4]))
+    if call.stasis.entry is Entry.FORWARD_RESULT:
+        return forwarding.ForwardReport(
+            forwarding.result_from_dialstatus(call.stasis.dial_status or ""))
     return None
 
 
@@ -172,9 +153,7 @@ async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumbe
             await announce_and_hang_up(call, ["blocked"])
         case Action.BLOCK_BUSY:
             # Not answered: the caller gets 486 Busy Here (Q.850 cause 17) and hears busy.
-            call.hung_up = True
-            with contextlib.suppress(AriNotFound):
-                await call.ari.hangup(call.id, reason="busy")
+            await call.hangup(reason="busy")
         case Action.VOICEMAIL:
             await voicemail_deposit.take_message(call, services, subscriber,
                                                  caller=caller.number)

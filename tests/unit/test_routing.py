@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callflow.routing import RouteKind, classify, dialed_number
+from callflow.routing import RouteKind, classify
 
 IVR = {"retrieval_number": "05033005000", "pin_change_number": "05033005141"}
 
@@ -26,11 +26,6 @@ def test_everything_else_is_not_in_service() -> None:
     for dialed in ("0312345678", "09012345678", "0501234567", "050123456789", "12#45*", "",
                    "+", "abc", "+14155550100", "186", None):
         assert classify(dialed, **IVR).kind is RouteKind.NOT_IN_SERVICE, dialed
-
-
-def test_dialed_number_comes_from_stasis_args() -> None:
-    assert dialed_number(("inbound", "05012345678"), "s") == "05012345678"
-    assert dialed_number((), "05012345678") == "05012345678"
 
 
 @given(st.text(max_size=60))
