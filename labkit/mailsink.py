@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import mailbox
 import signal
 import threading
 from pathlib import Path
@@ -12,13 +11,21 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 
+def ensure_maildir(path: Path) -> None:
+    """Make ``path`` a Maildir (tmp/, new/, cur/), also when the folder exists already:
+    `./lab up` creates it for the container's bind mount, and ``mailbox.Maildir(create=True)``
+    only creates the three subfolders for a folder that does not exist yet, so every
+    delivery then failed (no tmp/)."""
+    for sub in ("tmp", "new", "cur"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=2525)
     parser.add_argument("--maildir", type=Path, default=Path("build/mail"))
     args = parser.parse_args()
-    args.maildir.mkdir(parents=True, exist_ok=True)
-    mailbox.Maildir(str(args.maildir), create=True)
+    ensure_maildir(args.maildir)
     controller = Controller(Mailbox(args.maildir), hostname="127.0.0.1", port=args.port)
     controller.start()
     print(f"mail sink on 127.0.0.1:{args.port}, Maildir {args.maildir}", flush=True)
