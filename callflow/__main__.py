@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+
+from pydantic import ValidationError
 
 from callflow.app import App
 from callflow.config import Settings
+from callflow.deployment import app_problems, invalid_settings, refuse_to_start
 
 
 async def _main(settings: Settings) -> None:
@@ -22,7 +26,11 @@ async def _main(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        invalid_settings("callflow", exc)
+    refuse_to_start("callflow", app_problems(settings, os.environ))
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

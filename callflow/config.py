@@ -7,9 +7,16 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callflow.deployment import LAB_DATABASE_URL, Profile
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANSHIN_", frozen=True)
+
+    # ANSHIN_PROFILE: "production" (default) refuses to start with a secret shipped in this
+    # repository or a database login without a password (callflow/deployment.py); the lab
+    # sets "lab" and keeps its defaults.
+    profile: Profile = "production"
 
     # ARI (Asterisk REST Interface)
     ari_url: str = "http://127.0.0.1:8088/ari"
@@ -36,7 +43,7 @@ class Settings(BaseSettings):
         "ChannelStateChange")
 
     # PostgreSQL
-    database_url: str = "postgresql://anshin@127.0.0.1:5433/anshin"
+    database_url: str = LAB_DATABASE_URL
     db_timeout: float = 5.0
     db_pool_min: int = 1
     db_pool_max: int = 10

@@ -53,6 +53,8 @@ def app_env(asterisk: AsteriskContainer, database_url: str, **settings: str) -> 
     (e.g. ANSHIN_LOG_LEVEL="DEBUG")."""
     cfg = asterisk.config
     return {
+        # The lab's well-known secrets and trust login (callflow/deployment.py).
+        "ANSHIN_PROFILE": "lab",
         "ANSHIN_ARI_URL": asterisk.ari_url,
         "ANSHIN_ARI_USER": cfg.ari_user,
         "ANSHIN_ARI_PASSWORD": cfg.ari_password,

@@ -6,7 +6,9 @@
     python -m portal.admin show EMAIL
 
 Every command is idempotent (re-running it updates instead of failing). Passwords and PINs
-are stored argon2-hashed and never printed.
+are stored argon2-hashed and never printed. The database is --database-url, else
+ANSHIN_DATABASE_URL, else the lab's (`./lab up`). A refused input or an unreachable database
+ends with one line `error: …` on stderr and exit status 1 (2 for a malformed command line).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 
 import psycopg
 
+from callflow.deployment import LAB_DATABASE_URL
 from portal.auth import hash_secret
 from portal.validation import Invalid, validate_email, validate_phone, validate_pin
 
@@ -26,6 +29,11 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 class AdminError(Exception):
     pass
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
 
 
 def _account_id(conn: Conn, email: str) -> int:
@@ -88,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m portal.admin", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--database-url", default=os.environ.get(
-        "ANSHIN_DATABASE_URL", "postgresql://anshin@127.0.0.1:5433/anshin"))
+        "ANSHIN_DATABASE_URL", LAB_DATABASE_URL))
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("account", help="create an account or reset its password")
     a.add_argument("email")
@@ -123,18 +131,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(show(conn, args.email))
     except (AdminError, psycopg.Error) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except Invalid as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {_one_line(exc.message)}", file=sys.stderr)
         return 1
     return 0
 
 
+def _one_line(message: str) -> str:
+    """libpq's messages span lines ("connection failed: …\n\tIs the server running …")."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _int(value: object) -> int:
-    assert isinstance(value, int)
-    return value

@@ -9,19 +9,29 @@ import urllib.request
 import uvicorn
 
 from labkit.ports import free_port
-from portal.app import create_app
+from portal.app import Portal, create_app
+from portal.auth import PasswordHashing
 from portal.config import PortalSettings
 from portal.sms import SmsProvider
 
 
 class PortalServer:
-    def __init__(self, settings: PortalSettings, *, sms: SmsProvider | None = None) -> None:
+    def __init__(self, settings: PortalSettings, *, sms: SmsProvider | None = None,
+                 passwords: PasswordHashing | None = None) -> None:
         self.port = settings.portal_port or free_port()
-        self.settings = settings.model_copy(update={"portal_port": self.port})
-        config = uvicorn.Config(create_app(self.settings, sms=sms), host="127.0.0.1",
-                                port=self.port, log_level="warning", access_log=False)
+        # A lab server by definition (tests, screenshots): the lab profile.
+        self.settings = settings.model_copy(update={"portal_port": self.port, "profile": "lab"})
+        self.app = create_app(self.settings, sms=sms, passwords=passwords)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="portal", daemon=True)
+
+    @property
+    def portal(self) -> Portal:
+        """The running portal's state (tests look at its password-hashing threads)."""
+        p: Portal = self.app.state.portal
+        return p
 
     @property
     def url(self) -> str:
