@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from harness.sipp import Dtmf, Uas, Wait, place_call
+from harness.wait import wait_until
 
 from callflow.ari import AriClient, AriNotFound, EventStream
 from callflow.ari.events import Event, StasisEnd, StasisStart
@@ -79,18 +80,15 @@ async def test_resync_hangs_up_orphans_after_app_restart(app: AppProcess,
     call = asyncio.create_task(place_call(
         target=asterisk.sip_target, dialed="05033005000",
         steps=[Wait(1.0), Dtmf("050")], wait_for_remote_bye=True, timeout_s=40))
-    deadline = time.monotonic() + 15
-    while (app.health() or {}).get("live_calls") != 1:
-        assert time.monotonic() < deadline, "call never reached the app"
-        await asyncio.sleep(0.1)
+    await wait_until(lambda: (app.health() or {}).get("live_calls") == 1, 15,
+                     "the call to reach the app")
     await asyncio.sleep(2.5)  # mid-IVR: waiting for more digits
     app.kill()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the app stays down a moment: Asterisk sees its WebSocket gone
     t_restart = time.monotonic()
     app.start()
     app.wait_connected()
     result = await call
     took = time.monotonic() - t_restart
-    print(f"\norphan hung up {took:.2f}s after the app was restarted")
     assert result.answered and result.remote_hung_up, result.describe()
     assert took < 10

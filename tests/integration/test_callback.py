@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from harness.rtp import RtpStream, write_pcap
 from harness.sipp import SipMessage, Uas
+from harness.wait import wait_until
 
 from callflow.ari import AriClient
 from callflow.callback import service
@@ -95,6 +96,19 @@ def dialog(messages: list[SipMessage], user: str) -> list[SipMessage]:
     return [m for m in messages if m.header("call-id") in ids]
 
 
+async def media_both_ways(ari: AriClient, rid: int) -> bool:
+    """The request's mixing bridge holds both legs and RTP flows each way on each of them."""
+    bridges = [b for b in await ari.list_bridges() if b.id.startswith(f"cb{rid}-")]
+    if len(bridges) != 1 or len(bridges[0].channels) != 2:
+        return False
+    for cid in bridges[0].channels:
+        stats = await ari.request("GET", f"/channels/{cid}/rtp_statistics")
+        assert isinstance(stats, dict)
+        if not (stats["rxcount"] > 10 and stats["txcount"] > 10):
+            return False
+    return True
+
+
 def speech_pcap(tmp_path: Path, seconds: float = 8.0) -> str:
     return str(write_pcap(tmp_path / "speech.pcap", RtpStream().speech(seconds).packets))
 
@@ -112,13 +126,8 @@ async def test_callback_success_bridges_and_bills_both_legs(
         rid = await service.request_callback(db, account, number, "03-1234-5678")
         await wait_request(sql, rid, ("connected",), 20)
         # Bridged: a mixing bridge with both legs, media flowing both ways.
-        await asyncio.sleep(1.5)
-        bridges = [b for b in await ari.list_bridges() if b.id.startswith(f"cb{rid}-")]
-        assert len(bridges) == 1 and len(bridges[0].channels) == 2, bridges
-        for cid in bridges[0].channels:
-            stats = await ari.request("GET", f"/channels/{cid}/rtp_statistics")
-            assert isinstance(stats, dict)
-            assert stats["rxcount"] > 10 and stats["txcount"] > 10, (cid, stats)
+        await wait_until(lambda: media_both_ways(ari, rid), 10,
+                         "one bridge with both legs and media both ways")
         status, reason = await wait_request(sql, rid, ("completed", "failed"), 20)
         assert (status, reason) == ("completed", None)
         messages = uas.messages()
@@ -157,10 +166,13 @@ async def test_callback_survives_app_restart_and_is_billed(
     pcap = speech_pcap(tmp_path, 12.0)
     routes = {OWN: Behaviour(ring_ms=300, pcap=pcap),
               DEST: Behaviour(ring_ms=300, hold_ms=9000, pcap=pcap)}
-    async with carrier(asterisk, routes) as uas:
+    cfg = asterisk.config
+    async with carrier(asterisk, routes) as uas, \
+            AriClient(asterisk.ari_url, cfg.ari_user, cfg.ari_password, cfg.ari_app) as ari:
         rid = await service.request_callback(db, account, number, DEST)
         await wait_request(sql, rid, ("connected",), 20)
-        await asyncio.sleep(1.0)
+        await wait_until(lambda: media_both_ways(ari, rid), 10,
+                         "one bridge with both legs and media both ways")
         app.kill()
         app.start()
         app.wait_connected()
@@ -209,8 +221,8 @@ async def test_leg1_not_answered(app: AppProcess, asterisk: AsteriskContainer, s
         rid = await service.request_callback(db, account, number, DEST)
         assert await wait_request(sql, rid, ("completed", "failed"), 20) == \
             ("failed", "leg1_no_answer")
-        await asyncio.sleep(0.5)
-        messages = uas.messages()
+        messages = await uas.wait_for(
+            lambda ms: any(m.method == "CANCEL" for m in dialog(ms, OWN)), 5)
     assert not dialog(messages, DEST), "leg 2 must not be dialled"
     assert any(m.method == "CANCEL" for m in dialog(messages, OWN))
     rec = legs(sql, rid)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import email
 import io
-import time
 import uuid
 import wave
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
 
 import psycopg
 import pytest
 from harness.sipp import Dtmf, Hangup, Speak, Wait, place_call
+from harness.wait import wait_until
 
 from callflow.features.voicemail_audio import analyse_wav, recording_name
 from integration.support import MailSink, new_subscriber
@@ -45,12 +46,11 @@ def messages(sql: Sql, number: str) -> list[tuple[object, ...]]:
         " FROM voicemail_messages WHERE number = %s ORDER BY id", (number,)).fetchall()
 
 
-async def wait_for(predicate: object, timeout: float, what: str) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
+def outbox_sent(sql: Sql, addr: str) -> bool:
+    """The sender marks a row sent only after the relay accepted the mail, and never sends a
+    sent row again: once this holds, every copy the relay will ever get has arrived."""
+    return sql.execute("SELECT count(*) FROM mail_outbox WHERE to_addr = %s"
+                       " AND sent_at IS NOT NULL", (addr,)).fetchone() == (1,)
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -74,23 +74,26 @@ def leftover_recordings(asterisk: AsteriskContainer, number: str) -> list[str]:
 async def test_message_recorded_stored_and_mailed_with_attachment(
         app: AppProcess, asterisk: AsteriskContainer, sql: Sql, mail_sink: MailSink) -> None:
     number, addr = subscriber(sql, notify_only_recorded=True, attach_recording=True)
-    t0 = time.time()
+    call_start = datetime.now(UTC)
     result = await place_call(target=asterisk.sip_target, dialed=number, caller="09011112222",
                               steps=[Wait(GREETING_S), Speak(3.0), Dtmf("#")],
                               wait_for_remote_bye=True, timeout_s=35)
+    call_end = datetime.now(UTC)
     assert result.answered and result.remote_hung_up, result.describe()
     # after '#' the caller hears 「メッセージをお預かりしました。」 (~3.5 s) before the BYE
     assert result.remote_bye_after_s is not None and result.remote_bye_after_s > GREETING_S + 5
     [row] = messages(sql, number)
     _, caller, duration_ms, heard, audio, name, received_at = row
     assert caller == "09011112222" and heard is False
+    # the time the call reached voicemail (app clock; the mail's 着信日時), an aware instant
+    assert isinstance(received_at, datetime) and received_at.utcoffset() is not None
+    assert call_start <= received_at <= call_end, (call_start, received_at, call_end)
     assert isinstance(name, str) and name.startswith(f"vm-{number}-09011112222-")
     assert isinstance(audio, bytes)
     with wave.open(io.BytesIO(audio)) as w:
         assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1)
         wav_s = w.getnframes() / 8000
     info = analyse_wav(audio)
-    print(f"\nrecorded {wav_s:.2f}s, {info.speech_ms} ms of speech, row says {duration_ms} ms")
     # 3 s of speech-like audio gated 0.3 s on / 0.1 s off: ~2.25 s of sound; the file also
     # holds the ~1 s of silence between the beep and the caller starting to talk
     assert 1900 <= info.speech_ms <= 2700, info
@@ -98,16 +101,14 @@ async def test_message_recorded_stored_and_mailed_with_attachment(
     assert isinstance(duration_ms, int) and abs(duration_ms - wav_s * 1000) < 50
     assert leftover_recordings(asterisk, number) == []  # Asterisk's copy deleted
 
-    await wait_for(lambda: mail_sink.to(addr), 10, "the notification mail")
-    await asyncio.sleep(1.0)
-    [raw] = mail_sink.to(addr)
-    print(f"mail after {time.time() - t0:.1f}s from the call's start")
+    await wait_until(lambda: mail_sink.to(addr), 10, "the notification mail")
+    await wait_until(lambda: outbox_sent(sql, addr), 10, "the outbox row marked sent")
+    [raw] = mail_sink.to(addr)  # once marked sent, nothing sends it again
     msg = parse(raw)
     assert msg["Subject"] == "【050あんしんナンバー】メッセージをお預かりしました（090-1111-2222）"
     body = body_of(msg)
     assert "発信者番号：090-1111-2222" in body
     assert "メッセージ：あり（録音時間 " in body
-    assert isinstance(received_at, object)
     [att] = list(msg.iter_attachments())
     assert att.get_content_type() == "audio/wav"
     assert att.get_content() == audio
@@ -122,7 +123,9 @@ async def test_hangup_before_speaking_leaves_nothing_and_no_mail_in_recorded_mod
                                   caller="0312345678", steps=[Wait(hang_up_at), Hangup()],
                                   timeout_s=25)
         assert result.answered and result.local_hung_up, result.describe()
-    await asyncio.sleep(2.0)
+    # both calls' tasks over: whatever the app does after a hang-up is done
+    await wait_until(lambda: (app.health() or {}).get("live_calls") == 0, 15,
+                     "the app to finish both calls")
     assert messages(sql, number) == []
     assert leftover_recordings(asterisk, number) == []
     assert mail_sink.to(addr) == []
@@ -144,12 +147,12 @@ async def test_every_call_mode_mails_once_through_a_relay_outage(
                               " WHERE to_addr = %s", (addr,)).fetchone()
             return row is not None and int(row[0]) >= 2 and row[1] is not None  # type: ignore[call-overload]
 
-        await wait_for(failed_twice, 15, "two failed delivery attempts")
+        await wait_until(failed_twice, 15, "two failed delivery attempts")
     finally:
         mail_sink.start()
-    await wait_for(lambda: mail_sink.to(addr), 10, "the mail after the relay came back")
-    await asyncio.sleep(3.0)  # several poll intervals: nothing is sent twice
-    [raw] = mail_sink.to(addr)
+    await wait_until(lambda: mail_sink.to(addr), 10, "the mail after the relay came back")
+    await wait_until(lambda: outbox_sent(sql, addr), 10, "the outbox row marked sent")
+    [raw] = mail_sink.to(addr)  # once marked sent, nothing sends it again
     row = sql.execute("SELECT attempts, sent_at FROM mail_outbox WHERE to_addr = %s",
                       (addr,)).fetchone()
     assert row is not None and row[1] is not None and int(row[0]) >= 3  # type: ignore[call-overload]
@@ -177,7 +180,7 @@ async def test_full_mailbox_plays_vm_full_and_records_nothing(
     assert result.remote_bye_after_s is not None and result.remote_bye_after_s < 14
     assert len(messages(sql, number)) == 20
     assert leftover_recordings(asterisk, number) == []
-    await wait_for(lambda: mail_sink.to(addr), 10, "the every-call mail")
+    await wait_until(lambda: mail_sink.to(addr), 10, "the every-call mail")
     body = body_of(parse(mail_sink.to(addr)[0]))
     assert "メッセージ：なし" in body and "上限（20件）" in body
 
@@ -206,22 +209,19 @@ async def test_app_killed_during_the_message_recovers_it_with_its_mail(
     assert messages(sql, number) == []
     # Asterisk kept recording without the app and holds the file
     assert len(leftover_recordings(asterisk, number)) == 1
-    t_restart = time.monotonic()
     app.start()
     app.wait_connected()
-    await wait_for(lambda: messages(sql, number), 15, "the recovered message")
-    print(f"\nrecovered {time.monotonic() - t_restart:.1f}s after the restart")
+    await wait_until(lambda: messages(sql, number), 15, "the recovered message")
     [row] = messages(sql, number)
     assert row[1] == "08033334444"
     assert isinstance(row[4], bytes) and analyse_wav(row[4]).speech_ms >= 1900
     assert leftover_recordings(asterisk, number) == []
-    await wait_for(lambda: mail_sink.to(addr), 10, "the recovered message's mail")
+    await wait_until(lambda: mail_sink.to(addr), 10, "the recovered message's mail")
     msg = parse(mail_sink.to(addr)[0])
     assert msg["Subject"] == "【050あんしんナンバー】メッセージをお預かりしました（080-3333-4444）"
 
 
 def test_recording_names_are_what_the_recovery_parses() -> None:
     # guard: the test above relies on this prefix to find Asterisk's files
-    from datetime import UTC, datetime
     assert recording_name("05012345678", None, datetime.now(UTC)).startswith(
         "vm-05012345678-anon-")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import psycopg
+from harness.wait import wait_until
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
@@ -127,16 +128,6 @@ class RefusingRelay(_LoopThread):
             self._server.close()
             self.call(self._server.wait_closed())
         super().close()
-
-
-async def wait_until(predicate: Callable[[], object], timeout: float, what: str,
-                     interval: float = 0.1) -> float:
-    """Poll until `predicate()` is truthy; returns the seconds it took."""
-    t0 = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - t0 < timeout, f"timed out after {timeout}s waiting for {what}"
-        await asyncio.sleep(interval)
-    return time.monotonic() - t0
 
 
 _COUNT = re.compile(r"(\d+) active channels?")

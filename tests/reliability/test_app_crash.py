@@ -15,13 +15,13 @@ from email.policy import default
 import psycopg
 import pytest
 from harness.sipp import Hangup, Speak, Wait, place_call
+from harness.wait import wait_until
 from integration.support import MailSink, new_subscriber
 
 from callflow.features.voicemail_audio import analyse_wav
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from reliability.results import Row
-from reliability.support import wait_until
 
 pytestmark = pytest.mark.lab
 

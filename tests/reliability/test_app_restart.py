@@ -9,12 +9,13 @@ import time
 import psycopg
 import pytest
 from harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
+from harness.wait import wait_until
 from integration.support import new_subscriber
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from reliability.results import Row
-from reliability.support import wait_health, wait_no_channels, wait_until
+from reliability.support import wait_health, wait_no_channels
 
 pytestmark = pytest.mark.lab
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from harness.sipp import Hangup, Speak, Uas, place_call
+from harness.wait import wait_until
 from integration.support import new_subscriber
 
 from labkit.appproc import AppProcess
@@ -23,7 +24,6 @@ from reliability.support import (
     health,
     wait_health,
     wait_no_channels,
-    wait_until,
 )
 
 pytestmark = pytest.mark.lab

@@ -9,6 +9,7 @@ import uuid
 import psycopg
 import pytest
 from harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
+from harness.wait import wait_until
 from integration.support import MailSink, new_subscriber
 
 from callflow.features.voicemail_audio import analyse_wav
@@ -16,7 +17,7 @@ from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.postgres import PgCluster
 from reliability.results import Row
-from reliability.support import channel_log, wait_no_channels, wait_until
+from reliability.support import channel_log, wait_no_channels
 
 pytestmark = pytest.mark.lab
 

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
+from harness.wait import wait_until
+
 from callflow.metrics import Metrics, Window
 
 
@@ -47,7 +49,11 @@ def test_requests_outside_a_call_are_ignored() -> None:
 async def test_loop_lag_sampled_and_reset() -> None:
     m = Metrics()
     task = asyncio.create_task(m.watch_loop(interval=0.01))
-    await asyncio.sleep(0.1)
+
+    def three_samples() -> bool:
+        return m.loop_lag.summary()["n"] >= 3  # type: ignore[operator]
+
+    await wait_until(three_samples, 5, "three loop-lag samples", interval=0.01)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

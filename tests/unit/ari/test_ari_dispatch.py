@@ -4,6 +4,7 @@ import asyncio
 import logging
 
 import pytest
+from harness.wait import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,8 +118,8 @@ async def test_exception_in_one_call_does_not_affect_others(
         async with Dispatcher(handler) as d:
             await d.dispatch(start("good"))
             await d.dispatch(start("bad"))
-            await asyncio.sleep(0.05)
-            assert d.live_calls == 1 and not d.owns("bad")
+            await wait_until(lambda: d.live_calls == 1 and not d.owns("bad"), 2,
+                             "the failed call to end", interval=0.005)
             await d.dispatch(dtmf("bad", "x"))  # dropped: its call is over
             await d.dispatch(dtmf("good", "7"))
             assert await d.wait_idle(timeout=2)
@@ -158,8 +159,7 @@ async def test_claim_routes_second_channel_and_release() -> None:
         await d.dispatch(dtmf("out.1", "5"))
         assert d.live_calls == 1
         release_now.set()
-        await asyncio.sleep(0.05)
-        assert not d.owns("out.1")
+        await wait_until(lambda: not d.owns("out.1"), 2, "out.1 released", interval=0.005)
         await d.dispatch(dtmf("out.1", "6"))  # dropped now
         await d.dispatch(end("in.1"))
         assert await d.wait_idle(timeout=2)
@@ -182,7 +182,8 @@ async def test_claim_of_channel_owned_by_other_call_fails() -> None:
     async with Dispatcher(handler) as d:
         await d.dispatch(start("a"))
         await d.dispatch(start("b"))
-        await asyncio.sleep(0.05)
+        # b tries to claim a while a is still live
+        await wait_until(lambda: errors, 2, "b's claim refused", interval=0.005)
         ready.set()
         assert await d.wait_idle(timeout=2)
     assert len(errors) == 1

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
+from harness.wait import wait_until
 
 from callflow.ari import ChannelDtmfReceived, Event, EventStream, StasisStart, UnknownEvent
 from callflow.ari.stream import events_url
@@ -59,13 +60,6 @@ async def running(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-
-
-async def eventually(pred: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def dtmf(digit: str, cid: str = "c.1") -> dict[str, object]:
@@ -163,7 +157,8 @@ async def test_connected_flag_tracks_state(fake: FakeAri) -> None:
     async with running(fake, rec, backoff_base=0.2, backoff_cap=0.2) as stream:
         await asyncio.wait_for(stream.connected.wait(), 3)
         await fake.stop()
-        await eventually(lambda: not stream.connected.is_set())
+        await wait_until(lambda: not stream.connected.is_set(), 3, "the connected flag cleared",
+                         interval=0.01)
         assert stream.reconnects >= 1
 
 
@@ -172,9 +167,9 @@ async def test_reconnects_quickly_when_server_comes_back(fake: FakeAri) -> None:
     async with running(fake, rec, backoff_base=0.05, backoff_cap=1.0) as stream:
         await rec.wait_for(lambda: rec.connects == 1)
         await fake.stop()
-        await asyncio.sleep(2.0)  # down long enough for the backoff to reach its cap
-        failures = stream.reconnects
-        assert failures >= 3  # it kept trying
+        # it keeps trying; from the 6th reconnect on, each wait is drawn up to the 1 s cap
+        await wait_until(lambda: stream.reconnects >= 6, 10, "the backoff to reach its cap",
+                         interval=0.01)
         fake.push(dtmf("9"))
         await fake.start()  # same port
         back = time.monotonic()
@@ -220,7 +215,8 @@ async def test_rejected_handshake_is_retried(fake: FakeAri) -> None:
     stream = EventStream(fake.base_url, USER, "wrong", APP, on_event=rec.on_event, backoff_cap=0.02)
     task = asyncio.create_task(stream.run())
     try:
-        await eventually(lambda: stream.reconnects >= 3)
+        await wait_until(lambda: stream.reconnects >= 3, 3, "three refused handshakes",
+                         interval=0.01)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

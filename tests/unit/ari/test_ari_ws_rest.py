@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import WSMsgType, web
+from harness.wait import wait_until
 
 from callflow.ari import AriClient, AriConflict, AriConnectionError, AriNotFound, AriTimeout
 
@@ -102,7 +103,8 @@ async def test_a_slow_request_does_not_hold_up_the_next(fake: FakeAri) -> None:
     async with client(fake, sockets=2) as ari:
         await ari.answer("fast")  # both sockets connected lazily; warm one up
         slow = asyncio.create_task(ari.answer("slow"))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: any(r.path.endswith("/slow/answer") for r in fake.requests), 2,
+                         "the slow request to be in flight", interval=0.005)
         t0 = time.monotonic()
         await ari.answer("fast")
         fast_s = time.monotonic() - t0
