@@ -8,6 +8,7 @@ Import as ``harness``: ``tests`` is on ``sys.path`` via ``pythonpath`` in
 * :mod:`harness.scenario_xml` - SIPp 3.6 scenario XML generation (UAC and UAS).
 * :mod:`harness.sipp` - the async runner: :func:`harness.sipp.place_call` and
   :class:`harness.sipp.Uas`.
+* :mod:`harness.wait` - :func:`harness.wait.wait_until`, the bounded poll tests wait with.
 """
 
 from __future__ import annotations
