@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from callflow.ari import AriClient, AriError, AriNotFound, CallEvents, Dispatcher, EventStream
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
@@ -31,6 +32,22 @@ from callflow.store.calls import log_call
 from callflow.store.subscribers import incoming_call
 
 log = logging.getLogger("callflow.app")
+
+RouteHandler = Callable[[Call, Services], Awaitable[None]]
+
+
+async def _not_in_service(call: Call, services: Services) -> None:
+    await announcements.not_in_service(call)
+
+
+# Which feature takes a call, by the kind of number dialed (routing.classify). Calls to a
+# subscriber's 050 number also need the subscriber's settings, read with the call's log
+# row in one round trip, and go to inbound.handle.
+ROUTE_HANDLERS: dict[RouteKind, RouteHandler] = {
+    RouteKind.RETRIEVAL_IVR: handle_retrieval,
+    RouteKind.PIN_CHANGE_IVR: handle_pin_change,
+    RouteKind.NOT_IN_SERVICE: _not_in_service,
+}
 
 
 class App:
@@ -59,12 +76,23 @@ class App:
             for name, job in all_jobs():
                 jobs.create_task(job(self.services), name=f"job-{name}")
             jobs.create_task(self.metrics.watch_loop(), name="loop-lag")
-            status = StatusServer(self, self.settings.status_port)
+            status = StatusServer(self.health, self.metrics, self.settings.status_port)
             await status.start()
             try:
                 await self.stream.run()
             finally:
                 await status.stop()
+
+    def health(self) -> dict[str, object]:
+        """The operator endpoint's /health figures."""
+        return {
+            "ari_connected": self.stream.connected.is_set(),
+            "ari_connections": self.stream.connections,
+            "ari_reconnects": self.stream.reconnects,
+            "live_calls": self.dispatcher.live_calls,
+            "calls_handled": self.calls_handled,
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
 
     # ---------------------------------------------------------------- resync
 
@@ -208,15 +236,10 @@ class App:
             log.error("call %s: database unavailable (%s): announcing", call.id, exc)
             await announcements.unavailable(call)
             return
-        match route.kind:
-            case RouteKind.SUBSCRIBER:
-                assert incoming is not None
-                await inbound.handle(call, self.services, incoming)
-            case RouteKind.RETRIEVAL_IVR:
-                await handle_retrieval(call, self.services)
-            case RouteKind.PIN_CHANGE_IVR:
-                await handle_pin_change(call, self.services)
-            case RouteKind.NOT_IN_SERVICE:
-                await announcements.not_in_service(call)
+        if route.kind is RouteKind.SUBSCRIBER:
+            assert incoming is not None
+            await inbound.handle(call, self.services, incoming)
+        else:
+            await ROUTE_HANDLERS[route.kind](call, self.services)
 
 

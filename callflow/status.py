@@ -3,42 +3,34 @@ GET /metrics (latency and event-loop lag, see callflow.metrics), POST /metrics/r
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from callflow.app import App
+from callflow.metrics import Metrics
+
+Health = Callable[[], dict[str, object]]
 
 
 class StatusServer:
-    def __init__(self, app: App, port: int) -> None:
-        self._app = app
+    """``health()`` gives the /health figures; its ``ari_connected`` decides 200 or 503."""
+
+    def __init__(self, health: Health, metrics: Metrics, port: int) -> None:
+        self._health_of = health
+        self._metrics_of = metrics
         self._port = port
         self._runner: web.AppRunner | None = None
 
-    def snapshot(self) -> dict[str, object]:
-        app = self._app
-        return {
-            "ari_connected": app.stream.connected.is_set(),
-            "ari_connections": app.stream.connections,
-            "ari_reconnects": app.stream.reconnects,
-            "live_calls": app.dispatcher.live_calls,
-            "calls_handled": app.calls_handled,
-            "uptime_s": round(time.time() - app.started_at, 1),
-        }
-
     async def _health(self, request: web.Request) -> web.Response:
-        snap = self.snapshot()
+        snap = self._health_of()
         return web.json_response(snap, status=200 if snap["ari_connected"] else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         # Separate from /health: percentiles sort up to 50k samples per window.
-        return web.json_response(self._app.metrics.snapshot())
+        return web.json_response(self._metrics_of.snapshot())
 
     async def _reset_metrics(self, request: web.Request) -> web.Response:
-        self._app.metrics.reset()
+        self._metrics_of.reset()
         return web.json_response({"reset": True})
 
     async def start(self) -> None:
