@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from callflow.store import LimitExceeded, blocklist
 from portal import auth, data, forms, services
-from portal.app import NotFound, portal_of, session_of
+from portal.app import NotFound, ensure_session, portal_of, session_of
 from portal.services import Outcome, account_id, full_session, owned_number, pending_session
 from portal.validation import BLOCK_LIMIT, Invalid, normalize_code, sms_capable, validate_phone
 
@@ -139,12 +139,7 @@ def _csrf(request: Request, token: str | None) -> None:
 
 @router.get("/session", response_model=SessionOut)
 async def get_session(request: Request) -> SessionOut:
-    s = session_of(request)
-    if s is None:
-        p = portal_of(request)
-        token, s = await auth.new_session(p.db, hours=p.settings.portal_session_hours)
-        request.state.new_session_token = token
-        request.state.session = s
+    s = ensure_session(request)  # before login: a cookie only, no row
     return SessionOut(stage=s.stage, csrf_token=s.csrf_token)  # type: ignore[arg-type]
 
 
@@ -289,7 +284,8 @@ async def put_voicemail(request: Request, number: str, body: VoicemailIn,
         return invalid(errors)
     await data.set_voicemail(portal_of(request).db, n, enabled=vm.enabled, email=vm.email,
                              only_recorded=vm.only_recorded, attach=vm.attach,
-                             pin_hash=auth.hash_secret(vm.pin) if vm.pin else None)
+                             pin_hash=(await portal_of(request).passwords.hash(vm.pin)
+                                       if vm.pin else None))
     return JSONResponse((await _settings(request, n)).model_dump())
 
 

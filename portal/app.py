@@ -24,6 +24,9 @@ log = logging.getLogger("portal")
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "anshin_session"
 TRUST_COOKIE = "anshin_trusted"
+# Before login: a random nonce whose HMAC is the CSRF token (auth.anonymous_session); no row.
+NONCE_COOKIE = "anshin_nonce"
+MSG_BUSY = "ただいま混み合っています。しばらくしてから再度お試しください。"
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
@@ -43,6 +46,7 @@ class Portal:
     db: Database
     sms: SmsProvider
     templates: Jinja2Templates
+    passwords: auth.PasswordHashing
 
 
 class LoginRequired(Exception):
@@ -71,8 +75,21 @@ def set_session_cookie(request: Request, token: str) -> None:
     request.state.new_session_token = token
 
 
-def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | None = None
-               ) -> FastAPI:
+def ensure_session(request: Request) -> auth.Session:
+    """The visitor's session; one who has none gets a pre-login session that lives only in a
+    cookie (its CSRF token for the login form), so anonymous requests store nothing."""
+    s = session_of(request)
+    if s is None:
+        nonce = auth.new_nonce()
+        s = auth.anonymous_session(portal_of(request).settings.portal_secret, nonce)
+        assert s is not None
+        request.state.new_nonce = nonce
+        request.state.session = s
+    return s
+
+
+def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | None = None,
+               passwords: auth.PasswordHashing | None = None) -> FastAPI:
     settings = settings or PortalSettings()
     db = Database(settings.database_url, timeout=settings.db_timeout)
     if sms is None:
@@ -92,11 +109,13 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
             yield
         finally:
             await db.close()
+            portal.passwords.close()
 
     app = FastAPI(title="050あんしんナンバー 設定用ホームページ API", version="1.0",
                   lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
-    app.state.portal = Portal(settings, db, sms, templates)
+    portal = Portal(settings, db, sms, templates, passwords or auth.PasswordHashing())
+    app.state.portal = portal
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -105,10 +124,13 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
                                    ) -> Response:
         request.state.session = None
         request.state.new_session_token = None
+        request.state.new_nonce = None
         request.state.clear_session = False
         try:
-            request.state.session = await auth.load_session(
-                db, request.cookies.get(SESSION_COOKIE))
+            request.state.session = (
+                await auth.load_session(db, request.cookies.get(SESSION_COOKIE))
+                or auth.anonymous_session(settings.portal_secret,
+                                          request.cookies.get(NONCE_COOKIE)))
             response = await call_next(request)
         except StoreUnavailable:
             log.warning("database unavailable for %s", request.url.path)
@@ -120,6 +142,10 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
         elif request.state.clear_session:
             response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                                    secure=settings.portal_cookie_secure)
+        if request.state.new_nonce:
+            response.set_cookie(NONCE_COOKIE, request.state.new_nonce, httponly=True,
+                                samesite="lax", secure=settings.portal_cookie_secure,
+                                max_age=settings.portal_session_hours * 3600, path="/")
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         return response
@@ -147,6 +173,16 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
             "message": "画面の有効期限が切れたか、不正な操作です。"
                        "もう一度最初から操作してください。"},
             status_code=403)
+
+    @app.exception_handler(auth.HashingBusy)
+    async def hashing_busy(request: Request, exc: auth.HashingBusy) -> Response:
+        log.warning("password hashing queue full for %s", request.url.path)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": MSG_BUSY}, status_code=503,
+                                headers={"Retry-After": "5"})
+        return templates.TemplateResponse(request, "error.html", {
+            "title": "ただいま混み合っています", "message": MSG_BUSY},
+            status_code=503, headers={"Retry-After": "5"})
 
     def _unavailable(request: Request) -> Response:
         if request.url.path.startswith("/api/"):

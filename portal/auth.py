@@ -4,24 +4,33 @@ stored hashed; nothing secret is logged."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import re
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg.rows import class_row
 
 from callflow.store import Database
+from callflow.store.database import Connection
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so a miss costs as long as a hit.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+T = TypeVar("T")
 
 
 def hash_secret(value: str) -> str:
-    """argon2 hash for passwords and voicemail PINs."""
+    """argon2 hash for passwords and voicemail PINs (blocking: the portal goes through
+    PasswordHashing; the operator CLI calls it directly)."""
     return _hasher.hash(value)
 
 
@@ -30,6 +39,54 @@ def verify_secret(stored: str | None, value: str) -> bool:
         return _hasher.verify(stored or _DUMMY_HASH, value) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+class HashingBusy(Exception):
+    """More password hashes are queued than the portal takes: the user is asked to retry."""
+
+
+class PasswordHashing:
+    """argon2 off the event loop. Each hash takes tens of milliseconds of CPU (and 64 MiB), so
+    a flood of logins hashed on the loop would stall every page. At most `workers` hashes run at
+    once in their own threads; up to `waiting` more wait their turn (briefly: a few hash times);
+    beyond that a request is refused at once (HashingBusy) instead of piling up."""
+
+    def __init__(self, workers: int = 2, waiting: int = 16) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        # Held from submission until the thread has finished (not until the request gives up),
+        # so a client that disconnects does not free a slot while its hash still runs.
+        self._admission = threading.BoundedSemaphore(workers + waiting)
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def _counted(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            self.running += 1
+        try:
+            return fn()
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if not self._admission.acquire(blocking=False):
+            raise HashingBusy()
+        try:
+            future = self._executor.submit(self._counted, fn)
+        except BaseException:
+            self._admission.release()
+            raise
+        future.add_done_callback(lambda _f: self._admission.release())
+        return await asyncio.wrap_future(future)
+
+    async def verify(self, stored: str | None, value: str) -> bool:
+        return await self._run(lambda: verify_secret(stored, value))
+
+    async def hash(self, value: str) -> str:
+        return await self._run(lambda: hash_secret(value))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def token_hash(token: str) -> str:
@@ -43,6 +100,26 @@ class Session:
     stage: str
     csrf_token: str
     challenge_id: int | None
+    # False for a visitor who has not logged in: nothing of theirs is in the database.
+    stored: bool = True
+
+
+# A visitor's CSRF state before login lives in a cookie, not in a row: the cookie holds a
+# random nonce and the form token is its HMAC under the portal secret (a signed double-submit
+# token), so anonymous page views write nothing to the database.
+_NONCE = re.compile(r"[A-Za-z0-9_-]{32,64}")
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def anonymous_session(secret: str, nonce: str | None) -> Session | None:
+    """The pre-login session carried by the nonce cookie (None when it is missing/malformed)."""
+    if not nonce or not _NONCE.fullmatch(nonce):
+        return None
+    csrf = hmac.new(secret.encode(), f"anonymous-csrf:{nonce}".encode(), "sha256").hexdigest()
+    return Session("nonce:" + token_hash(nonce), None, "anonymous", csrf, None, stored=False)
 
 
 _SESSION_COLUMNS = "token_hash, account_id, stage, csrf_token, challenge_id"
@@ -58,9 +135,10 @@ async def load_session(db: Database, token: str | None) -> Session | None:
         return await cur.fetchone()
 
 
-async def new_session(db: Database, *, account_id: int | None = None, stage: str = "anonymous",
-                      hours: int = 12) -> tuple[str, Session]:
-    """A fresh session (new token: logging in never reuses a pre-login session id)."""
+async def new_session(db: Database, *, account_id: int, stage: str, hours: int = 12
+                      ) -> tuple[str, Session]:
+    """A fresh session row, made at login (new token: never a pre-login id). Expired rows and
+    stale lockout counters are purged here, so the tables only hold what is still in use."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     async with db.connection() as conn:
@@ -68,9 +146,14 @@ async def new_session(db: Database, *, account_id: int | None = None, stage: str
             "INSERT INTO portal_sessions (token_hash, account_id, stage, csrf_token, expires_at)"
             " VALUES (%s, %s, %s, %s, now() + make_interval(hours => %s))",
             (token_hash(token), account_id, stage, csrf, hours))
-        await conn.execute(
-            "DELETE FROM portal_sessions WHERE expires_at < now() - interval '1 day'")
+        await purge_expired(conn)
     return token, Session(token_hash(token), account_id, stage, csrf, None)
+
+
+async def purge_expired(conn: Connection) -> None:
+    await conn.execute("DELETE FROM portal_sessions WHERE expires_at <= now()")
+    await conn.execute("DELETE FROM portal_lockouts WHERE window_start < now() - interval '1 day'"
+                       " AND (locked_until IS NULL OR locked_until < now())")
 
 
 async def update_session(db: Database, session: Session, *, stage: str | None = None,
@@ -82,6 +165,8 @@ async def update_session(db: Database, session: Session, *, stage: str | None = 
 
 
 async def end_session(db: Database, session: Session) -> None:
+    if not session.stored:
+        return
     async with db.connection() as conn:
         await conn.execute("DELETE FROM portal_sessions WHERE token_hash = %s",
                            (session.token_hash,))
@@ -92,6 +177,59 @@ def csrf_ok(session: Session, presented: str | None) -> bool:
 
 
 # ------------------------------------------------------------------ lockouts
+# An attempt (a password, a 2FA code) is counted as a failure *before* it is checked, under
+# the row lock of its key, and the count is taken back when it succeeds. So concurrent wrong
+# attempts cannot all be checked before their failures land: the attempt that reaches the
+# limit sets the lock, and every later one is refused without being checked.
+
+@dataclass(frozen=True)
+class Attempt:
+    allowed: bool  # False: the key is locked, the attempt must not be checked
+    failures: int  # the count stored for the key, this attempt included
+    locks: bool  # this attempt reached the limit: if it fails, the key is now locked
+
+
+def next_attempt(*, locked: bool, window_over: bool, failures: int, limit: int) -> Attempt:
+    """Decide one attempt from the key's state (window_over: the counting window, or a former
+    lock, has run out, so counting starts again)."""
+    if locked:
+        return Attempt(False, failures, True)
+    counted = 1 if window_over else failures + 1
+    return Attempt(True, counted, counted >= limit)
+
+
+async def begin_attempt(db: Database, key: str, *, limit: int, minutes: int) -> Attempt:
+    """Reserve one attempt under `key`. The `limit`-th in a `minutes` window locks the key for
+    `minutes` (lifted again by clear_failures if that very attempt succeeds)."""
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO portal_lockouts (key, failures, window_start)"
+                           " VALUES (%s, 0, now()) ON CONFLICT (key) DO NOTHING", (key,))
+        cur = await conn.execute(
+            "SELECT coalesce(locked_until > now(), false),"
+            " locked_until IS NOT NULL OR window_start < now() - make_interval(mins => %s),"
+            " failures FROM portal_lockouts WHERE key = %s FOR UPDATE", (minutes, key))
+        row = await cur.fetchone()
+        assert row is not None
+        window_over = bool(row[1])
+        attempt = next_attempt(locked=bool(row[0]), window_over=window_over,
+                               failures=_int(row[2]), limit=limit)
+        if attempt.allowed:
+            await conn.execute(
+                "UPDATE portal_lockouts SET failures = %s,"
+                " window_start = CASE WHEN %s THEN now() ELSE window_start END,"
+                " locked_until = CASE WHEN %s THEN now() + make_interval(mins => %s) END"
+                " WHERE key = %s", (attempt.failures, window_over, attempt.locks, minutes, key))
+    return attempt
+
+
+async def release_attempt(db: Database, key: str, *, limit: int) -> None:
+    """Give back an attempt that was reserved but never checked (the server was too busy)."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE portal_lockouts SET failures = greatest(failures - 1, 0),"
+            " locked_until = CASE WHEN failures - 1 < %s THEN NULL ELSE locked_until END"
+            " WHERE key = %s", (limit, key))
+
 
 async def locked(db: Database, key: str) -> bool:
     async with db.connection() as conn:
@@ -122,9 +260,10 @@ async def record_failure(db: Database, key: str, *, limit: int, minutes: int) ->
 
 
 async def clear_failures(db: Database, key: str) -> None:
+    """After a successful attempt (which was allowed, so the key was not locked when it began;
+    a lock it set itself as the limit-th attempt goes too)."""
     async with db.connection() as conn:
-        await conn.execute("DELETE FROM portal_lockouts WHERE key = %s AND"
-                           " (locked_until IS NULL OR locked_until < now())", (key,))
+        await conn.execute("DELETE FROM portal_lockouts WHERE key = %s", (key,))
 
 
 # ------------------------------------------------------------------ two-factor codes
@@ -203,18 +342,19 @@ async def get_challenge(db: Database, challenge_id: int | None, account_id: int 
 
 async def check_code(db: Database, secret: str, challenge: Challenge, code: str,
                      max_attempts: int) -> bool:
-    """Single use: a right code marks the challenge used, atomically (no double use)."""
+    """Single use: a right code marks the challenge used, a wrong one counts an attempt, in one
+    statement (no double use, no check that is not counted)."""
     expected = code_hash(secret, challenge.id, code)
     async with db.connection() as conn:
         cur = await conn.execute(
-            "UPDATE twofa_challenges SET used_at = now() WHERE id = %s AND code_hash = %s"
-            " AND used_at IS NULL AND cancelled_at IS NULL AND expires_at > now()"
-            " AND attempts < %s RETURNING id", (challenge.id, expected, max_attempts))
-        if await cur.fetchone() is not None:
-            return True
-        await conn.execute("UPDATE twofa_challenges SET attempts = attempts + 1 WHERE id = %s",
-                           (challenge.id,))
-    return False
+            "UPDATE twofa_challenges SET"
+            " used_at = CASE WHEN code_hash = %(h)s THEN now() END,"
+            " attempts = attempts + CASE WHEN code_hash = %(h)s THEN 0 ELSE 1 END"
+            " WHERE id = %(id)s AND used_at IS NULL AND cancelled_at IS NULL"
+            " AND expires_at > now() AND attempts < %(max)s RETURNING used_at IS NOT NULL",
+            {"h": expected, "id": challenge.id, "max": max_attempts})
+        row = await cur.fetchone()
+    return row is not None and row[0] is True
 
 
 async def cancel_challenge(db: Database, challenge_id: int) -> None:

@@ -47,16 +47,21 @@ async def password_step(request: Request, email: str, password: str) -> Outcome:
     'full' straight away when this browser is trusted for the account."""
     p = portal_of(request)
     key = "login:" + email.strip().lower()
-    if await auth.locked(p.db, key):
-        return Outcome.LOCKED
+    limit = p.settings.portal_login_max_failures
     account = await data.account_by_email(p.db, email.strip()) if email.strip() else None
-    ok = auth.verify_secret(account.password_hash if account else None, password)
+    attempt = await auth.begin_attempt(p.db, key, limit=limit,
+                                       minutes=p.settings.portal_lock_minutes)
+    if not attempt.allowed:
+        return Outcome.LOCKED
+    try:
+        # argon2 runs in the hashing threads, bounded: refused when too many are queued
+        ok = await p.passwords.verify(account.password_hash if account else None, password)
+    except auth.HashingBusy:
+        await auth.release_attempt(p.db, key, limit=limit)  # not checked, so not counted
+        raise
     if account is None or not ok:
-        s = p.settings
-        locked = await auth.record_failure(p.db, key, limit=s.portal_login_max_failures,
-                                           minutes=s.portal_lock_minutes)
-        log.info("login failed (locked=%s)", locked)
-        return Outcome.LOCKED if locked else Outcome.BAD
+        log.info("login failed (locked=%s)", attempt.locks)
+        return Outcome.LOCKED if attempt.locks else Outcome.BAD
     await auth.clear_failures(p.db, key)
     old = session_of(request)
     if old is not None:
@@ -161,6 +166,8 @@ async def resend_code(request: Request) -> SendResult:
     challenge = await auth.get_challenge(p.db, s.challenge_id, s.account_id)
     if challenge is None:
         return SendResult(False, "もう一度最初から操作してください。", "code")
+    if await auth.locked(p.db, f"twofa:{account_id(s)}"):
+        return SendResult(False, MSG_LOCKED, "code")
     if await auth.recent_sends(p.db, challenge.contact_number, p.settings.portal_lock_minutes) \
             >= p.settings.portal_max_sends_per_window:
         return SendResult(False, MSG_TOO_MANY_SENDS, "code")
@@ -189,11 +196,16 @@ async def verify_code(request: Request, code: str) -> SendResult:
         return SendResult(False, MSG_EXPIRED, "code")
     if challenge.attempts >= p.settings.portal_code_max_failures:
         return SendResult(False, MSG_EXPIRED, "code")
+    # Counted per account across resends (a new code does not restart the count), and before
+    # the check, so concurrent wrong codes cannot outrun the lock.
+    attempt = await auth.begin_attempt(p.db, key, limit=p.settings.portal_code_max_failures,
+                                       minutes=p.settings.portal_lock_minutes)
+    if not attempt.allowed:
+        return SendResult(False, MSG_LOCKED, "code")
     if not await auth.check_code(p.db, p.settings.portal_secret, challenge, code,
                                  p.settings.portal_code_max_failures):
-        locked = await auth.record_failure(p.db, key, limit=p.settings.portal_code_max_failures * 2,
-                                           minutes=p.settings.portal_lock_minutes)
-        return SendResult(False, MSG_LOCKED if locked else MSG_BAD_CODE, "code")
+        log.info("2FA code wrong account=%s (locked=%s)", acct, attempt.locks)
+        return SendResult(False, MSG_LOCKED if attempt.locks else MSG_BAD_CODE, "code")
     await auth.clear_failures(p.db, key)
     await auth.end_session(p.db, s)
     token, session = await auth.new_session(p.db, account_id=acct, stage="full",

@@ -12,7 +12,14 @@ from starlette.datastructures import FormData
 from callflow.numbers import display
 from callflow.store import LimitExceeded
 from portal import auth, data, forms, services
-from portal.app import TRUST_COOKIE, NotFound, portal_of, session_of, set_session_cookie
+from portal.app import (
+    TRUST_COOKIE,
+    NotFound,
+    Portal,
+    portal_of,
+    session_of,
+)
+from portal.app import ensure_session as app_ensure_session
 from portal.services import Outcome, account_id, full_session, owned_number, pending_session
 from portal.validation import Invalid, normalize_code, sms_capable, validate_phone
 
@@ -36,7 +43,7 @@ def render(request: Request, template: str, status_code: int = 200, **ctx: Any) 
     ctx.setdefault("csrf", s.csrf_token if s else "")
     ctx.setdefault("errors", {})
     ctx.setdefault("number", None)
-    ctx.setdefault("lab_sms", p.settings.portal_sms_provider == "lab")
+    ctx.setdefault("lab_sms", lab_sms_enabled(p))
     return p.templates.TemplateResponse(request, template, ctx, status_code=status_code)
 
 
@@ -56,13 +63,8 @@ async def checked_form(request: Request) -> FormData:
 
 
 async def ensure_session(request: Request) -> auth.Session:
-    s = session_of(request)
-    if s is None:
-        p = portal_of(request)
-        token, s = await auth.new_session(p.db, hours=p.settings.portal_session_hours)
-        set_session_cookie(request, token)
-        request.state.session = s
-    return s
+    """The session, or a pre-login one kept only in a cookie (no row for anonymous views)."""
+    return app_ensure_session(request)
 
 
 def redirect(url: str) -> Response:
@@ -363,7 +365,8 @@ async def voicemail_apply(request: Request, num: str) -> Response:
                       pin_set=pin_set)
     await data.set_voicemail(portal_of(request).db, number, enabled=vm.enabled, email=vm.email,
                              only_recorded=vm.only_recorded, attach=vm.attach,
-                             pin_hash=auth.hash_secret(vm.pin) if vm.pin else None)
+                             pin_hash=(await portal_of(request).passwords.hash(vm.pin)
+                                       if vm.pin else None))
     return render(request, "done.html", number=number,
                   title="メッセージ（留守番電話）センターへの接続", message="設定が完了しました。")
 
@@ -585,10 +588,16 @@ async def messages_delete(request: Request, num: str) -> Response:
 
 # ------------------------------------------------------------------ lab SMS inbox
 
+def lab_sms_enabled(p: Portal) -> bool:
+    """The lab SMS inbox shows every code sent, to anyone: it exists only in a lab that turns
+    on the lab pages (ANSHIN_PORTAL_LAB_PAGES=1) and keeps SMS in the lab outbox."""
+    return p.settings.portal_lab_pages and p.settings.portal_sms_provider == "lab"
+
+
 @router.get("/lab/sms")
 async def lab_sms(request: Request) -> Response:
     p = portal_of(request)
-    if p.settings.portal_sms_provider != "lab":
+    if not lab_sms_enabled(p):
         raise NotFound()
     async with p.db.connection() as conn:
         cur = await conn.execute("SELECT to_number, body, created_at FROM sms_outbox"

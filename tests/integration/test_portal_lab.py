@@ -33,7 +33,8 @@ PASSWORD = "lab-portal-password"
 @pytest.fixture(scope="module")
 def portal_url(pg: PgCluster) -> Iterator[str]:
     server = PortalServer(PortalSettings(database_url=pg.url, portal_port=0,
-                                         portal_secret="lab-test", portal_sms_provider="lab"))
+                                         portal_secret="lab-test", portal_sms_provider="lab",
+                                         portal_lab_pages=True))
     server.start()
     yield server.url
     server.stop()

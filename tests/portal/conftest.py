@@ -26,7 +26,8 @@ def portal_sql(pg: PgClusterT) -> Iterator[Sql]:  # noqa: F811
 @pytest.fixture(scope="session")
 def portal(pg: PgClusterT) -> Iterator[PortalServer]:  # noqa: F811
     server = PortalServer(PortalSettings(database_url=pg.url, portal_port=0,
-                                         portal_secret="test-secret", portal_sms_provider="lab"))
+                                         portal_secret="test-secret", portal_sms_provider="lab",
+                                         portal_lab_pages=True))
     server.start()
     yield server
     server.stop()
