@@ -133,11 +133,29 @@ DROP TRIGGER IF EXISTS voicemail_messages_limit ON voicemail_messages;
 CREATE TRIGGER voicemail_messages_limit BEFORE INSERT ON voicemail_messages
     FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(20);
 
--- PIN attempts and lockout per mailbox, shared by both IVRs and every app instance (R-VM-2).
-CREATE TABLE IF NOT EXISTS mailbox_lockouts (
-    number          text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+-- A voicemail slot held for a caller from the greeting until the message is saved (or not
+-- recorded): stored messages + unexpired reservations never exceed 20, so a caller who hears
+-- the beep can always be stored (callflow/store/voicemail.py). Keyed by the recording name.
+-- A crashed process's reservations lapse at expires_at (or are consumed by the recovery job
+-- when it imports their recording).
+CREATE TABLE IF NOT EXISTS voicemail_reservations (
+    recording_name text PRIMARY KEY,
+    number         text NOT NULL REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    expires_at     timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS voicemail_reservations_number
+    ON voicemail_reservations(number, expires_at);
+
+-- Wrong PINs and the 15-minute lock (R-VM-2), shared by both IVRs and every app instance, kept
+-- per entered 050 number whether or not it is a mailbox: an unknown number is counted, locked
+-- and forgotten exactly like a real one, so the IVRs cannot be used to find which numbers
+-- exist (no foreign key on purpose). Wrong PINs are forgotten 24 h after the last one; the
+-- expiry job deletes rows that no longer count (callflow/store/mailbox.py).
+CREATE TABLE IF NOT EXISTS ivr_lockouts (
+    number          text PRIMARY KEY CHECK (number ~ '^050[0-9]{8}$'),
     failed_attempts integer NOT NULL DEFAULT 0,
-    locked_until    timestamptz
+    locked_until    timestamptz,
+    last_failure_at timestamptz
 );
 
 -- Transactional outbox for e-mail (R-IN-5): written in the same transaction as what it
@@ -303,17 +321,6 @@ CREATE TABLE IF NOT EXISTS callback_account_limits (
     max_billable_minutes_per_day  integer CHECK (max_billable_minutes_per_day >= 0),
     leg1_ring_seconds             integer CHECK (leg1_ring_seconds BETWEEN 3 AND 120),
     leg2_ring_seconds             integer CHECK (leg2_ring_seconds BETWEEN 3 AND 120)
-);
-
--- ---------------------------------------------------------------------------------------------
--- Voicemail IVRs (issue 5): failure counts and locks for entered numbers that are NOT mailboxes,
--- so that an unknown number behaves exactly like a mailbox with a wrong PIN (no enumeration).
--- Rows are forgotten after 24 h of quiet by the expiry job.
-CREATE TABLE IF NOT EXISTS ivr_unknown_lockouts (
-    number          text PRIMARY KEY CHECK (number ~ '^050[0-9]{8}$'),
-    failed_attempts integer NOT NULL DEFAULT 0,
-    locked_until    timestamptz,
-    updated_at      timestamptz NOT NULL
 );
 
 -- ---------------------------------------------------------------------------------------------

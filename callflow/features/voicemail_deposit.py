@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from callflow.ari import AriConflict, AriError, AriNotFound, RecordingFailed, RecordingFinished
 from callflow.call import Call, CallerHungUp
@@ -32,9 +32,10 @@ from callflow.mail.notify import notify_incoming_call_in, wants_notification
 from callflow.store import LimitExceeded, StoreError
 from callflow.store.subscribers import SubscriberNumber
 from callflow.store.voicemail import (
-    MAILBOX_LIMIT,
-    count_messages,
+    extend_reservation,
     message_id_for_recording,
+    release_slot,
+    reserve_slot,
     save_message,
 )
 
@@ -45,6 +46,13 @@ log = logging.getLogger("callflow.voicemail")
 active_recordings: set[str] = set()
 
 _MAX_DURATION_MS = 190_000  # the schema's CHECK; a 180 s recording is a little over 180 000
+# A caller's mailbox slot is held from the greeting on. If this process dies, the slot lapses
+# after this long when no recording was started (the greeting and beep last ~10 s) …
+_HOLD_UNTIL_RECORDING = timedelta(minutes=2)
+# … or, once recording, this long after the longest message could have ended: Asterisk
+# keeps recording without the app, and the recovery sweep (start-up, then every minute)
+# imports the file into the slot held for it.
+_HOLD_AFTER_RECORDING = timedelta(minutes=5)
 
 
 class Outcome(enum.Enum):
@@ -61,6 +69,14 @@ def _now(services: Services) -> datetime:
     clock = getattr(services, "clock", None)
     now: datetime = clock.now() if clock is not None else datetime.now(UTC)
     return now
+
+
+async def release(services: Services, name: str) -> None:
+    """Give the mailbox slot held for ``name`` back (nothing will be stored for it)."""
+    try:
+        await release_slot(services.db, name)
+    except StoreError as exc:  # it lapses by itself (expires_at)
+        log.warning("recording %s: cannot release its mailbox slot: %s", name, exc)
 
 
 async def forget_recording(services: Services, name: str) -> None:
@@ -89,7 +105,10 @@ async def import_recording(services: Services, rec: RecordingName,
         # Another instance may have imported and deleted it a moment ago.
         async with services.db.connection() as conn:
             existing = await message_id_for_recording(conn, rec.name)
-        return (Outcome.DUPLICATE, existing) if existing else (Outcome.GONE, None)
+        if existing:
+            return Outcome.DUPLICATE, existing
+        await release(services, rec.name)
+        return Outcome.GONE, None
     try:
         info = analyse_wav(audio)
     except BadAudio as exc:
@@ -98,6 +117,7 @@ async def import_recording(services: Services, rec: RecordingName,
     if not info.is_message:
         log.info("recording %s: %d ms, %d ms of sound: no message", rec.name,
                  info.duration_ms, info.speech_ms)
+        await release(services, rec.name)
         await forget_recording(services, rec.name)
         return Outcome.NO_MESSAGE, None
     duration_ms = min(info.duration_ms, _MAX_DURATION_MS)
@@ -105,7 +125,8 @@ async def import_recording(services: Services, rec: RecordingName,
         async with services.db.transaction() as conn:
             message_id = await save_message(
                 conn, number=rec.number, caller=rec.caller, received_at=rec.received_at,
-                duration_ms=duration_ms, audio=audio, recording_name=rec.name)
+                duration_ms=duration_ms, audio=audio, recording_name=rec.name,
+                now=_now(services))
             if message_id is not None:
                 await notify_incoming_call_in(
                     conn, services, subscriber, caller=rec.caller,
@@ -154,27 +175,50 @@ async def _wait_recording_end(call: Call, name: str, limit_s: float) -> bool:
 
 async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
                   caller: str | None, received_at: datetime) -> tuple[Outcome, int | None]:
-    settings = services.settings
-    try:
-        full = await count_messages(services.db, subscriber.number) >= MAILBOX_LIMIT
-    except StoreError as exc:
-        # Record anyway: the file waits in Asterisk until the database is back (recovery).
-        log.warning("call %s: cannot count messages (%s), recording anyway", call.id, exc)
-        full = False
-    try:
-        # The inbound channel may still be ringing (straight to voicemail) or answered
-        # already (after a forwarding attempt); answering an up channel is a no-op.
-        await call.answer()
-        if full:
-            with contextlib.suppress(CallerHungUp):
-                await call.play(["vm_full"])
-            return Outcome.FULL, None
-        await call.play(["vm_greeting", "beep"])
-    except CallerHungUp:
-        return Outcome.NO_MESSAGE, None
     name = recording_name(subscriber.number, caller, received_at)
     rec = parse_recording_name(name)
     assert rec is not None
+    # The slot is taken before the greeting, so a caller who hears the beep is always
+    # stored: of two callers racing for the 20th message, the second hears vm_full instead.
+    now = _now(services)
+    try:
+        reserved = await reserve_slot(services.db, number=subscriber.number,
+                                      recording_name=name, now=now,
+                                      expires_at=now + _HOLD_UNTIL_RECORDING)
+    except StoreError as exc:
+        # Record anyway: the file waits in Asterisk until the database is back (recovery),
+        # and is stored then if a slot is free.
+        log.warning("call %s: cannot reserve a mailbox slot (%s), recording anyway",
+                    call.id, exc)
+        reserved = True
+    if not reserved:
+        with contextlib.suppress(CallerHungUp):
+            # The inbound channel may still be ringing (straight to voicemail) or answered
+            # already (after a forwarding attempt); answering an up channel is a no-op.
+            await call.answer()
+            await call.play(["vm_full"])
+        return Outcome.FULL, None
+    outcome = Outcome.NO_MESSAGE
+    try:
+        outcome, message_id = await _greet_and_record(call, services, subscriber, rec)
+    finally:
+        # Nothing will be stored for this call: the slot is free for the next caller. (A
+        # saved message consumed it already; a deferred recording keeps it for the
+        # recovery sweep.)
+        if outcome is not Outcome.DEFERRED:
+            await release(services, name)
+    return outcome, message_id
+
+
+async def _greet_and_record(call: Call, services: Services, subscriber: SubscriberNumber,
+                            rec: RecordingName) -> tuple[Outcome, int | None]:
+    settings = services.settings
+    name = rec.name
+    try:
+        await call.answer()
+        await call.play(["vm_greeting", "beep"])
+    except CallerHungUp:
+        return Outcome.NO_MESSAGE, None
     active_recordings.add(name)
     try:
         try:
@@ -189,6 +233,12 @@ async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
         except AriConflict as exc:
             log.warning("call %s: cannot record: %s", call.id, exc)
             return Outcome.NO_MESSAGE, None
+        # Asterisk records on without the app: hold the slot until the recovery sweep of a
+        # restarted app can have imported the longest message.
+        with contextlib.suppress(StoreError):
+            await extend_reservation(
+                services.db, name, _now(services) + timedelta(
+                    seconds=settings.voicemail_max_seconds) + _HOLD_AFTER_RECORDING)
         hung_up = await _wait_recording_end(call, name, settings.voicemail_max_seconds + 30)
         try:
             outcome, message_id = await import_recording(services, rec, subscriber)
