@@ -238,27 +238,6 @@ async def locked(db: Database, key: str) -> bool:
         return await cur.fetchone() is not None
 
 
-async def record_failure(db: Database, key: str, *, limit: int, minutes: int) -> bool:
-    """Count a failure in a `minutes` window; at `limit` lock for `minutes`. True if now locked."""
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO portal_lockouts AS l (key, failures, window_start) VALUES (%s, 1, now())"
-            " ON CONFLICT (key) DO UPDATE SET"
-            "  failures = CASE WHEN l.window_start < now() - make_interval(mins => %s)"
-            "             THEN 1 ELSE l.failures + 1 END,"
-            "  window_start = CASE WHEN l.window_start < now() - make_interval(mins => %s)"
-            "             THEN now() ELSE l.window_start END"
-            " RETURNING failures", (key, minutes, minutes))
-        row = await cur.fetchone()
-        assert row is not None
-        if _int(row[0]) >= limit:
-            await conn.execute(
-                "UPDATE portal_lockouts SET locked_until = now() + make_interval(mins => %s),"
-                " failures = 0, window_start = now() WHERE key = %s", (minutes, key))
-            return True
-    return False
-
-
 async def clear_failures(db: Database, key: str) -> None:
     """After a successful attempt (which was allowed, so the key was not locked when it began;
     a lock it set itself as the limit-th attempt goes too)."""
