@@ -7,8 +7,12 @@ database's now(), so a test can shift the whole app forward with ANSHIN_CLOCK_OF
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
+
+#: Japan time (UTC+9, no daylight saving): the one zone the service shows and speaks times in
+#: (history, mails, IVR dates, billing months).
+JST = timezone(timedelta(hours=9), "JST")
 
 
 class Clock(Protocol):

@@ -20,7 +20,9 @@ Conventions chosen here:
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
+
+from callflow.clock import JST
 
 __all__ = [
     "JST",
@@ -33,7 +35,6 @@ __all__ = [
     "message_header",
 ]
 
-JST = timezone(timedelta(hours=9), "JST")
 MAX_COUNT = 99
 _MAX_SINGLE_COUNT = 20
 _MAX_KEN = 20

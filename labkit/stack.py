@@ -21,7 +21,8 @@ SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 DEMO_EMAIL = "demo@example.jp"
 DEMO_PASSWORD = "anshin-demo"
 DEMO_NUMBER = "05012345678"
-DEMO_PIN = "1234"
+# Not 1234/0000: the shared PIN rule (callflow/pins.py) refuses runs and repeats everywhere.
+DEMO_PIN = "4826"
 DEMO_CONTACT = "09000000001"
 
 

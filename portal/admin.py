@@ -60,6 +60,7 @@ def add_number(conn: Conn, email: str, number: str, pin: str | None = None) -> s
     canonical = validate_phone(number)
     if not canonical.startswith("050"):
         raise AdminError("not a 050 number")
+    new_pin = validate_pin(pin) if pin is not None else None  # the IVR's rule; before any write
     acct = _account_id(conn, email)
     row = conn.execute("SELECT account_id FROM subscriber_numbers WHERE number = %s",
                        (canonical,)).fetchone()
@@ -67,9 +68,9 @@ def add_number(conn: Conn, email: str, number: str, pin: str | None = None) -> s
         raise AdminError(f"{canonical} belongs to another account")
     conn.execute("INSERT INTO subscriber_numbers (number, account_id) VALUES (%s, %s)"
                  " ON CONFLICT (number) DO NOTHING", (canonical, acct))
-    if pin is not None:
+    if new_pin is not None:
         conn.execute("UPDATE subscriber_numbers SET voicemail_pin_hash = %s WHERE number = %s",
-                     (hash_secret(validate_pin(pin)), canonical))
+                     (hash_secret(new_pin), canonical))
     return canonical
 
 

@@ -10,11 +10,17 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from callflow.store import LimitExceeded, blocklist
+from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
 from portal import auth, data, forms, services
 from portal.app import NotFound, ensure_session, portal_of, session_of
 from portal.services import Outcome, account_id, full_session, owned_number, pending_session
-from portal.validation import BLOCK_LIMIT, Invalid, normalize_code, sms_capable, validate_phone
+from portal.validation import (
+    BLOCK_LIMIT,
+    Invalid,
+    normalize_code,
+    sms_capable,
+    validate_call_destination,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["portal"])
 
@@ -223,7 +229,7 @@ async def numbers(request: Request) -> list[str]:
 async def _settings(request: Request, number: str) -> SettingsOut:
     db = portal_of(request).db
     st = await data.settings(db, number)
-    dests = await data.destinations(db, number)
+    dests = await forwarding.list_destinations(db, number)
     return SettingsOut(
         number=number, reject_anonymous=st.reject_anonymous, forward_enabled=st.forward_enabled,
         forward_destinations=[d.destination for d in dests],
@@ -232,7 +238,8 @@ async def _settings(request: Request, number: str) -> SettingsOut:
         forward_show_caller=st.forward_show_caller,  # type: ignore[arg-type]
         voicemail_enabled=st.voicemail_enabled, voicemail_pin_set=st.pin_set,
         notify_email=st.notify_email, notify_only_recorded=st.notify_only_recorded,
-        attach_recording=st.attach_recording, block_list=await data.blocked(db, number))
+        attach_recording=st.attach_recording,
+        block_list=await blocklist.blocked_numbers(db, number))
 
 
 @router.get("/numbers/{number}/settings", response_model=SettingsOut,
@@ -258,14 +265,20 @@ async def put_forwarding(request: Request, number: str, body: ForwardingIn,
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
     fwd, errors = forms.parse_forwarding(
-        enabled="on" if body.enabled else "off", destinations=body.destinations,
+        number=n, enabled="on" if body.enabled else "off", destinations=body.destinations,
         active=body.active or "", ring_seconds=str(body.ring_seconds),
         show_caller=body.show_caller)
     if fwd is None:
         return invalid(errors)
-    await data.save_forwarding(portal_of(request).db, n, enabled=fwd.enabled,
-                               numbers=fwd.destinations, active=fwd.active,
-                               ring_seconds=fwd.ring_seconds, show_caller=fwd.show_caller)
+    try:
+        await forwarding.save_forwarding(portal_of(request).db, n, enabled=fwd.enabled,
+                                         destinations=fwd.destinations, active=fwd.active,
+                                         ring_seconds=fwd.ring_seconds,
+                                         show_caller=fwd.show_caller)
+    except InvalidValue as exc:
+        return invalid({"destinations": str(exc)})
+    except LimitExceeded:
+        return invalid({"destinations": forms.forward_limit_message()})
     return JSONResponse((await _settings(request, n)).model_dump())
 
 
@@ -296,7 +309,7 @@ async def add_block(request: Request, number: str, body: BlockIn,
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
     db = portal_of(request).db
-    current = await data.blocked(db, n)
+    current = await blocklist.blocked_numbers(db, n)
     entries, errors = forms.add_to_blocklist(current, body.number)
     if errors:
         return invalid({"number": errors["new_number"]})
@@ -304,7 +317,7 @@ async def add_block(request: Request, number: str, body: BlockIn,
         await blocklist.add_blocked(db, n, entries[-1])
     except LimitExceeded:
         return invalid({"number": forms.limit_message()})
-    return JSONResponse(await data.blocked(db, n))
+    return JSONResponse(await blocklist.blocked_numbers(db, n))
 
 
 @router.delete("/numbers/{number}/blocklist/{blocked}", response_model=list[str],
@@ -316,7 +329,7 @@ async def delete_block(request: Request, number: str, blocked: str,
     db = portal_of(request).db
     if not await blocklist.remove_blocked(db, n, blocked[:40]):
         raise NotFound()
-    return await data.blocked(db, n)
+    return await blocklist.blocked_numbers(db, n)
 
 
 @router.get("/numbers/{number}/history", response_model=list[HistoryOut],
@@ -361,7 +374,7 @@ async def post_callback(request: Request, number: str, body: CallbackIn,
     db = portal_of(request).db
     acct = account_id(full_session(request))
     try:
-        dest = validate_phone(body.destination)
+        dest = validate_call_destination(body.destination)
     except Invalid as exc:
         return invalid({"destination": exc.message})
     if body.own_number_id not in {o.id for o in await data.own_numbers(db, acct)}:

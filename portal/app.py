@@ -9,16 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callflow.numbers import display
 from callflow.store import Database, StoreUnavailable
 from portal import auth
 from portal.config import PortalSettings
 from portal.sms import HttpSmsGateway, LabSmsInbox, SmsProvider
-from portal.validation import format_jst, mask_number
+from portal.validation import format_jst, mask_number, request_error_messages
 
 log = logging.getLogger("portal")
 HERE = Path(__file__).resolve().parent
@@ -183,6 +185,33 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
         return templates.TemplateResponse(request, "error.html", {
             "title": "ただいま混み合っています", "message": MSG_BUSY},
             status_code=503, headers={"Retry-After": "5"})
+
+    # Whatever URL or body a visitor sends, the answer is Japanese: Starlette's own 404/405
+    # ("Not Found", "Method Not Allowed") and pydantic's 422 texts are replaced.
+    http_ja = {404: ("ページが見つかりません", "指定されたページは見つかりません。"),
+               405: ("操作を受け付けられませんでした", "この操作はできません。")}
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        title, message = http_ja.get(exc.status_code, (
+            "操作を受け付けられませんでした", "リクエストを処理できませんでした。"))
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=exc.status_code,
+                                headers=exc.headers)
+        return templates.TemplateResponse(request, "error.html", {
+            "title": title, "message": message}, status_code=exc.status_code,
+            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = request_error_messages(exc.errors())
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": [{"field": f, "message": m} for f, m in fields]},
+                                status_code=422)
+        return templates.TemplateResponse(request, "error.html", {
+            "title": "操作を受け付けられませんでした",
+            "message": "入力内容を確認して、もう一度最初から操作してください。"},
+            status_code=400)
 
     def _unavailable(request: Request) -> Response:
         if request.url.path.startswith("/api/"):

@@ -1,29 +1,22 @@
-"""The portal's data access: subscriber settings, block list, history, voicemail, callback.
+"""The portal's data access: subscriber settings, history, voicemail messages, callback.
 
 A thin adapter: where another module of the project owns a kind of data (the callback
-service, the store modules) it is called; the rest is plain SQL here. Every function that
+service; the store modules for forwarding and the block list) it is called — the portal
+writes those tables only through their owner; the rest is plain SQL here. Every function that
 takes a 050 `number` expects the caller to have checked that the account owns it
 (`owned_number`), and every query is scoped by that number or by the account id.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType
 
 from psycopg.rows import class_row
 
+from callflow.callback import service as callback_service
 from callflow.store import Database
 from callflow.store.errors import InvalidValue
-
-
-def _optional(module: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -52,13 +45,6 @@ class NumberSettings:
     notify_email: str | None
     notify_only_recorded: bool
     attach_recording: bool
-
-
-@dataclass(frozen=True)
-class Destination:
-    id: int
-    destination: str
-    active: bool
 
 
 @dataclass(frozen=True)
@@ -159,55 +145,8 @@ async def set_voicemail(db: Database, number: str, *, enabled: bool, email: str 
             (enabled, email, only_recorded, attach, pin_hash, number))
 
 
-# ------------------------------------------------------------------ forwarding
-
-async def destinations(db: Database, number: str) -> list[Destination]:
-    async with db.connection() as conn:
-        cur = conn.cursor(row_factory=class_row(Destination))
-        await cur.execute("SELECT id, destination, active FROM forward_destinations"
-                          " WHERE number = %s ORDER BY id", (number,))
-        return await cur.fetchall()
-
-
-async def save_forwarding(db: Database, number: str, *, enabled: bool, numbers: list[str],
-                          active: str | None, ring_seconds: int, show_caller: str) -> None:
-    """Replace the destination list (≤ 5, one active) and the forwarding settings at once."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE subscriber_numbers SET forward_enabled = %s, forward_ring_seconds = %s,"
-            " forward_show_caller = %s WHERE number = %s",
-            (enabled, ring_seconds, show_caller, number))
-        await conn.execute("DELETE FROM forward_destinations WHERE number = %s"
-                           " AND NOT (destination = ANY(%s))", (number, numbers))
-        await conn.execute("UPDATE forward_destinations SET active = false WHERE number = %s",
-                           (number,))
-        for dest in numbers:
-            await conn.execute(
-                "INSERT INTO forward_destinations (number, destination, active)"
-                " VALUES (%s, %s, false) ON CONFLICT (number, destination) DO NOTHING",
-                (number, dest))
-        if active is not None:
-            await conn.execute("UPDATE forward_destinations SET active = true"
-                               " WHERE number = %s AND destination = %s", (number, active))
-
-
-# ------------------------------------------------------------------ block list
-
-async def blocked(db: Database, number: str) -> list[str]:
-    async with db.connection() as conn:
-        cur = await conn.execute("SELECT blocked FROM block_list WHERE number = %s"
-                                 " ORDER BY created_at, blocked", (number,))
-        return [str(r[0]) for r in await cur.fetchall()]
-
-
-async def save_blocklist(db: Database, number: str, entries: list[str]) -> None:
-    """Make the block list equal to `entries` (order kept); the 31st raises LimitExceeded."""
-    async with db.transaction() as conn:
-        await conn.execute("DELETE FROM block_list WHERE number = %s AND NOT (blocked = ANY(%s))",
-                           (number, entries))
-        for entry in entries:
-            await conn.execute("INSERT INTO block_list (number, blocked) VALUES (%s, %s)"
-                               " ON CONFLICT DO NOTHING", (number, entry))
+# Forwarding destinations and the block list are read and written through their owners,
+# callflow.store.forwarding and callflow.store.blocklist (the 050-loop and 30-entry rules).
 
 
 # ------------------------------------------------------------------ history
@@ -265,16 +204,10 @@ async def delete_messages(db: Database, number: str, ids: list[int]) -> int:
 
 
 # ------------------------------------------------------------------ あんしん発信 (callback)
+# Own numbers and call requests are written only by the callback service; these are the
+# portal's names for its functions.
 
-def _callback_service() -> ModuleType | None:
-    return _optional("callflow.callback.service")
-
-
-class CallbackRefused(Exception):
-    def __init__(self, reason_code: str, message_ja: str) -> None:
-        super().__init__(reason_code)
-        self.reason_code = reason_code
-        self.message_ja = message_ja
+CallbackRefused = callback_service.CallbackRefused
 
 
 async def own_numbers(db: Database, account_id: int) -> list[OwnNumber]:
@@ -286,83 +219,26 @@ async def own_numbers(db: Database, account_id: int) -> list[OwnNumber]:
 
 
 async def register_own_number(db: Database, account_id: int, number: str) -> int:
-    svc = _callback_service()
-    if svc is not None:
-        return int(await svc.register_own_number(db, account_id, number))
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO own_numbers (account_id, number) VALUES (%s, %s)"
-            " ON CONFLICT (account_id, number) DO UPDATE SET number = EXCLUDED.number"
-            " RETURNING id", (account_id, number))
-        row = await cur.fetchone()
-    assert row is not None
-    return _int(row[0])
+    return await callback_service.register_own_number(db, account_id, number)
 
 
 async def set_preferred(db: Database, account_id: int, own_id: int) -> None:
-    svc = _callback_service()
-    if svc is not None:
-        await svc.set_preferred(db, account_id, own_id)
-        return
-    async with db.transaction() as conn:
-        await conn.execute("UPDATE own_numbers SET preferred = false WHERE account_id = %s",
-                           (account_id,))
-        await conn.execute("UPDATE own_numbers SET preferred = true WHERE account_id = %s"
-                           " AND id = %s", (account_id, own_id))
+    await callback_service.set_preferred(db, account_id, own_id)
 
 
 async def remove_own_number(db: Database, account_id: int, own_id: int) -> None:
-    svc = _callback_service()
-    if svc is not None:
-        await svc.remove_own_number(db, account_id, own_id)
-        return
-    async with db.connection() as conn:
-        await conn.execute("DELETE FROM own_numbers WHERE account_id = %s AND id = %s",
-                           (account_id, own_id))
+    await callback_service.remove_own_number(db, account_id, own_id)
 
 
 async def request_verification(db: Database, account_id: int, own_id: int) -> int:
-    svc = _callback_service()
-    if svc is not None:
-        return int(await svc.request_verification(db, account_id, own_id))
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO call_requests (kind, account_id, leg1, expires_at)"
-            " SELECT 'verify_own_number', account_id, number, now() + interval '2 minutes'"
-            " FROM own_numbers WHERE account_id = %s AND id = %s RETURNING id",
-            (account_id, own_id))
-        row = await cur.fetchone()
-    if row is None:
-        raise InvalidValue("no such own number")
-    return _int(row[0])
+    return await callback_service.request_verification(db, account_id, own_id)
 
 
 async def request_callback(db: Database, account_id: int, number: str, destination: str,
                            own_id: int | None) -> int:
-    svc = _callback_service()
-    if svc is not None:
-        try:
-            return int(await svc.request_callback(db, account_id, number, destination,
-                                                  own_number_id=own_id))
-        except Exception as exc:
-            if type(exc).__name__ == "CallbackRefused":
-                raise CallbackRefused(str(getattr(exc, "reason_code", "refused")),
-                                      str(getattr(exc, "message_ja", "発信できませんでした。"))
-                                      ) from exc
-            raise
-    own = [o for o in await own_numbers(db, account_id) if o.id == own_id]
-    if not own:
-        raise CallbackRefused("no_own_number", "発信番号を選択してください。")
-    if not own[0].verified:
-        raise CallbackRefused("unverified", "この発信番号は確認が済んでいません。")
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO call_requests (kind, account_id, number, leg1, destination, expires_at)"
-            " VALUES ('callback', %s, %s, %s, %s, now() + interval '2 minutes') RETURNING id",
-            (account_id, number, own[0].number, destination))
-        row = await cur.fetchone()
-    assert row is not None
-    return _int(row[0])
+    """Raises CallbackRefused (reason_code, message_ja) when a rule refuses the call."""
+    return await callback_service.request_callback(db, account_id, number, destination,
+                                                   own_number_id=own_id)
 
 
 async def call_request(db: Database, account_id: int, request_id: int) -> CallRequest | None:
@@ -377,19 +253,4 @@ async def call_request(db: Database, account_id: int, request_id: int) -> CallRe
 async def request_twofa_voice(db: Database, account_id: int, contact_number: str,
                               code: str) -> int:
     """Ask the call-control app to call `contact_number` and read `code` out, twice."""
-    svc = _callback_service()
-    if svc is not None and hasattr(svc, "request_twofa_voice"):
-        return int(await svc.request_twofa_voice(db, account_id, contact_number, code))
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO call_requests (kind, account_id, leg1, code, expires_at)"
-            " VALUES ('twofa_voice', %s, %s, %s, now() + interval '1 minute') RETURNING id",
-            (account_id, contact_number, code))
-        row = await cur.fetchone()
-    assert row is not None
-    return _int(row[0])
-
-
-def _int(value: object) -> int:
-    assert isinstance(value, int)
-    return value
+    return await callback_service.request_twofa_voice(db, account_id, contact_number, code)

@@ -11,7 +11,7 @@ from portal.validation import (
     Invalid,
     validate_block_number,
     validate_email,
-    validate_phone,
+    validate_forward_destination,
     validate_pin,
     validate_ring_seconds,
 )
@@ -28,34 +28,35 @@ class Forwarding:
     show_caller: str  # 'caller' | '050'
 
 
-def parse_forwarding(*, enabled: str, destinations: list[str], active: str,
+def parse_forwarding(*, number: str, enabled: str, destinations: list[str], active: str,
                      ring_seconds: str, show_caller: str) -> tuple[Forwarding | None, Errors]:
     """`destinations` are the (up to 5) text boxes in order; `active` is the 1-based index of
-    the chosen one (or the number itself, for the API)."""
+    the chosen one (or the number itself, for the API). `number` is the 050 number whose
+    calls are forwarded (it, and every other 050 number, is refused as a destination)."""
     errors: Errors = {}
     numbers: list[str] = []
     index_of: dict[str, str] = {}
     if len(destinations) > FORWARD_LIMIT:
-        errors["destinations"] = f"接続先は{FORWARD_LIMIT}件まで登録できます。"
+        errors["destinations"] = forward_limit_message()
     for i, raw in enumerate(destinations[:FORWARD_LIMIT], start=1):
         if not raw.strip():
             continue
         try:
-            number = validate_phone(raw)
+            destination = validate_forward_destination(raw, number)
         except Invalid as exc:
             errors[f"dest{i}"] = exc.message
             continue
-        if number in numbers:
+        if destination in numbers:
             errors[f"dest{i}"] = "同じ電話番号が登録されています。"
             continue
-        numbers.append(number)
-        index_of[str(i)] = number
+        numbers.append(destination)
+        index_of[str(i)] = destination
     chosen: str | None = None
     if active.strip():
         chosen = index_of.get(active.strip())
         if chosen is None:
             try:
-                candidate = validate_phone(active)
+                candidate = validate_forward_destination(active, number)
             except Invalid:
                 candidate = None
             chosen = candidate if candidate in numbers else None
@@ -134,6 +135,10 @@ def add_to_blocklist(entries: list[str], raw: str) -> tuple[list[str], Errors]:
     if len(entries) >= BLOCK_LIMIT:
         return entries, {"new_number": limit_message()}
     return [*entries, number], {}
+
+
+def forward_limit_message() -> str:
+    return f"接続先は{FORWARD_LIMIT}件まで登録できます。"
 
 
 def limit_message() -> str:

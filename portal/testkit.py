@@ -74,7 +74,7 @@ def login_sms(page: Page, base: str, sql: Sql, acct: Acct, *, trust: bool = True
     page.click("button:has-text('送信')")
     page.wait_for_url("**/login/code")
     page.fill("#code", last_sms_code(sql, acct.contacts[0]))
-    if not trust:
-        page.uncheck("input[name=trust]")
+    if trust:  # 「このブラウザを信頼する」 is unticked unless the user ticks it
+        page.check("input[name=trust]")
     page.click("button:has-text('認証する')")
 

@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from callflow.numbers import display
-from callflow.store import LimitExceeded
-from portal import auth, data, forms, services
+from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
+from portal import auth, data, flash, forms, services
 from portal.app import (
     TRUST_COOKIE,
     NotFound,
@@ -21,7 +21,15 @@ from portal.app import (
 )
 from portal.app import ensure_session as app_ensure_session
 from portal.services import Outcome, account_id, full_session, owned_number, pending_session
-from portal.validation import Invalid, normalize_code, sms_capable, validate_phone
+from portal.validation import (
+    BLOCK_LIMIT,
+    Invalid,
+    normalize_code,
+    parse_id,
+    sms_capable,
+    validate_call_destination,
+    validate_phone,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +52,8 @@ def render(request: Request, template: str, status_code: int = 200, **ctx: Any) 
     ctx.setdefault("errors", {})
     ctx.setdefault("number", None)
     ctx.setdefault("lab_sms", lab_sms_enabled(p))
-    return p.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    response = p.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    return flash.consumed(request, response)
 
 
 def _s(form: FormData, key: str) -> str:
@@ -84,7 +93,8 @@ async def home(request: Request) -> Response:
 @router.get("/login")
 async def login_page(request: Request) -> Response:
     await ensure_session(request)
-    return render(request, "login.html", email="")
+    f = flash.take(request)
+    return render(request, "login.html", email=f.value("email"), errors=f.errors)
 
 
 @router.post("/login")
@@ -97,29 +107,28 @@ async def login_submit(request: Request) -> Response:
     if outcome is Outcome.OK:
         return redirect("/login/2fa")
     message = services.MSG_LOCKED if outcome is Outcome.LOCKED else services.MSG_BAD_LOGIN
-    return render(request, "login.html", status_code=401 if outcome is Outcome.BAD else 429,
-                  email=email, errors={"login": message})
+    return flash.redirect(request, "/login", errors={"login": message},
+                          values={"email": email})
 
 
 @router.get("/login/2fa")
 async def twofa_page(request: Request) -> Response:
     s = pending_session(request)
     contacts = await data.contacts(portal_of(request).db, account_id(s))
-    return render(request, "twofa_select.html", contacts=contacts, sms_capable=sms_capable)
+    return render(request, "twofa_select.html", contacts=contacts, sms_capable=sms_capable,
+                  any_sms=any(sms_capable(c.number) for c in contacts),
+                  errors=flash.take(request).errors)
 
 
 @router.post("/login/2fa")
 async def twofa_send(request: Request) -> Response:
     form = await checked_form(request)
-    s = pending_session(request)
-    raw = _s(form, "contact")
-    result = await services.send_code(request, int(raw) if raw.isdigit() else None,
+    pending_session(request)
+    result = await services.send_code(request, parse_id(_s(form, "contact")),
                                       _s(form, "method"))
     if result.ok:
         return redirect("/login/code")
-    contacts = await data.contacts(portal_of(request).db, account_id(s))
-    return render(request, "twofa_select.html", status_code=400, contacts=contacts,
-                  sms_capable=sms_capable, errors={result.field: result.error})
+    return flash.redirect(request, "/login/2fa", errors={result.field: result.error})
 
 
 async def _code_page(request: Request, status_code: int = 200, **ctx: Any) -> Response:
@@ -133,7 +142,8 @@ async def _code_page(request: Request, status_code: int = 200, **ctx: Any) -> Re
 
 @router.get("/login/code")
 async def code_page(request: Request) -> Response:
-    return await _code_page(request)
+    f = flash.take(request)
+    return await _code_page(request, notice=f.notice, errors=f.errors)
 
 
 @router.post("/login/code")
@@ -142,10 +152,10 @@ async def code_submit(request: Request) -> Response:
     try:
         code = normalize_code(_s(form, "code"))
     except Invalid as exc:
-        return await _code_page(request, 400, errors={"code": exc.message})
+        return flash.redirect(request, "/login/code", errors={"code": exc.message})
     result = await services.verify_code(request, code)
     if not result.ok:
-        return await _code_page(request, 400, errors={"code": result.error})
+        return flash.redirect(request, "/login/code", errors={"code": result.error})
     response = redirect("/numbers")
     if _s(form, "trust") == "1":
         p = portal_of(request)
@@ -161,8 +171,8 @@ async def code_resend(request: Request) -> Response:
     await checked_form(request)
     result = await services.resend_code(request)
     if not result.ok:
-        return await _code_page(request, 429, errors={"code": result.error})
-    return await _code_page(request, notice="認証番号を再通知しました。")
+        return flash.redirect(request, "/login/code", errors={"code": result.error})
+    return flash.redirect(request, "/login/code", notice="認証番号を再通知しました。")
 
 
 @router.post("/login/cancel")
@@ -205,9 +215,9 @@ async def overview(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     db = portal_of(request).db
     st = await data.settings(db, number)
-    dests = await data.destinations(db, number)
+    dests = await forwarding.list_destinations(db, number)
     active = next((d.destination for d in dests if d.active), None)
-    blocked = await data.blocked(db, number)
+    blocked = await blocklist.blocked_numbers(db, number)
     msgs = await data.messages(db, number)
     numbers = await data.account_numbers(db, account_id(full_session(request)))
     return render(request, "overview.html", number=number, st=st, active=active,
@@ -217,12 +227,42 @@ async def overview(request: Request, num: str) -> Response:
 
 # ------------------------------------------------------------------ 非通知着信拒否
 
+# The settings pages: 入力 (GET, or POST from 確認's 戻る with what was typed) → 確認 (POST,
+# nothing stored) → 設定する (POST, stored, then 303 to the 完了 page — or, refused, 303 back
+# to 入力 with the errors and the values in the flash).
+
+DONE_TITLES = {
+    "anonymous": "非通知着信拒否の設定",
+    "forwarding": "指定番号への接続",
+    "voicemail": "メッセージ（留守番電話）センターへの接続",
+    "blocklist": "指定番号着信拒否の設定",
+}
+
+
+@router.get("/n/{num}/done/{area}")
+async def done_page(request: Request, num: str, area: str) -> Response:
+    number = await owned_number(request, num)
+    if area not in DONE_TITLES:
+        raise NotFound()
+    return render(request, "done.html", number=number, title=DONE_TITLES[area],
+                  message="設定が完了しました。")
+
+
 @router.get("/n/{num}/anonymous")
 async def anonymous_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     st = await data.settings(portal_of(request).db, number)
-    return render(request, "anonymous.html", number=number,
-                  reject="reject" if st.reject_anonymous else "allow")
+    f = flash.take(request)
+    return render(request, "anonymous.html", number=number, errors=f.errors,
+                  reject=f.value("reject", "reject" if st.reject_anonymous else "allow"))
+
+
+@router.post("/n/{num}/anonymous")
+async def anonymous_back(request: Request, num: str) -> Response:
+    """確認's 戻る: the form again with the choice made."""
+    number = await owned_number(request, num)
+    form = await checked_form(request)
+    return render(request, "anonymous.html", number=number, reject=_s(form, "reject"))
 
 
 @router.post("/n/{num}/anonymous/confirm")
@@ -244,10 +284,9 @@ async def anonymous_apply(request: Request, num: str) -> Response:
     form = await checked_form(request)
     value, errors = forms.parse_reject(_s(form, "reject"))
     if value is None:
-        return render(request, "anonymous.html", 400, number=number, reject="", errors=errors)
+        return flash.redirect(request, f"/n/{number}/anonymous", errors=errors)
     await data.set_reject_anonymous(portal_of(request).db, number, value)
-    return render(request, "done.html", number=number, title="非通知着信拒否の設定",
-                  message="設定が完了しました。")
+    return redirect(f"/n/{number}/done/anonymous")
 
 
 # ------------------------------------------------------------------ 指定番号への接続
@@ -255,9 +294,13 @@ async def anonymous_apply(request: Request, num: str) -> Response:
 @router.get("/n/{num}/forwarding")
 async def forwarding_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
+    f = flash.take(request)
+    if f.values:
+        return render(request, "forwarding.html", number=number, errors=f.errors,
+                      v={k: f.value(k) for k in _FORWARDING_KEYS})
     db = portal_of(request).db
     st = await data.settings(db, number)
-    dests = await data.destinations(db, number)
+    dests = await forwarding.list_destinations(db, number)
     values = {f"dest{i}": d.destination for i, d in enumerate(dests, start=1)}
     active = next((str(i) for i, d in enumerate(dests, start=1) if d.active), "")
     values.update(enabled="on" if st.forward_enabled else "off", active=active,
@@ -265,13 +308,25 @@ async def forwarding_page(request: Request, num: str) -> Response:
     return render(request, "forwarding.html", number=number, v=values)
 
 
+@router.post("/n/{num}/forwarding")
+async def forwarding_back(request: Request, num: str) -> Response:
+    """確認's 戻る: the form again with the destinations as typed."""
+    number = await owned_number(request, num)
+    v = _forwarding_fields(await checked_form(request))
+    return render(request, "forwarding.html", number=number, v=v)
+
+
+_FORWARDING_KEYS = ["enabled", "active", "ring_seconds", "show_caller",
+                    *(f"dest{i}" for i in range(1, forwarding.MAX_DESTINATIONS + 1))]
+
+
 def _forwarding_fields(form: FormData) -> dict[str, str]:
-    keys = ["enabled", "active", "ring_seconds", "show_caller"] + [f"dest{i}" for i in range(1, 6)]
-    return {k: _s(form, k) for k in keys}
+    return {k: _s(form, k) for k in _FORWARDING_KEYS}
 
 
-def _parse_forwarding(v: dict[str, str]) -> tuple[forms.Forwarding | None, forms.Errors]:
-    return forms.parse_forwarding(enabled=v["enabled"],
+def _parse_forwarding(number: str, v: dict[str, str]
+                      ) -> tuple[forms.Forwarding | None, forms.Errors]:
+    return forms.parse_forwarding(number=number, enabled=v["enabled"],
                                   destinations=[v[f"dest{i}"] for i in range(1, 6)],
                                   active=v["active"], ring_seconds=v["ring_seconds"],
                                   show_caller=v["show_caller"])
@@ -281,7 +336,7 @@ def _parse_forwarding(v: dict[str, str]) -> tuple[forms.Forwarding | None, forms
 async def forwarding_confirm(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     v = _forwarding_fields(await checked_form(request))
-    fwd, errors = _parse_forwarding(v)
+    fwd, errors = _parse_forwarding(number, v)
     if fwd is None:
         return render(request, "forwarding.html", 400, number=number, v=v, errors=errors)
     rows = [("指定番号への接続", "接続する" if fwd.enabled else "接続しない")]
@@ -299,14 +354,20 @@ async def forwarding_confirm(request: Request, num: str) -> Response:
 async def forwarding_apply(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     v = _forwarding_fields(await checked_form(request))
-    fwd, errors = _parse_forwarding(v)
-    if fwd is None:
-        return render(request, "forwarding.html", 400, number=number, v=v, errors=errors)
-    await data.save_forwarding(portal_of(request).db, number, enabled=fwd.enabled,
-                               numbers=fwd.destinations, active=fwd.active,
-                               ring_seconds=fwd.ring_seconds, show_caller=fwd.show_caller)
-    return render(request, "done.html", number=number, title="指定番号への接続",
-                  message="設定が完了しました。")
+    fwd, errors = _parse_forwarding(number, v)
+    if fwd is not None:
+        try:
+            await forwarding.save_forwarding(
+                portal_of(request).db, number, enabled=fwd.enabled,
+                destinations=fwd.destinations, active=fwd.active,
+                ring_seconds=fwd.ring_seconds, show_caller=fwd.show_caller)
+        except (InvalidValue, LimitExceeded) as exc:
+            errors = {"destinations": str(exc) if isinstance(exc, InvalidValue)
+                      else forms.forward_limit_message()}
+        else:
+            return redirect(f"/n/{number}/done/forwarding")
+    return flash.redirect(request, f"/n/{number}/forwarding", errors=errors,
+                          values=dict(v))
 
 
 # ------------------------------------------------------------ メッセージ（留守番電話）センター
@@ -318,12 +379,27 @@ async def voicemail_page(request: Request, num: str) -> Response:
     v = {"enabled": "on" if st.voicemail_enabled else "off", "email": st.notify_email or "",
          "only_recorded": "1" if st.notify_only_recorded else "",
          "attach": "1" if st.attach_recording else "", "pin": "", "pin_confirm": ""}
+    f = flash.take(request)
+    if f.values:  # refused at 設定する: what was typed (never the PIN: not kept in a cookie)
+        v = {k: f.value(k) for k in v}
+    return render(request, "voicemail.html", number=number, v=v, pin_set=st.pin_set,
+                  errors=f.errors)
+
+
+@router.post("/n/{num}/voicemail")
+async def voicemail_back(request: Request, num: str) -> Response:
+    """確認's 戻る: the form again with what was typed."""
+    number = await owned_number(request, num)
+    v = _voicemail_fields(await checked_form(request))
+    st = await data.settings(portal_of(request).db, number)
     return render(request, "voicemail.html", number=number, v=v, pin_set=st.pin_set)
 
 
+_VOICEMAIL_KEYS = ("enabled", "email", "only_recorded", "attach", "pin", "pin_confirm")
+
+
 def _voicemail_fields(form: FormData) -> dict[str, str]:
-    return {k: _s(form, k) for k in
-            ("enabled", "email", "only_recorded", "attach", "pin", "pin_confirm")}
+    return {k: _s(form, k) for k in _VOICEMAIL_KEYS}
 
 
 async def _parse_voicemail(request: Request, number: str, v: dict[str, str]
@@ -359,16 +435,15 @@ async def voicemail_confirm(request: Request, num: str) -> Response:
 async def voicemail_apply(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     v = _voicemail_fields(await checked_form(request))
-    vm, errors, pin_set = await _parse_voicemail(request, number, v)
+    vm, errors, _pin_set = await _parse_voicemail(request, number, v)
     if vm is None:
-        return render(request, "voicemail.html", 400, number=number, v=v, errors=errors,
-                      pin_set=pin_set)
+        kept = {k: v[k] for k in _VOICEMAIL_KEYS if k not in ("pin", "pin_confirm")}
+        return flash.redirect(request, f"/n/{number}/voicemail", errors=errors, values=kept)
     await data.set_voicemail(portal_of(request).db, number, enabled=vm.enabled, email=vm.email,
                              only_recorded=vm.only_recorded, attach=vm.attach,
                              pin_hash=(await portal_of(request).passwords.hash(vm.pin)
                                        if vm.pin else None))
-    return render(request, "done.html", number=number,
-                  title="メッセージ（留守番電話）センターへの接続", message="設定が完了しました。")
+    return redirect(f"/n/{number}/done/voicemail")
 
 
 # ------------------------------------------------------------------ 指定番号着信拒否
@@ -376,13 +451,18 @@ async def voicemail_apply(request: Request, num: str) -> Response:
 def _block_render(request: Request, number: str, entries: list[str], status_code: int = 200,
                   **ctx: Any) -> Response:
     return render(request, "blocklist.html", status_code, number=number, entries=entries,
-                  limit=30, **ctx)
+                  limit=BLOCK_LIMIT, **ctx)
 
 
 @router.get("/n/{num}/blocklist")
 async def blocklist_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
-    return _block_render(request, number, await data.blocked(portal_of(request).db, number))
+    f = flash.take(request)
+    kept = f.values_list("entry")
+    if kept is not None:  # refused at 設定する: the working list as it was
+        return _block_render(request, number, forms.clean_entries(kept), errors=f.errors)
+    return _block_render(request, number,
+                         await blocklist.blocked_numbers(portal_of(request).db, number))
 
 
 @router.post("/n/{num}/blocklist")
@@ -400,9 +480,9 @@ async def blocklist_edit(request: Request, num: str) -> Response:
         rows = await data.history(portal_of(request).db, number)
         return render(request, "block_history.html", number=number, entries=entries, rows=rows)
     if action == "pick":
-        raw = _s(form, "history_id")
-        row = (await data.history_entry(portal_of(request).db, number, int(raw))
-               if raw.isdigit() and len(raw) < 18 else None)
+        entry_id = parse_id(_s(form, "history_id"))
+        row = (await data.history_entry(portal_of(request).db, number, entry_id)
+               if entry_id is not None else None)
         if row is None or row.caller is None:
             rows = await data.history(portal_of(request).db, number)
             return render(request, "block_history.html", 400, number=number, entries=entries,
@@ -410,18 +490,23 @@ async def blocklist_edit(request: Request, num: str) -> Response:
         entries, errors = forms.add_to_blocklist(entries, row.caller)
         return _block_render(request, number, entries, 400 if errors else 200, errors=errors)
     if action == "back":
-        return _block_render(request, number, entries)
+        return _block_render(request, number, entries, ticked=set(_all(form, "delete")))
     # 設定 → 確認
     deleted = set(_all(form, "delete"))
     final = [e for e in entries if e not in deleted]
-    if len(final) > 30:
+    if len(final) > BLOCK_LIMIT:
         return _block_render(request, number, entries, 400,
                              errors={"new_number": forms.limit_message()})
-    summary = [("指定番号着信拒否リスト", "、".join(final) if final else "（登録なし）")]
+    summary = [("指定番号着信拒否リスト",
+                "、".join(display(e) for e in final) if final else "（登録なし）")]
     if deleted & set(entries):
-        summary.append(("削除する電話番号", "、".join(e for e in entries if e in deleted)))
+        summary.append(("削除する電話番号",
+                        "、".join(display(e) for e in entries if e in deleted)))
+    # 戻る returns the working list with the 削除 ticks as they were.
     return render(request, "confirm.html", number=number, title="指定番号着信拒否の設定",
                   rows=summary, hidden_list=("entry", final),
+                  back_pairs=[("entry", e) for e in entries]
+                  + [("delete", e) for e in entries if e in deleted],
                   action=f"/n/{number}/blocklist/apply", back=f"/n/{number}/blocklist")
 
 
@@ -431,14 +516,12 @@ async def blocklist_apply(request: Request, num: str) -> Response:
     form = await checked_form(request)
     entries = forms.clean_entries(_all(form, "entry"))
     try:
-        if len(entries) > 30:
-            raise LimitExceeded("block_list", 30)
-        await data.save_blocklist(portal_of(request).db, number, entries)
-    except LimitExceeded:
-        return _block_render(request, number, entries[:30], 400,
-                             errors={"new_number": forms.limit_message()})
-    return render(request, "done.html", number=number, title="指定番号着信拒否の設定",
-                  message="設定が完了しました。")
+        await blocklist.replace_blocked(portal_of(request).db, number, entries)
+    except (LimitExceeded, InvalidValue):
+        return flash.redirect(request, f"/n/{number}/blocklist",
+                              errors={"new_number": forms.limit_message()},
+                              values={"entry": entries})
+    return redirect(f"/n/{number}/done/blocklist")
 
 
 # ------------------------------------------------------------------ 着信 / 発信 history
@@ -463,7 +546,10 @@ async def outgoing_page(request: Request, num: str) -> Response:
 async def call_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     own = await data.own_numbers(portal_of(request).db, account_id(full_session(request)))
-    return render(request, "call.html", number=number, own=own, destination="")
+    f = flash.take(request)
+    return render(request, "call.html", number=number, own=own, errors=f.errors,
+                  destination=f.value("destination"),
+                  chosen_own_id=parse_id(f.value("own_number")))
 
 
 @router.post("/n/{num}/call")
@@ -477,10 +563,10 @@ async def call_submit(request: Request, num: str) -> Response:
     errors: forms.Errors = {}
     dest = ""
     try:
-        dest = validate_phone(raw_dest)
+        dest = validate_call_destination(raw_dest)
     except Invalid as exc:
         errors["destination"] = exc.message
-    own_id = int(raw_own) if raw_own.isdigit() and len(raw_own) < 18 else None
+    own_id = parse_id(raw_own)
     if own_id is None or own_id not in {o.id for o in own}:
         errors["own_number"] = "発信番号を選択してください。"
     if not errors:
@@ -490,17 +576,18 @@ async def call_submit(request: Request, num: str) -> Response:
             errors["destination"] = exc.message_ja
         else:
             return redirect(f"/n/{number}/call/{request_id}")
-    return render(request, "call.html", 400, number=number, own=own, destination=raw_dest,
-                  errors=errors)
+    # Refused: back to the form (a reload there must not place the call after all).
+    return flash.redirect(request, f"/n/{number}/call", errors=errors,
+                          values={"destination": raw_dest, "own_number": raw_own})
 
 
 @router.get("/n/{num}/call/{request_id}")
 async def call_status(request: Request, num: str, request_id: str) -> Response:
     number = await owned_number(request, num)
-    if not request_id.isdigit() or len(request_id) > 18:
+    rid = parse_id(request_id)
+    if rid is None:
         raise NotFound()
-    req = await data.call_request(portal_of(request).db, account_id(full_session(request)),
-                                  int(request_id))
+    req = await data.call_request(portal_of(request).db, account_id(full_session(request)), rid)
     if req is None or req.kind != "callback":
         raise NotFound()
     return render(request, "call_status.html", number=number, req=req,
@@ -520,8 +607,8 @@ async def register_submit(request: Request, num: str) -> Response:
     form = await checked_form(request)
     db = portal_of(request).db
     acct = account_id(full_session(request))
-    action, raw_id = _s(form, "action"), _s(form, "own_id")
-    own_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 18 else None
+    action = _s(form, "action")
+    own_id = parse_id(_s(form, "own_id"))
     errors: forms.Errors = {}
     notice = ""
     if action == "register":
@@ -546,9 +633,8 @@ async def register_submit(request: Request, num: str) -> Response:
             notice = "電話番号を削除しました。"
     else:
         errors["phone"] = "電話番号を選択してください。"
-    own = await data.own_numbers(db, acct)
-    return render(request, "register.html", 400 if errors else 200, number=number, own=own,
-                  errors=errors, notice=notice, phone=_s(form, "phone") if errors else "")
+    return flash.redirect(request, f"/n/{number}/call-register", notice=notice, errors=errors,
+                          values={"phone": _s(form, "phone")} if errors else None)
 
 
 # ------------------------------------------------------------------ voicemail messages
@@ -557,33 +643,36 @@ async def register_submit(request: Request, num: str) -> Response:
 async def messages_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     msgs = await data.messages(portal_of(request).db, number)
-    return render(request, "messages.html", number=number, msgs=msgs)
+    f = flash.take(request)
+    return render(request, "messages.html", number=number, msgs=msgs, notice=f.notice,
+                  errors=f.errors)
 
 
 @router.get("/n/{num}/messages/{message_id}.wav")
 async def message_audio(request: Request, num: str, message_id: str) -> Response:
     number = await owned_number(request, num)
-    if not message_id.isdigit() or len(message_id) > 18:
+    mid = parse_id(message_id)
+    if mid is None:
         raise NotFound()
-    audio = await data.message_audio(portal_of(request).db, number, int(message_id))
+    audio = await data.message_audio(portal_of(request).db, number, mid)
     if audio is None:
         raise NotFound()
     return Response(audio, media_type="audio/wav",
                     headers={"Cache-Control": "private, no-store",
-                             "Content-Disposition": f'inline; filename="message-{message_id}.wav"'})
+                             "Content-Disposition": f'inline; filename="message-{mid}.wav"'})
 
 
 @router.post("/n/{num}/messages/delete")
 async def messages_delete(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     form = await checked_form(request)
-    ids = [int(v) for v in _all(form, "delete") if v.isdigit() and len(v) < 18]
-    db = portal_of(request).db
-    count = await data.delete_messages(db, number, ids) if ids else 0
-    msgs = await data.messages(db, number)
-    return render(request, "messages.html", number=number, msgs=msgs,
-                  notice=f"{count}件のメッセージを削除しました。" if count else "",
-                  errors={} if ids else {"delete": "削除するメッセージを選択してください。"})
+    ids = [i for i in map(parse_id, _all(form, "delete")) if i is not None]
+    if not ids:
+        return flash.redirect(request, f"/n/{number}/messages",
+                              errors={"delete": "削除するメッセージを選択してください。"})
+    count = await data.delete_messages(portal_of(request).db, number, ids)
+    return flash.redirect(request, f"/n/{number}/messages",
+                          notice=f"{count}件のメッセージを削除しました。" if count else "")
 
 
 # ------------------------------------------------------------------ lab SMS inbox

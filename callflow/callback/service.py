@@ -18,9 +18,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import class_row
 
+from callflow.clock import JST
 from callflow.config import Settings
 from callflow.numbers import normalize
-from callflow.speech import JST
 from callflow.store import Database, InvalidValue, LimitExceeded
 
 from .models import CallbackRefused, CallRequest, LegRecord, OwnNumber

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+from callflow.clock import JST
 from callflow.numbers import display
+from callflow.store.voicemail import MAILBOX_LIMIT
 
-JST = timezone(timedelta(hours=9), "JST")
 SERVICE = "050あんしんナンバー"
 ANONYMOUS = "非通知"
 MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024  # R-IN-5: attachments ≤ 4 MB
@@ -32,7 +33,7 @@ class IncomingCall:
     received_at: datetime  # aware
     duration_ms: int | None = None  # set when a message was recorded
     audio: bytes | None = None  # the recording (WAV), when it is to be attached
-    mailbox_full: bool = False  # the caller could not leave a message: 20 stored
+    mailbox_full: bool = False  # the caller could not leave a message: MAILBOX_LIMIT stored
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def compose_notification(call: IncomingCall, *, to_addr: str, attach: bool,
     else:
         lines.append("メッセージ：なし")
         if call.mailbox_full:
-            lines += ["", "※メッセージのお預かり件数が上限（20件）に達しているため、"
+            lines += ["", f"※メッセージのお預かり件数が上限（{MAILBOX_LIMIT}件）に達しているため、"
                       "録音できませんでした。不要なメッセージを消去してください。"]
     lines += ["", "--", SERVICE, "このメールは送信専用です。ご返信いただいてもお答えできません。"]
     return OutgoingMail(to_addr=to_addr, subject=subject, body="\n".join(lines) + "\n",

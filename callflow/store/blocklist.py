@@ -4,6 +4,8 @@ Numbers are stored in the canonical form of `callflow.numbers.normalize`, so
 `+81 90-1234-5678`, `090-1234-5678` and full-width `０９０１２３４５６７８` are one entry
 and match a caller presenting `09012345678`. At most 30 entries per 050 number: the
 schema's trigger refuses the 31st (LimitExceeded), for the portal and every app instance.
+This module is the only writer of `block_list`: the portal pages, the JSON API and the tests
+go through it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from psycopg.rows import class_row
 
 from callflow.numbers import is_anonymous, normalize
 from callflow.store.database import Database
-from callflow.store.errors import InvalidValue
+from callflow.store.errors import InvalidValue, LimitExceeded
 
 MAX_BLOCKED = 30
 
@@ -43,6 +45,11 @@ async def list_blocked(db: Database, number: str) -> list[BlockEntry]:
         return await cur.fetchall()
 
 
+async def blocked_numbers(db: Database, number: str) -> list[str]:
+    """The list as the portal shows it: stored forms, oldest first."""
+    return [entry.blocked for entry in await list_blocked(db, number)]
+
+
 async def add_blocked(db: Database, number: str, raw: str) -> str:
     """Add `raw` (any written form) to `number`'s block list; returns the stored form.
     Adding a number already listed is a no-op (also when the list is full)."""
@@ -68,3 +75,26 @@ async def remove_blocked(db: Database, number: str, raw: str) -> bool:
         cur = await conn.execute(
             "DELETE FROM block_list WHERE number = %s AND blocked = %s", (number, blocked))
         return cur.rowcount > 0
+
+
+async def replace_blocked(db: Database, number: str, entries: list[str]) -> list[str]:
+    """The portal's 設定する: make `number`'s block list equal to `entries` (any written form;
+    order kept, duplicates merged) in one transaction; returns the stored forms. More than
+    MAX_BLOCKED distinct entries raise LimitExceeded and change nothing."""
+    wanted: list[str] = []
+    for raw in entries:
+        blocked = blockable(raw)
+        if blocked not in wanted:
+            wanted.append(blocked)
+    if len(wanted) > MAX_BLOCKED:
+        raise LimitExceeded("block_list", MAX_BLOCKED)
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM block_list WHERE number = %s AND NOT (blocked = ANY(%s))",
+                           (number, wanted))
+        for blocked in wanted:
+            # New entries get increasing created_at (clock_timestamp), so the list keeps the
+            # order the subscriber built it in.
+            await conn.execute("INSERT INTO block_list (number, blocked, created_at)"
+                               " VALUES (%s, %s, clock_timestamp()) ON CONFLICT DO NOTHING",
+                               (number, blocked))
+    return wanted

@@ -1,6 +1,10 @@
 """Forwarding destinations of one 050 number (R-IN-3, SPEC §6): up to 5 registered, at
 most one active (a partial unique index), the 6th refused by the schema (LimitExceeded).
 Destinations are Japanese national numbers (landline or mobile) in canonical form.
+
+This module is the only writer of `forward_destinations` (and of the forwarding columns of
+`subscriber_numbers`): the portal pages, the JSON API and the tests all go through it, so the
+rule below (`forwardable`) holds for every entry point.
 """
 
 from __future__ import annotations
@@ -13,12 +17,23 @@ from psycopg.rows import class_row
 
 from callflow.numbers import NumberKind, is_anonymous, kind, normalize
 from callflow.store.database import Database
-from callflow.store.errors import InvalidValue
+from callflow.store.errors import InvalidValue, LimitExceeded
 
 MAX_DESTINATIONS = 5
-# Where a subscriber's calls may be forwarded: their own landline or mobile. Not another
-# 050 number (loops), not premium-rate/special/international (toll fraud).
+# Where a subscriber's calls may be forwarded: their own landline or mobile. Not a 050
+# number: the carrier routes a 050 call back to an IP-phone service — to this 050 number
+# itself, to our IVR access numbers, or to another subscriber who forwards here again — and
+# each leg is a new billable call that loops until the carrier's hop limit. Not
+# premium-rate/special/freephone/international either (toll fraud, or no one to answer).
 _ALLOWED = {NumberKind.MOBILE, NumberKind.FIXED}
+
+# Japanese reasons (shown by the portal page, the JSON API and any operator tool).
+MSG_FORMAT = "電話番号は0から始まる10桁または11桁の半角数字で入力してください。"
+MSG_OWN_050 = "この050番号自身は接続先に指定できません。"
+_USE_LANDLINE_OR_MOBILE = "固定電話または携帯電話の番号を入力してください。"
+MSG_050 = "050番号（IP電話の番号）は接続先に指定できません。" + _USE_LANDLINE_OR_MOBILE
+MSG_INTERNATIONAL = "国際電話の番号は接続先に指定できません。"
+MSG_NOT_ALLOWED = "この電話番号は接続先に指定できません。" + _USE_LANDLINE_OR_MOBILE
 
 
 @dataclass(frozen=True)
@@ -32,12 +47,22 @@ class ForwardDestination:
 _COLUMNS = "id, destination, active, created_at"
 
 
-def forwardable(raw: str) -> str:
-    number = None if is_anonymous(raw) else normalize(raw)
-    if number is None or not re.fullmatch(r"0[0-9]{9,10}", number) \
-            or kind(number) not in _ALLOWED:
-        raise InvalidValue(f"not a landline or mobile number: {raw!r}")
-    return number
+def forwardable(raw: str, *, number: str | None = None) -> str:
+    """The canonical destination for `raw` (any written form), or InvalidValue whose text is
+    the Japanese reason. `number` is the 050 number being forwarded, when known."""
+    destination = None if is_anonymous(raw) else normalize(raw)
+    if destination is None:
+        raise InvalidValue(MSG_FORMAT)
+    k = kind(destination)
+    if k is NumberKind.INTERNATIONAL:
+        raise InvalidValue(MSG_INTERNATIONAL)
+    if k is NumberKind.SUBSCRIBER_050:
+        raise InvalidValue(MSG_OWN_050 if destination == number else MSG_050)
+    if not re.fullmatch(r"0[0-9]{9,10}", destination):
+        raise InvalidValue(MSG_FORMAT)
+    if k not in _ALLOWED:
+        raise InvalidValue(MSG_NOT_ALLOWED)
+    return destination
 
 
 async def list_destinations(db: Database, number: str) -> list[ForwardDestination]:
@@ -53,7 +78,7 @@ async def add_destination(db: Database, number: str, raw: str, *,
                           activate: bool = False) -> ForwardDestination:
     """Register a destination (idempotent for one already registered); `activate` makes
     it the active one."""
-    destination = forwardable(raw)
+    destination = forwardable(raw, number=number)
     async with db.transaction() as conn:
         cur = conn.cursor(row_factory=class_row(ForwardDestination))
         await cur.execute(
@@ -100,3 +125,34 @@ async def remove_destination(db: Database, number: str, destination_id: int) -> 
             "DELETE FROM forward_destinations WHERE number = %s AND id = %s",
             (number, destination_id))
         return cur.rowcount > 0
+
+
+async def save_forwarding(db: Database, number: str, *, enabled: bool, destinations: list[str],
+                          active: str | None, ring_seconds: int, show_caller: str) -> None:
+    """The portal's 設定する: make the destination list equal to `destinations` (order kept,
+    at most MAX_DESTINATIONS), `active` (one of them, or None) the active one, and store the
+    forwarding settings — all in one transaction. Every destination passes `forwardable`."""
+    wanted = [forwardable(d, number=number) for d in destinations]
+    chosen = forwardable(active, number=number) if active is not None else None
+    if chosen is not None and chosen not in wanted:
+        raise InvalidValue(f"active destination {chosen} is not in the list")
+    if len(set(wanted)) > MAX_DESTINATIONS:
+        raise LimitExceeded("forward_destinations", MAX_DESTINATIONS)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE subscriber_numbers SET forward_enabled = %s, forward_ring_seconds = %s,"
+            " forward_show_caller = %s WHERE number = %s",
+            (enabled, ring_seconds, show_caller, number))
+        await conn.execute("DELETE FROM forward_destinations WHERE number = %s"
+                           " AND NOT (destination = ANY(%s))", (number, wanted))
+        await conn.execute(
+            "UPDATE forward_destinations SET active = false WHERE number = %s AND active",
+            (number,))
+        for destination in wanted:
+            await conn.execute(
+                "INSERT INTO forward_destinations (number, destination, active)"
+                " VALUES (%s, %s, false) ON CONFLICT (number, destination) DO NOTHING",
+                (number, destination))
+        if chosen is not None:
+            await conn.execute("UPDATE forward_destinations SET active = true"
+                               " WHERE number = %s AND destination = %s", (number, chosen))

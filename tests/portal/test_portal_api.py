@@ -293,7 +293,11 @@ def test_operator_cli(pg: PgCluster, portal_sql: Sql, capsys: pytest.CaptureFixt
     email = "cli-" + unique_mobile() + "@example.jp"
     number = unique_050()
     assert main([*db, "account", email, "--password", "long-enough-pw"]) == 0
-    assert main([*db, "number", email, number[:3] + "-" + number[3:], "--pin", "1234"]) == 0
+    # the PIN-change IVR's rule holds here too: no repeats, no runs
+    for simple in ("0000", "1234"):
+        assert main([*db, "number", email, number, "--pin", simple]) == 1
+        assert "連続した数字" in capsys.readouterr().err
+    assert main([*db, "number", email, number[:3] + "-" + number[3:], "--pin", "4826"]) == 0
     assert main([*db, "contact", email, "090-0000-0001", "--label", "携帯"]) == 0
     assert main([*db, "number", email, number]) == 0  # idempotent
     assert main([*db, "show", email]) == 0
@@ -306,3 +310,135 @@ def test_operator_cli(pg: PgCluster, portal_sql: Sql, capsys: pytest.CaptureFixt
     row = portal_sql.execute("SELECT voicemail_pin_hash FROM subscriber_numbers WHERE number = %s",
                              (number,)).fetchone()
     assert row is not None and str(row[0]).startswith("$argon2")
+
+
+def test_forwarding_to_050_numbers_is_refused_in_japanese(
+        owner: tuple[httpx.Client, str, Acct], portal_sql: Sql) -> None:
+    """A 050 destination loops through the carrier (the subscriber's own number, the IVR
+    numbers, any 050 number): the API refuses it as the pages do, whatever the form."""
+    client, csrf, acct = owner
+    n = acct.numbers[0]
+    h = {"X-CSRF-Token": csrf}
+    for dest, why in [(n, "この050番号自身は接続先に指定できません。"),
+                      (n[:3] + "-" + n[3:7] + "-" + n[7:], "この050番号自身"),
+                      ("05033005000", "050番号（IP電話の番号）は接続先に指定できません。"),
+                      ("+81 50 3300 5141", "050番号（IP電話の番号）"),
+                      ("+1 415 555 0100", "国際電話の番号は接続先に指定できません。")]:
+        r = client.put(f"/api/v1/numbers/{n}/forwarding", headers=h, json={
+            "enabled": True, "destinations": [dest], "active": dest})
+        assert r.status_code == 422, (dest, r.text)
+        assert r.json()["detail"][0] == {"field": "dest1", "message": r.json()["detail"][0][
+            "message"]} and why in r.json()["detail"][0]["message"], r.text
+    assert portal_sql.execute("SELECT count(*) FROM forward_destinations WHERE number = %s",
+                              (n,)).fetchone() == (0,)
+
+
+def test_unknown_urls_and_bad_requests_answer_in_japanese(
+        portal: PortalServer, owner: tuple[httpx.Client, str, Acct]) -> None:
+    client, csrf, acct = owner
+    n = acct.numbers[0]
+    h = {"X-CSRF-Token": csrf}
+    r = client.get("/api/v1/no-such-thing")
+    assert r.status_code == 404 and r.json() == {"detail": "指定されたページは見つかりません。"}
+    r = client.get("/no-such-page")
+    assert r.status_code == 404 and "ページが見つかりません" in r.text
+    assert r.headers["content-type"].startswith("text/html")
+    r = client.post("/api/v1/numbers", headers=h)
+    assert r.status_code == 405 and r.json() == {"detail": "この操作はできません。"}
+    r = client.put(f"/api/v1/numbers/{n}/forwarding", headers=h,
+                   json={"destinations": 5, "ring_seconds": "x" * 5, "show_caller": 1})
+    assert r.status_code == 422
+    assert {"field": "enabled", "message": "入力してください。"} in r.json()["detail"]
+    assert {"field": "destinations", "message": "配列で指定してください。"} in r.json()["detail"]
+    for body in r.json()["detail"]:  # no English left (quoted values are the API's own)
+        assert not re.search(r"[A-Za-z]{2,}", re.sub(r"'[^']*'", "", body["message"])), body
+    r = client.post(f"/api/v1/numbers/{n}/blocklist", headers={**h, "Content-Type":
+                                                                "application/json"},
+                    content=b"{not json")
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["message"] == "リクエストの形式（JSON）が正しくありません。"
+
+
+def test_unicode_digits_in_ids_are_not_server_errors(
+        owner: tuple[httpx.Client, str, Acct], portal_sql: Sql) -> None:
+    """'²' and '١' pass str.isdigit(); they must not reach int() or a header (500)."""
+    client, csrf, acct = owner
+    n = acct.numbers[0]
+    h = {"X-CSRF-Token": csrf}
+    msg = portal_sql.execute("INSERT INTO voicemail_messages (number, duration_ms, audio)"
+                             " VALUES (%s, 10, '\\x00') RETURNING id", (n,)).fetchone()
+    assert msg is not None
+    for odd in ("²", "١", "١٢", "１", "1²", str(msg[0]) + "²"):
+        q = quote(odd, safe="")
+        for method, path in [("GET", f"/n/{n}/messages/{q}.wav"), ("GET", f"/n/{n}/call/{q}"),
+                             ("GET", f"/api/v1/numbers/{n}/callback/{q}"),
+                             ("DELETE", f"/api/v1/numbers/{n}/messages/{q}")]:
+            r = client.request(method, path, headers=h)
+            assert r.status_code in (404, 422), (method, path, r.status_code, r.text[:200])
+        for path, form in [(f"/n/{n}/messages/delete", {"delete": odd}),
+                           (f"/n/{n}/call", {"destination": "0311112222", "own_number": odd}),
+                           (f"/n/{n}/call-register", {"action": "verify", "own_id": odd}),
+                           (f"/n/{n}/blocklist", {"action": "pick", "history_id": odd})]:
+            r = client.post(path, data={**form, "csrf_token": csrf})
+            assert r.status_code < 500, (path, odd, r.status_code, r.text[:200])
+    assert portal_sql.execute("SELECT count(*) FROM voicemail_messages WHERE number = %s",
+                              (n,)).fetchone() == (1,)
+
+
+def test_every_state_changing_form_redirects(owner: tuple[httpx.Client, str, Acct],
+                                             portal_sql: Sql) -> None:
+    """Post/redirect/get: after success or refusal every form that changes something answers
+    303 to a GET page, so reloading what the browser shows never repeats the POST."""
+    client, csrf, acct = owner
+    n = acct.numbers[0]
+
+    def post(path: str, **form: str | list[str]) -> httpx.Response:
+        r = client.post(path, data={**form, "csrf_token": csrf})
+        assert r.status_code == 303, (path, form, r.status_code, r.text[:300])
+        return r
+
+    fwd: dict[str, str | list[str]] = {"enabled": "on", "dest1": "0311112222", "active": "1",
+                                       "ring_seconds": "20", "show_caller": "caller"}
+    cases: list[tuple[str, dict[str, str | list[str]], str]] = [
+        (f"/n/{n}/anonymous/apply", {"reject": "reject"}, f"/n/{n}/done/anonymous"),
+        (f"/n/{n}/anonymous/apply", {"reject": "?"}, f"/n/{n}/anonymous"),
+        (f"/n/{n}/forwarding/apply", fwd, f"/n/{n}/done/forwarding"),
+        (f"/n/{n}/forwarding/apply", {**fwd, "dest1": n}, f"/n/{n}/forwarding"),
+        (f"/n/{n}/voicemail/apply", {"enabled": "on", "email": "a@example.jp", "pin": "4826",
+                                     "pin_confirm": "4826"}, f"/n/{n}/done/voicemail"),
+        (f"/n/{n}/voicemail/apply", {"enabled": "on", "email": "a@example.jp", "pin": "0000",
+                                     "pin_confirm": "0000"}, f"/n/{n}/voicemail"),
+        (f"/n/{n}/blocklist/apply", {"entry": ["0311113333"]}, f"/n/{n}/done/blocklist"),
+        (f"/n/{n}/blocklist/apply", {"entry": [f"03111{i:05d}" for i in range(31)]},
+         f"/n/{n}/blocklist"),
+        (f"/n/{n}/messages/delete", {}, f"/n/{n}/messages"),
+        (f"/n/{n}/call", {"destination": "+1 415 555 0100", "own_number": "1"}, f"/n/{n}/call"),
+        (f"/n/{n}/call-register", {"action": "register", "phone": "12"},
+         f"/n/{n}/call-register"),
+    ]
+    for path, form, location in cases:
+        assert post(path, **form).headers["location"] == location
+        # the page there shows the outcome once, as a GET
+        page = client.get(location)
+        assert page.status_code == 200, (location, page.text[:300])
+    # what the refusals said reached the pages
+    post(f"/n/{n}/voicemail/apply", enabled="on", email="b@example.jp", pin="1234",
+         pin_confirm="1234")
+    page = client.get(f"/n/{n}/voicemail")
+    assert "連続した数字" in page.text and 'value="b@example.jp"' in page.text
+    assert client.get(f"/n/{n}/voicemail").text.count("連続した数字") == 0  # once
+    row = portal_sql.execute("SELECT reject_anonymous, forward_enabled FROM subscriber_numbers"
+                             " WHERE number = %s", (n,)).fetchone()
+    assert row == (True, True)
+    assert portal_sql.execute("SELECT blocked FROM block_list WHERE number = %s",
+                              (n,)).fetchall() == [("0311113333",)]
+    # the login forms too: a wrong password is not re-sent by a reload
+    anon = httpx.Client(base_url=client.base_url, timeout=10)
+    anon.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', anon.get("/login").text)
+    assert token is not None
+    r = anon.post("/login", data={"email": acct.email, "password": "wrong",
+                                  "csrf_token": token.group(1)})
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert "正しくありません" in anon.get("/login").text
+    anon.close()

@@ -68,6 +68,9 @@ def test_login_with_sms_code_opens_settings_overview(page: Page, portal: PortalS
     inbox.close()
     # full-width digits are normalised
     page.fill("#code", code.translate(str.maketrans("0123456789", "０１２３４５６７８９")))
+    # trusting the browser is the user's choice, never the default
+    expect(page.locator("input[name=trust]")).not_to_be_checked()
+    page.check("input[name=trust]")
     page.click("button:has-text('認証する')")
     page.wait_for_url(f"**/n/{acct.numbers[0]}/")
     expect(page.locator("#current-number")).to_have_text(display(acct.numbers[0]))
@@ -184,6 +187,13 @@ def test_forwarding_setting(logged_in: Page, portal_sql: Sql, acct: Acct) -> Non
     page.check("#active2")
     page.click("button:has-text('設定')")
     expect(page.locator("#error-dest3")).to_contain_text("10桁または11桁")
+    # a 050 number would loop through the carrier: the subscriber's own, an IVR's, anyone's
+    for loop, why in [(display(acct.numbers[0]), "この050番号自身は接続先に指定できません。"),
+                      ("050-3300-5000", "050番号（IP電話の番号）は接続先に指定できません。"),
+                      ("+1 415 555 0100", "国際電話の番号は接続先に指定できません。")]:
+        page.fill("#dest3", loop)
+        page.click("button:has-text('設定')")
+        expect(page.locator("#error-dest3")).to_contain_text(why)
     page.fill("#dest3", "")
     page.select_option("#ring_seconds", "30")
     page.check("input[name=show_caller][value='050']")
@@ -192,7 +202,19 @@ def test_forwarding_setting(logged_in: Page, portal_sql: Sql, acct: Acct) -> Non
     expect(page.locator("table.confirm")).to_contain_text("03-1111-2222（接続先に指定）")
     expect(page.locator("table.confirm")).to_contain_text("30秒")
     shot(page, "09-forwarding-confirm")
+    # 戻る on the confirmation keeps everything typed
+    page.click("button:has-text('戻る')")
+    expect(page.locator("#dest1")).to_have_value("０９０-１１１１-２２２２")
+    expect(page.locator("#dest2")).to_have_value("0311112222")
+    expect(page.locator("#active2")).to_be_checked()
+    expect(page.locator("#ring_seconds")).to_have_value("30")
+    expect(page.locator("input[name=show_caller][value='050']")).to_be_checked()
+    page.click("button:has-text('設定')")
     page.click("button:has-text('設定する')")
+    expect(page.locator(".done")).to_have_text("設定が完了しました。")
+    # post/redirect/get: the 完了 page is a GET, reloading it stores nothing again
+    assert "/done/" in page.url
+    page.reload()
     expect(page.locator(".done")).to_have_text("設定が完了しました。")
     rows = portal_sql.execute("SELECT destination, active FROM forward_destinations"
                               " WHERE number = %s ORDER BY id", (acct.numbers[0],)).fetchall()
@@ -220,8 +242,12 @@ def test_voicemail_setting(logged_in: Page, portal_sql: Sql, acct: Acct) -> None
     page.fill("#email", "me@example.jp")
     page.check("input[name=only_recorded]")
     page.check("input[name=attach]")
-    page.fill("#pin", "4321")
-    page.fill("#pin_confirm", "4321")
+    page.fill("#pin", "1234")  # the PIN-change IVR's rule: no runs, no repeats
+    page.fill("#pin_confirm", "1234")
+    page.click("button:has-text('設定')")
+    expect(page.locator("#error-pin")).to_contain_text("連続した数字")
+    page.fill("#pin", "4826")
+    page.fill("#pin_confirm", "4826")
     shot(page, "10-voicemail")
     page.click("button:has-text('設定')")
     expect(page.locator("table.confirm")).to_contain_text("me@example.jp")
@@ -234,7 +260,7 @@ def test_voicemail_setting(logged_in: Page, portal_sql: Sql, acct: Acct) -> None
         (acct.numbers[0],)).fetchone()
     assert row is not None and row[:4] == (True, "me@example.jp", True, True)
     from portal.auth import verify_secret
-    assert str(row[4]).startswith("$argon2") and verify_secret(str(row[4]), "4321")
+    assert str(row[4]).startswith("$argon2") and verify_secret(str(row[4]), "4826")
 
 
 def test_blocklist_add_delete_history_and_limit(logged_in: Page, portal_sql: Sql,
@@ -249,22 +275,31 @@ def test_blocklist_add_delete_history_and_limit(logged_in: Page, portal_sql: Sql
     page.click("ul.menu a:has-text('指定番号着信拒否設定')")
     page.fill("#new_number", "+81 80-1111-1111")
     page.click("button:has-text('+追加')")
-    expect(page.locator("#block-list")).to_contain_text("08011111111")
+    expect(page.locator("#block-list")).to_contain_text("080-1111-1111")  # one display form
     page.fill("#new_number", "09012345678")
     page.click("button:has-text('+追加')")
     # from the incoming-call history
     page.click("button:has-text('着信履歴から設定')")
     expect(page.locator("#history-pick")).to_contain_text("2014/11/14 16:55:14")
+    expect(page.locator("#history-pick")).to_contain_text("050-1111-3333")
     expect(page.locator("#history-pick")).to_contain_text("登録なし")
     expect(page.locator("#history-pick input[aria-label=非通知]")).to_be_disabled()
     shot(page, "11-block-from-history")
     page.check("#history-pick input[value]:not([disabled]) >> nth=1")
     page.click("button:has-text('設定')")
-    expect(page.locator("#block-list")).to_contain_text("05011115555")
+    expect(page.locator("#block-list")).to_contain_text("050-1111-5555")
     page.check("input[name=delete][value='09012345678']")
     shot(page, "12-blocklist")
     page.click("button[value=save]")
-    expect(page.locator("table.confirm")).to_contain_text("08011111111、05011115555")
+    expect(page.locator("table.confirm")).to_contain_text("080-1111-1111、050-1111-5555")
+    # 戻る keeps the pending list (nothing is stored yet) and the 削除 ticks
+    page.click("button:has-text('戻る')")
+    expect(page.locator("#block-count")).to_have_text("3")
+    expect(page.locator("input[name=delete][value='09012345678']")).to_be_checked()
+    expect(page.locator("input[name=delete][value='08011111111']")).not_to_be_checked()
+    assert portal_sql.execute("SELECT count(*) FROM block_list WHERE number = %s",
+                              (number,)).fetchone() == (0,)
+    page.click("button[value=save]")
     page.click("button:has-text('設定する')")
     expect(page.locator(".done")).to_have_text("設定が完了しました。")
     rows = portal_sql.execute("SELECT blocked FROM block_list WHERE number = %s ORDER BY 1",
@@ -296,6 +331,7 @@ def test_history_pages(logged_in: Page, portal_sql: Sql, acct: Acct) -> None:
     table = page.locator("#history")
     expect(table).to_contain_text("非通知")
     expect(table).to_contain_text("山田")
+    expect(table).to_contain_text("03-1111-2222")  # the one hyphenated display form
     expect(table).to_contain_text("2014/11/14 16:55:14")
     shot(page, "14-history")
 
@@ -332,7 +368,7 @@ def test_callback_register_and_call(logged_in: Page, portal_sql: Sql, acct: Acct
     page.reload()
     expect(page.locator("#call-status")).to_have_text("通話中")
     page.goto(page.url.split("/call/")[0] + "/outgoing")
-    expect(page.locator("#outgoing")).to_contain_text("0311112222")
+    expect(page.locator("#outgoing")).to_contain_text("03-1111-2222")
 
 
 def test_voicemail_messages_playback_and_delete(logged_in: Page, portal_sql: Sql,
@@ -368,5 +404,60 @@ def test_voicemail_messages_playback_and_delete(logged_in: Page, portal_sql: Sql
     page.check(f"input[name=delete][value='{row[0]}']")
     page.click("button:has-text('削除')")
     expect(page.locator(".notice")).to_contain_text("1件のメッセージを削除しました。")
+    expect(page.locator(f"#message-{row[0]}")).to_have_count(0)
     assert portal_sql.execute("SELECT count(*) FROM voicemail_messages WHERE number = %s",
                               (number,)).fetchone() == (0,)
+
+
+def test_no_sms_choice_for_a_landline_only_contact(page: Page, portal: PortalServer,
+                                                   portal_sql: Sql) -> None:
+    acct = make_account(portal_sql, contacts=[unique_fixed()])
+    page.goto(portal.url + "/login")
+    page.fill("#email", acct.email)
+    page.fill("#password", acct.password)
+    page.click("button:has-text('ログイン')")
+    page.wait_for_url("**/login/2fa")
+    expect(page.locator("input[name=method]")).to_have_count(1)
+    expect(page.locator("#method-sms")).to_have_count(0)
+    expect(page.locator("#method-voice")).to_be_checked()
+
+
+def test_refused_callback_redirects_and_reloads_place_nothing(
+        logged_in: Page, portal_sql: Sql, acct: Acct) -> None:
+    """Post/redirect/get: neither a refused nor a placed callback is placed again by reloading
+    the page the browser lands on; an international destination gets its own message."""
+    page = logged_in
+    number = acct.numbers[0]
+    own = unique_mobile()
+    portal_sql.execute("INSERT INTO own_numbers (account_id, number, preferred, verified_at)"
+                       " VALUES (%s, %s, true, now())", (acct.id, own))
+
+    def placed() -> object:
+        row = portal_sql.execute("SELECT count(*) FROM call_requests WHERE account_id = %s"
+                                 " AND kind = 'callback'", (acct.id,)).fetchone()
+        return row[0] if row else None
+
+    page.goto(page.url.split("/n/")[0] + f"/n/{number}/call")
+    for international in ("+1 415 555 0100", "010-1-415-555-0100", "00-1-415-555-0100"):
+        page.fill("#destination", international)
+        page.click("button:has-text('発信')")
+        expect(page.locator("#error-destination")).to_have_text("国際電話には発信できません。")
+        assert page.url.endswith(f"/n/{number}/call")  # a GET page, not the POST's answer
+        expect(page.locator("#destination")).to_have_value(international)  # kept
+    page.reload()
+    expect(page.locator("#error-destination")).to_have_count(0)  # shown once
+    assert placed() == 0
+    page.fill("#destination", "03-1111-2222")
+    page.click("button:has-text('発信')")
+    page.wait_for_url(f"**/n/{number}/call/*")
+    page.reload()
+    page.reload()
+    expect(page.locator("#call-status")).to_be_visible()
+    assert placed() == 1
+
+
+def test_unknown_pages_answer_in_japanese(page: Page, portal: PortalServer) -> None:
+    response = page.goto(portal.url + "/no-such-page")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("ページが見つかりません")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")

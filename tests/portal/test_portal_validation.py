@@ -8,19 +8,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from callflow.pins import PROBLEM_JA, pin_problem
+from callflow.store.errors import InvalidValue
+from callflow.store.forwarding import forwardable
 from portal import forms
 from portal.validation import (
     Invalid,
     format_jst,
     mask_number,
     normalize_code,
+    parse_id,
+    request_error_messages,
     sms_capable,
+    validate_call_destination,
     validate_email,
+    validate_forward_destination,
     validate_phone,
     validate_pin,
 )
 
 FULL = str.maketrans("0123456789", "０１２３４５６７８９")
+OWN_050 = "05012345678"
 
 
 @given(st.from_regex(r"[0-9]{6}", fullmatch=True), st.booleans())
@@ -57,10 +65,14 @@ def test_phone_numbers() -> None:
 
 
 def test_pin_and_email() -> None:
-    assert validate_pin("１２３４") == "1234"
-    for bad in ("123", "12345", "abcd", ""):
+    assert validate_pin("４８２６") == "4826"
+    for bad in ("123", "12345", "abcd", "", "１２３"):
         with pytest.raises(Invalid, match="4桁"):
             validate_pin(bad)
+    # what the PIN-change IVR refuses, the portal, the API and the CLI refuse too
+    for simple in ("0000", "1234", "1111", "8765", "7890", "0987", "１２３４"):
+        with pytest.raises(Invalid, match="連続した数字"):
+            validate_pin(simple)
     assert validate_email(" a.b+c@example.co.jp ") == "a.b+c@example.co.jp"
     for bad in ("a@b", "no-at", "a b@example.jp"):
         with pytest.raises(Invalid):
@@ -91,15 +103,17 @@ def test_block_list_normalises_and_refuses_duplicates() -> None:
 
 
 def test_forwarding_form() -> None:
-    fwd, errors = forms.parse_forwarding(enabled="on", destinations=["09011112222", "", "",
-                                                                     "0311112222", ""],
+    fwd, errors = forms.parse_forwarding(number=OWN_050, enabled="on",
+                                         destinations=["09011112222", "", "", "0311112222", ""],
                                          active="4", ring_seconds="20", show_caller="caller")
     assert not errors and fwd is not None
     assert fwd.destinations == ["09011112222", "0311112222"] and fwd.active == "0311112222"
-    fwd, errors = forms.parse_forwarding(enabled="on", destinations=["", "", "", "", ""],
+    fwd, errors = forms.parse_forwarding(number=OWN_050, enabled="on",
+                                         destinations=["", "", "", "", ""],
                                          active="", ring_seconds="7", show_caller="x")
     assert fwd is None and set(errors) == {"active", "ring_seconds", "show_caller"}
-    fwd, errors = forms.parse_forwarding(enabled="on", destinations=["09011112222"] * 2,
+    fwd, errors = forms.parse_forwarding(number=OWN_050, enabled="on",
+                                         destinations=["09011112222"] * 2,
                                          active="1", ring_seconds="20", show_caller="050")
     assert errors == {"dest2": "同じ電話番号が登録されています。"}
 
@@ -112,6 +126,83 @@ def test_voicemail_form() -> None:
                                        attach=True, pin="", pin_confirm="", pin_set=True)
     assert vm is not None and vm.pin is None
     vm, errors = forms.parse_voicemail(enabled="off", email="", only_recorded=False,
-                                       attach=False, pin="1234", pin_confirm="1243",
+                                       attach=False, pin="4826", pin_confirm="4862",
                                        pin_set=True)
     assert errors == {"pin_confirm": "確認のため同じ暗証番号を入力してください。"}
+
+
+@given(st.from_regex(r"[0-9]{4}", fullmatch=True))
+def test_one_pin_rule_for_the_portal_and_the_ivr(pin: str) -> None:
+    """The portal (and the CLI, which calls validate_pin) accepts exactly what the PIN-change
+    IVR accepts, with the IVR's reason in Japanese."""
+    problem = pin_problem(pin)
+    if problem is None:
+        assert validate_pin(pin) == pin
+    else:
+        with pytest.raises(Invalid) as e:
+            validate_pin(pin)
+        assert e.value.message == PROBLEM_JA[problem]
+
+
+def test_forward_destinations_are_never_050_numbers() -> None:
+    assert validate_forward_destination("090-1111-2222", OWN_050) == "09011112222"
+    assert validate_forward_destination("+81 3-1111-2222", OWN_050) == "0311112222"
+    refused = {
+        "050-1234-5678": "この050番号自身",  # the subscriber's own number: a loop at once
+        "05033005000": "050番号",  # the retrieval IVR
+        "050-3300-5141": "050番号",  # the PIN-change IVR
+        "+81 50 9999 0000": "050番号",  # anyone's 050 number, in any written form
+        "０５０１１１１２２２２": "050番号",
+        "+1 415 555 0100": "国際電話",
+        "010-1-415-555-0100": "国際電話",
+        "0990-123-456": "指定できません",
+        "0120-123-456": "指定できません",
+        "12": "10桁または11桁",
+        "": "入力してください",
+    }
+    for raw, why in refused.items():
+        with pytest.raises(Invalid, match=why):
+            validate_forward_destination(raw, OWN_050)
+    # the store's own check says the same, whoever calls it
+    with pytest.raises(InvalidValue, match="050番号"):
+        forwardable("050-3300-5000", number=OWN_050)
+    fwd, errors = forms.parse_forwarding(number=OWN_050, enabled="on",
+                                         destinations=["05012345678", "05033005000"],
+                                         active="1", ring_seconds="20", show_caller="caller")
+    assert fwd is None
+    assert "自身" in errors["dest1"] and "050番号" in errors["dest2"]
+
+
+def test_international_destinations_get_the_international_message() -> None:
+    for raw in ("+1 415 555 0100", "010-1-415-555-0100", "00 1 415 555 0100", "+44 20 7946 0000"):
+        with pytest.raises(Invalid) as e:
+            validate_call_destination(raw)
+        assert e.value.message == "国際電話には発信できません。"
+    assert validate_call_destination("+81 90-1234-5678") == "09012345678"
+
+
+@given(st.text(max_size=20))
+def test_ids_are_ascii_digits_only(raw: str) -> None:
+    value = parse_id(raw)
+    if value is not None:
+        assert raw.isascii() and raw.isdigit() and value == int(raw) < 10**18
+    for unicode_digits in ("²", "١", "１２", "٣٤", "1²"):
+        assert parse_id(unicode_digits) is None
+
+
+def test_api_request_errors_are_japanese() -> None:
+    errors: list[dict[str, object]] = [
+        {"type": "missing", "loc": ("body", "enabled"), "msg": "Field required"},
+        {"type": "string_too_long", "loc": ("body", "number"), "msg": "x",
+         "ctx": {"max_length": 40}},
+        {"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error"},
+        {"type": "int_parsing", "loc": ("path", "message_id"), "msg": "x"},
+        {"type": "something_new", "loc": ("body",), "msg": "x"},
+    ]
+    assert request_error_messages(errors) == [
+        ("enabled", "入力してください。"),
+        ("number", "40文字以内で入力してください。"),
+        ("1", "リクエストの形式（JSON）が正しくありません。"),
+        ("message_id", "整数で指定してください。"),
+        ("body", "値が正しくありません。"),
+    ]

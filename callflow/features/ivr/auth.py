@@ -22,10 +22,10 @@ from callflow.features.ivr.model import (
     ProtocolViolation,
 )
 from callflow.features.ivr.prompter import Prompter
+from callflow.pins import PIN_DIGITS
 from callflow.store.mailbox import AuthOutcome
 
 NUMBER_DIGITS = 11  # 050 + 8 digits
-PIN_DIGITS = 4
 MAX_ATTEMPTS_PER_CALL = 3
 
 

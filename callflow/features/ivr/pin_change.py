@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from callflow.features.ivr.auth import PIN_DIGITS, Authenticated, AuthStep
+from callflow.features.ivr.auth import Authenticated, AuthStep
 from callflow.features.ivr.model import (
     Action,
     Ask,
@@ -21,8 +21,8 @@ from callflow.features.ivr.model import (
     PinChanged,
     ProtocolViolation,
 )
-from callflow.features.ivr.policy import pin_problem
 from callflow.features.ivr.prompter import Prompter
+from callflow.pins import PIN_DIGITS, pin_problem
 
 START_CHANGE = "3"
 MENU_DIGITS = 2

@@ -18,8 +18,8 @@ from callflow.callback.legs import (
 )
 from callflow.callback.models import LegRecord
 from callflow.callback.service import CSV_HEADER, _month_range, records_csv
+from callflow.clock import JST
 from callflow.features.twofa_voice import code_prompts
-from callflow.speech import JST
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ import pytest
 
 from callflow.features.ivr.model import Ask, Entered, Finish, NoInput
 from callflow.features.ivr.pin_change import PinChangeMachine
-from callflow.features.ivr.policy import pin_problem
 from callflow.features.ivr.prompter import Prompter
 from callflow.features.ivr.retrieval import RetrievalMachine
+from callflow.pins import pin_problem
 from callflow.store.mailbox import (
     LOCK_DURATION,
     LockState,
