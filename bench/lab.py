@@ -30,6 +30,31 @@ FORWARD_DESTINATION = "09087654321"
 CALLER = "09012345678"
 RETRIEVAL_NUMBER = "05033005000"
 
+# The dialplan-only baseline exists only in the benchmark's own Asterisk (appended to the
+# rendered configuration), never in the shipped asterisk-conf/ and dialplan/: an endpoint
+# that takes unauthenticated INVITEs straight into Dial() has no place in a service.
+# A SIPp caller whose From user is "bench" is identified by username (before the ip match
+# that makes any other loopback peer the carrier) and goes to [bench-baseline] instead of
+# the Stasis app: the same call, same Asterisk, no app.
+BENCH_PJSIP = """
+; ---- bench: dialplan-only baseline (bench/lab.py) ----------------------------------------
+[bench](endpoint-common)
+context = bench-baseline
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+"""
+# What the app does for a subscriber whose calls forward to a phone, without the app: the
+# caller hears ringing while the carrier leg rings, is answered and bridged when it answers
+# (the same Dial options for ringing as [anshin-forward]). Only an 11-digit 050 number
+# matches, so the request URI cannot add a Dial target ('&') or argument (',').
+BENCH_DIALPLAN = """
+; ---- bench: dialplan-only baseline (bench/lab.py) ----------------------------------------
+[bench-baseline]
+exten => _050XXXXXXXX,1,Dial(PJSIP/${EXTEN}@carrier,30,r)
+ same => n,Hangup()
+"""
+BENCH_CONFIG = {"pjsip.conf": BENCH_PJSIP, "extensions.conf": BENCH_DIALPLAN}
+
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), in seconds."""
@@ -71,7 +96,8 @@ class Lab:
 
     def start(self) -> None:
         self.pg.start()
-        ast = new_asterisk(self.dir / "asterisk", "bench", rtp_ports=self.rtp_ports)
+        ast = new_asterisk(self.dir / "asterisk", "bench", rtp_ports=self.rtp_ports,
+                           extra_config=BENCH_CONFIG)
         self.asterisk = ast
         ast.start()
         asyncio.run(ast.wait_ready())

@@ -32,6 +32,8 @@ class AsteriskContainer:
     config: LabConfig
     prompts_dir: Path
     run_dir: Path
+    # Configuration appended to rendered files (labkit/render.py `extra`): the bench's own.
+    extra_config: dict[str, str] = field(default_factory=dict)
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,7 +48,7 @@ class AsteriskContainer:
         return f"127.0.0.1:{self.config.ports.sip}"
 
     def start(self) -> None:
-        etc = render(self.config, self.run_dir / "etc-asterisk")
+        etc = render(self.config, self.run_dir / "etc-asterisk", self.extra_config)
         media = self.run_dir / "media"
         recordings = self.run_dir / "recordings"
         media.mkdir(parents=True, exist_ok=True)

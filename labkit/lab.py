@@ -36,8 +36,10 @@ def prompts_dir() -> Path:
     return path
 
 
-def new_asterisk(run_dir: Path, prefix: str, *, rtp_ports: int = 400) -> AsteriskContainer:
-    """An Asterisk container (not started yet) with every port free on 127.0.0.1."""
+def new_asterisk(run_dir: Path, prefix: str, *, rtp_ports: int = 400,
+                 extra_config: dict[str, str] | None = None) -> AsteriskContainer:
+    """An Asterisk container (not started yet) with every port free on 127.0.0.1;
+    `extra_config`: configuration appended to rendered files (labkit/render.py)."""
     rtp_start, rtp_end = free_range(rtp_ports)
     config = LabConfig(
         instance=prefix + uuid.uuid4().hex[:8],
@@ -45,7 +47,7 @@ def new_asterisk(run_dir: Path, prefix: str, *, rtp_ports: int = 400) -> Asteris
                        rtp_end=rtp_end, carrier=free_port()),
     )
     return AsteriskContainer(image=asterisk_image(), config=config, prompts_dir=prompts_dir(),
-                             run_dir=run_dir)
+                             run_dir=run_dir, extra_config=dict(extra_config or {}))
 
 
 def app_env(asterisk: AsteriskContainer, database_url: str, **settings: str) -> dict[str, str]:

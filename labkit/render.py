@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,8 +62,12 @@ def render_text(text: str, tokens: dict[str, str], source: str) -> str:
     return TOKEN.sub(sub, text)
 
 
-def render(config: LabConfig, dest: Path) -> Path:
-    """Write the rendered configuration to dest (replacing it) and return dest."""
+def render(config: LabConfig, dest: Path, extra: Mapping[str, str] | None = None) -> Path:
+    """Write the rendered configuration to dest (replacing it) and return dest.
+
+    `extra` maps a file name (e.g. "pjsip.conf") to configuration appended to that rendered
+    file: what only one lab has (the benchmark's dialplan-only endpoint, bench/lab.py) and
+    the shipped configuration must not."""
     tokens = config.tokens()
     if dest.exists():
         shutil.rmtree(dest)
@@ -72,4 +77,10 @@ def render(config: LabConfig, dest: Path) -> Path:
             out = dest / sub / src.name
             out.write_text(render_text(src.read_text(encoding="utf-8"), tokens, src.name),
                            encoding="utf-8")
+    for name, text in (extra or {}).items():
+        out = dest / name
+        if not out.is_file():
+            raise KeyError(f"extra configuration for {name}: no such rendered file")
+        with out.open("a", encoding="utf-8") as f:
+            f.write("\n" + render_text(text, tokens, f"extra {name}"))
     return dest
