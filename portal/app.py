@@ -16,11 +16,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callflow.numbers import display
+from callflow.pins import PIN_DIGITS
 from callflow.store import Database, StoreUnavailable
+from callflow.store.forwarding import MAX_DESTINATIONS
 from portal import auth
 from portal.config import PortalSettings
 from portal.sms import HttpSmsGateway, LabSmsInbox, SmsProvider
-from portal.validation import format_jst, mask_number, request_error_messages
+from portal.validation import RING_SECONDS, format_jst, mask_number, request_error_messages
 
 log = logging.getLogger("portal")
 HERE = Path(__file__).resolve().parent
@@ -103,6 +105,9 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
     templates.env.filters["display"] = display
     templates.env.filters["jst"] = format_jst
     templates.env.filters["mask"] = mask_number
+    # the limits the pages state, from their one definition
+    templates.env.globals.update(forward_limit=MAX_DESTINATIONS, pin_digits=PIN_DIGITS,
+                                 ring_choices=RING_SECONDS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

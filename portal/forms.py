@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from callflow.pins import PIN_DIGITS
 from portal.validation import (
     BLOCK_LIMIT,
     FORWARD_LIMIT,
@@ -110,7 +111,7 @@ def parse_voicemail(*, enabled: str, email: str, only_recorded: bool, attach: bo
         if new_pin and pin_confirm is not None and pin_confirm.strip() != pin.strip():
             errors["pin_confirm"] = "確認のため同じ暗証番号を入力してください。"
     elif on and not pin_set:
-        errors["pin"] = "暗証番号（4桁）を入力してください。"
+        errors["pin"] = f"暗証番号（{PIN_DIGITS}桁）を入力してください。"
     if errors:
         return None, errors
     return Voicemail(on, address, only_recorded, attach, new_pin), {}

@@ -327,7 +327,8 @@ def _forwarding_fields(form: FormData) -> dict[str, str]:
 def _parse_forwarding(number: str, v: dict[str, str]
                       ) -> tuple[forms.Forwarding | None, forms.Errors]:
     return forms.parse_forwarding(number=number, enabled=v["enabled"],
-                                  destinations=[v[f"dest{i}"] for i in range(1, 6)],
+                                  destinations=[v[f"dest{i}"] for i in
+                                                range(1, forwarding.MAX_DESTINATIONS + 1)],
                                   active=v["active"], ring_seconds=v["ring_seconds"],
                                   show_caller=v["show_caller"])
 
