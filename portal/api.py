@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from callflow.callback import outcomes
 from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
 from portal import auth, data, forms, services
 from portal.app import NotFound, ensure_session, portal_of, session_of
@@ -133,6 +134,15 @@ class CallOut(BaseModel):
     status: str
     destination: str | None
     leg1: str
+    reason: str | None = None  # why a finished call failed (stable code)
+    reason_ja: str | None = None  # the same, as the portal says it
+
+
+def _call_out(req: data.CallRequest) -> CallOut:
+    failed = req.status in ("failed", "expired")
+    return CallOut(id=req.id, status=req.status, destination=req.destination, leg1=req.leg1,
+                   reason=req.reason if failed else None,
+                   reason_ja=outcomes.explain(req.reason) if failed else None)
 
 
 class Ok(BaseModel):
@@ -385,8 +395,7 @@ async def post_callback(request: Request, number: str, body: CallbackIn,
         return invalid({"destination": exc.message_ja})
     req = await data.call_request(db, acct, request_id)
     assert req is not None
-    return JSONResponse(CallOut(id=req.id, status=req.status, destination=req.destination,
-                                leg1=req.leg1).model_dump())
+    return JSONResponse(_call_out(req).model_dump())
 
 
 @router.get("/numbers/{number}/callback/{request_id}", response_model=CallOut,
@@ -399,7 +408,7 @@ async def get_callback(request: Request, number: str, request_id: int) -> CallOu
                                   request_id)
     if req is None or req.kind != "callback":
         raise NotFound()
-    return CallOut(id=req.id, status=req.status, destination=req.destination, leg1=req.leg1)
+    return _call_out(req)
 
 
 __all__ = ["BLOCK_LIMIT", "router"]

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from callflow.callback import outcomes
+from callflow.callback import service as callback_service
 from callflow.numbers import display
 from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
 from portal import auth, data, flash, forms, services
@@ -538,7 +540,8 @@ async def history_page(request: Request, num: str) -> Response:
 async def outgoing_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
     rows = await data.outgoing(portal_of(request).db, number)
-    return render(request, "outgoing.html", number=number, rows=rows, status_ja=STATUS_JA)
+    return render(request, "outgoing.html", number=number, rows=rows, status_ja=STATUS_JA,
+                  explain=outcomes.explain)
 
 
 # ------------------------------------------------------------------ あんしん発信
@@ -591,15 +594,40 @@ async def call_status(request: Request, num: str, request_id: str) -> Response:
     req = await data.call_request(portal_of(request).db, account_id(full_session(request)), rid)
     if req is None or req.kind != "callback":
         raise NotFound()
+    final = req.status in FINAL
+    # A failed call says why and can be placed again (the caps of request_callback apply):
+    # with the same own number while it is still registered and verified.
+    own = await data.own_numbers(portal_of(request).db, account_id(full_session(request)))
+    retry = next((o.id for o in own if o.number == req.leg1 and o.verified), None)
     return render(request, "call_status.html", number=number, req=req,
-                  status_text=STATUS_JA.get(req.status, req.status), final=req.status in FINAL)
+                  status_text=STATUS_JA.get(req.status, req.status), final=final,
+                  reason_text=outcomes.explain(req.reason) if final else None,
+                  retry_own_id=retry)
+
+
+async def _register_context(request: Request) -> dict[str, Any]:
+    """The own numbers with their latest verification call: its code while it is active
+    (the person keys it in the call), why it failed once it has ended."""
+    db = portal_of(request).db
+    acct = account_id(full_session(request))
+    own = await data.own_numbers(db, acct)
+    verifications = await callback_service.latest_verifications(db, acct)
+    calling = any(v.status in callback_service.ACTIVE for n, v in verifications.items()
+                  if any(o.number == n and not o.verified for o in own))
+    return {"own": own, "verifications": verifications, "calling": calling,
+            "active_statuses": callback_service.ACTIVE, "explain": outcomes.explain}
+
+
+VERIFY_NOTICE = ("確認のため、登録した電話番号にお電話します。お電話に出て、下に表示される"
+                 "確認番号を入力し、最後に＃を押してください。")
 
 
 @router.get("/n/{num}/call-register")
 async def register_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
-    own = await data.own_numbers(portal_of(request).db, account_id(full_session(request)))
-    return render(request, "register.html", number=number, own=own)
+    f = flash.take(request)
+    return render(request, "register.html", number=number, notice=f.notice, errors=f.errors,
+                  phone=f.value("phone"), **await _register_context(request))
 
 
 @router.post("/n/{num}/call-register")
@@ -619,16 +647,24 @@ async def register_submit(request: Request, num: str) -> Response:
             errors["phone"] = exc.message
         else:
             new_id = await data.register_own_number(db, acct, phone)
-            await data.request_verification(db, acct, new_id)
-            notice = ("お客さまの電話番号を登録しました。確認のため、登録した電話番号に"
-                      "お電話します。ガイダンスに従って操作してください。")
+            notice = "お客さまの電話番号を登録しました。"
+            try:
+                await data.request_verification(db, acct, new_id)
+            except data.CallbackRefused as exc:
+                errors["phone"] = exc.message_ja
+            else:
+                notice += VERIFY_NOTICE
     elif own_id is not None and own_id in {o.id for o in await data.own_numbers(db, acct)}:
         if action == "prefer":
             await data.set_preferred(db, acct, own_id)
             notice = "優先する発信番号を設定しました。"
         elif action == "verify":
-            await data.request_verification(db, acct, own_id)
-            notice = "確認のお電話をおかけします。"
+            try:
+                await data.request_verification(db, acct, own_id)
+            except data.CallbackRefused as exc:
+                errors["phone"] = exc.message_ja
+            else:
+                notice = VERIFY_NOTICE
         elif action == "delete":
             await data.remove_own_number(db, acct, own_id)
             notice = "電話番号を削除しました。"

@@ -39,7 +39,7 @@ from callflow.features.context import Services
 from callflow.outbound import dial_target
 from callflow.store import StoreError
 
-from . import store
+from . import store, verification
 from .legs import Leg, LegResult, callback_outcome, destination_announcement
 from .models import CallRequest
 
@@ -266,11 +266,15 @@ class CallbackRun:
 
 
 async def run_verification(svc: Services, req: CallRequest, events: CallEvents) -> None:
-    """Call the own number; "1" confirms it (verified_at), anything else does not."""
+    """Call the own number; the person must key the code the portal shows the subscriber,
+    then # (verification.py). Pressing 1 or any other key does not verify; after
+    ``MAX_ENTRIES`` wrong or empty entries the call ends."""
     shown = req.number or svc.settings.retrieval_number
     leg = Leg(1, events.channel_id, shown, req.leg1, now())
+    code = req.code or ""
+    attempt = verification.Attempt()
     status: str = "failed"
-    reason: str | None = "not_confirmed"
+    reason: str | None = "internal_error"  # until the call tells otherwise
     call: Call | None = None
     try:
         await store.set_status(svc.db, req.id, "ringing")
@@ -281,25 +285,30 @@ async def run_verification(svc: Services, req: CallRequest, events: CallEvents) 
             return
         call = Call(svc.ari, events, start, svc.settings.prompt_prefix)
         await store.set_status(svc.db, req.id, "connected")
-        digit: str | None = None
-        for _ in range(2):
-            digit = await call.play(["verify_own_number"], barge_in=True)
-            if digit is None:
-                got, _term = await call.collect_digits(max_digits=1, first_timeout=8.0,
-                                                       inter_timeout=0.3)
-                digit = got[:1] or None
-            if digit is not None:
-                break
-        if digit == "1":
-            await store.mark_verified(svc.db, req.account_id, req.leg1)
-            status, reason = "completed", None
-            log.info("verification %s: %s confirmed", req.id, req.leg1)
-            await call.play(["verified"])
+        while not attempt.over:
+            first = await call.play([attempt.prompt], barge_in=True)
+            # One digit more than the code: a longer entry compares unequal.
+            entered, _terminated = await call.collect_digits(
+                max_digits=verification.CODE_DIGITS + 1, first=first,
+                first_timeout=verification.FIRST_DIGIT_TIMEOUT_S,
+                inter_timeout=verification.NEXT_DIGIT_TIMEOUT_S)
+            attempt = attempt.add(verification.judge(entered, code))
+        if attempt.verified:
+            if await store.mark_verified(svc.db, req.account_id, req.leg1):
+                status, reason = "completed", None
+                log.info("verification %s: %s confirmed with the code", req.id, req.leg1)
+                await call.play(["verified"])
+            else:  # the subscriber removed the number meanwhile
+                reason = "rule_no_own_number"
+                await call.play(["goodbye"])
         else:
-            await call.play(["goodbye"])
+            reason = attempt.failure_reason
+            log.info("verification %s: %s not confirmed (%s)", req.id, req.leg1, reason)
+            await call.play(["verify_failed"])
     except CallerHungUp:
-        if status != "completed":
-            reason = "hung_up"
+        if status != "completed" and reason == "internal_error":
+            reason = (verification.WRONG_CODE if verification.Entry.WRONG in attempt.entries
+                      else "hung_up")
     finally:
         if call is not None:
             await call.hangup()

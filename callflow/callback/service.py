@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from datetime import date, datetime
 
 import psycopg
@@ -23,6 +22,7 @@ from callflow.config import Settings
 from callflow.numbers import normalize
 from callflow.store import Database, InvalidValue, LimitExceeded
 
+from . import verification
 from .models import CallbackRefused, CallRequest, LegRecord, OwnNumber
 from .rules import Policy, Usage, check_destination, check_own_phone, check_usage, refusal
 
@@ -35,7 +35,9 @@ __all__ = [
     "billing_csv",
     "billing_records",
     "get_request",
+    "latest_verifications",
     "list_own_numbers",
+    "placement_refusal",
     "register_own_number",
     "remove_own_number",
     "request_callback",
@@ -45,8 +47,6 @@ __all__ = [
 ]
 
 MAX_OWN_NUMBERS = 5
-#: verification calls per account per rolling hour (each one rings somebody's phone)
-MAX_VERIFICATIONS_PER_HOUR = 5
 ACTIVE = ("pending", "taken", "ringing", "connected")
 
 _OWN_COLUMNS = "id, account_id, number, preferred, verified_at, created_at"
@@ -147,27 +147,51 @@ async def _own_number(conn: psycopg.AsyncConnection[tuple[object, ...]], account
     return await cur.fetchone()
 
 
-async def request_verification(db: Database, account_id: int, own_number_id: int) -> int:
-    """Ask the worker to call the own number; the person confirms with 1 (R-OUT-1).
+async def request_verification(db: Database, account_id: int, own_number_id: int, *,
+                               code: str | None = None) -> int:
+    """Ask the worker to call the own number (R-OUT-1); returns the request id.
 
-    The call shows the account's first 050 number (the number the subscriber will later
-    see on callbacks). Returns the request id; poll :func:`get_request`.
+    The subscriber sees the request's ``code`` on the portal (:func:`latest_verifications`)
+    and the person at the phone must key it; ``code`` is only given by tests (default: a
+    fresh random one). The call shows the account's first 050 number (the number the
+    subscriber will later see on callbacks). Refused (CallbackRefused) while a verification
+    call to the number is active, when the number is locked by wrong codes, or over the
+    per-account / per-number call caps (verification.py); all checked and the row inserted
+    in one transaction holding the account's row and a lock on the phone number.
     """
     async with db.transaction() as conn:
+        # Serialise an account's requests (its caps) and every account's requests for one
+        # phone number (one active call, the lock): account first, then number, everywhere.
+        await conn.execute("SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
         own = await _own_number(conn, account_id, own_number_id)
         if own is None:
             raise InvalidValue(f"own number {own_number_id} is not registered to this account")
+        if own.verified:
+            raise verification.refusal("already_verified")
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('verify_own_number'), "
+                           "hashtext(%s))", (own.number,))
         cur = await conn.execute(
-            "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 hour'), "
+            "SELECT count(*) FILTER (WHERE account_id = %s "
+            "         AND created_at > now() - interval '1 hour'), "
+            "       count(*) FILTER (WHERE account_id = %s "
+            "         AND created_at > now() - interval '1 day'), "
+            "       count(*) FILTER (WHERE leg1 = %s AND created_at > now() - interval '1 day'), "
+            "       count(*) FILTER (WHERE leg1 = %s AND reason = %s "
+            "         AND created_at > now() - make_interval(hours => %s)), "
             "       count(*) FILTER (WHERE leg1 = %s AND status = ANY(%s)) "
-            "FROM call_requests WHERE account_id = %s AND kind = 'verify_own_number'",
-            (own.number, list(ACTIVE), account_id))
+            "FROM call_requests WHERE kind = 'verify_own_number' "
+            "AND (account_id = %s OR leg1 = %s) "
+            "AND created_at > now() - make_interval(hours => greatest(24, %s))",
+            (account_id, account_id, own.number, own.number, verification.WRONG_CODE,
+             verification.LOCK_HOURS, own.number, list(ACTIVE), account_id, own.number,
+             verification.LOCK_HOURS))
         row = await cur.fetchone()
         assert row is not None
-        if int(str(row[1])) > 0:
-            raise refusal("busy_050_number")
-        if int(str(row[0])) >= MAX_VERIFICATIONS_PER_HOUR:
-            raise refusal("hourly_limit", limit=MAX_VERIFICATIONS_PER_HOUR)
+        hour, day, number_day, wrong, active = (int(str(v)) for v in row)
+        verification.check_history(verification.History(
+            account_calls_last_hour=hour, account_calls_last_day=day,
+            number_calls_last_day=number_day, number_wrong_code_calls=wrong,
+            active_on_number=active > 0))
         cur = await conn.execute(
             "SELECT number FROM subscriber_numbers WHERE account_id = %s ORDER BY created_at, "
             "number LIMIT 1", (account_id,))
@@ -176,10 +200,58 @@ async def request_verification(db: Database, account_id: int, own_number_id: int
             "INSERT INTO call_requests (kind, account_id, number, leg1, code) "
             "VALUES ('verify_own_number', %s, %s, %s, %s) RETURNING id",
             (account_id, shown[0] if shown else None, own.number,
-             f"{secrets.randbelow(10**6):06d}"))
+             code or verification.new_code()))
         rid = await cur.fetchone()
         assert rid is not None
         return int(str(rid[0]))
+
+
+async def latest_verifications(db: Database, account_id: int) -> dict[str, CallRequest]:
+    """The latest verification request of each of the account's phone numbers, by number:
+    the portal shows its code while the call is active and why it failed afterwards."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(CallRequest))
+        await cur.execute(
+            f"SELECT DISTINCT ON (leg1) {_REQ_COLUMNS} FROM call_requests "
+            "WHERE account_id = %s AND kind = 'verify_own_number' "
+            "ORDER BY leg1, created_at DESC, id DESC", (account_id,))
+        return {r.leg1: r for r in await cur.fetchall()}
+
+
+async def placement_refusal(db: Database, req: CallRequest,
+                            settings: Settings | None = None) -> CallbackRefused | None:
+    """The worker's last check before it places a requested call (money is spent from
+    here): the rules again with the data as it is now - the own number may have been
+    removed since the request, the operator may have changed a rule or an account's
+    limits, or the row may not have come through :func:`request_callback` at all.
+    None = place the call."""
+    settings = settings or _default_settings()
+    if req.account_id is None:
+        return refusal("no_own_number") if req.kind != "twofa_voice" else None
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(OwnNumber))
+        await cur.execute(f"SELECT {_OWN_COLUMNS} FROM own_numbers "
+                          "WHERE account_id = %s AND number = %s", (req.account_id, req.leg1))
+        own = await cur.fetchone()
+        if req.kind == "verify_own_number":
+            if own is None:
+                return refusal("no_own_number")
+            return None
+        if req.kind != "callback":
+            return None
+        if own is None:
+            return refusal("no_own_number")
+        if not own.verified:
+            return refusal("unverified_own_number")
+        policy = await _policy(conn, req.account_id, settings)
+    if req.number is None:
+        return refusal("not_your_050_number")
+    try:
+        check_destination(req.destination or "", number_050=req.number, own_phone=own.number,
+                          policy=policy)
+    except CallbackRefused as exc:
+        return exc
+    return None
 
 
 # ------------------------------------------------------------------ callback (あんしん発信)

@@ -91,11 +91,13 @@ async def ring_seconds(db: Database, account_id: int | None,
     return (default1 if r1 is None else int(str(r1)), default2 if r2 is None else int(str(r2)))
 
 
-async def mark_verified(db: Database, account_id: int | None, number: str) -> None:
+async def mark_verified(db: Database, account_id: int | None, number: str) -> bool:
+    """Mark the account's own number verified; False if it is no longer registered."""
     async with db.connection() as conn:
-        await conn.execute(
+        cur = await conn.execute(
             "UPDATE own_numbers SET verified_at = now() WHERE account_id = %s AND number = %s",
             (account_id, number))
+        return cur.rowcount > 0
 
 
 async def close_adopted_legs(db: Database, legs: list[tuple[int, int]]) -> None:

@@ -23,7 +23,7 @@ from callflow.features import twofa_voice
 from callflow.features.context import Services
 from callflow.store import StoreError
 
-from . import store
+from . import service, store
 from .calls import CallbackRun, best_effort, new_channel_id, run_verification
 from .models import CallRequest
 
@@ -36,6 +36,12 @@ async def handle_request(svc: Services, req: CallRequest, events: CallEvents) ->
     """The call task of one request (its leg-1 channel id is ``events.channel_id``)."""
     log.info("request %s (%s): placing call to %s", req.id, req.kind, req.leg1)
     try:
+        refused = await service.placement_refusal(svc.db, req, svc.settings)
+        if refused is not None:
+            log.warning("request %s (%s) to %s refused before dialling: %s", req.id, req.kind,
+                        req.leg1, refused.reason_code)
+            await store.set_status(svc.db, req.id, "failed", f"rule_{refused.reason_code}")
+            return
         if req.kind == "callback":
             ring1, ring2 = await store.ring_seconds(
                 svc.db, req.account_id, svc.settings.callback_leg1_ring_seconds,

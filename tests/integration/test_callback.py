@@ -22,7 +22,7 @@ from harness.sipp import SipMessage, Uas
 from harness.wait import wait_until
 
 from callflow.ari import AriClient
-from callflow.callback import service
+from callflow.callback import outcomes, service, verification
 from callflow.callback.models import CallbackRefused
 from callflow.store import Database, InvalidValue
 from integration.callback_uas import Behaviour, routed_uas_scenario
@@ -250,9 +250,12 @@ async def test_refusals_and_verification_call(
     with pytest.raises(CallbackRefused) as exc:
         await service.request_callback(db, account, number, DEST)
     assert exc.value.reason_code == "unverified_own_number"
-    # verification call: the UAS answers and presses 1 (SIP INFO)
-    async with carrier(asterisk, {OWN: Behaviour(dtmf="1", dtmf_after_ms=1500)}) as uas:
-        rid = await service.request_verification(db, account, own_id)
+    # verification call: the UAS answers and keys the code the portal shows, then #
+    code = "482915"
+    async with carrier(asterisk, {OWN: Behaviour(dtmf=code + "#", dtmf_after_ms=1500)}) as uas:
+        rid = await service.request_verification(db, account, own_id, code=code)
+        shown = await service.latest_verifications(db, account)
+        assert shown[OWN].id == rid and shown[OWN].code == code
         assert await wait_request(sql, rid, ("completed", "failed"), 30) == ("completed", None)
         invite = next(m for m in dialog(uas.messages(), OWN) if m.method == "INVITE")
         assert invite.from_user == number
@@ -270,6 +273,111 @@ async def test_refusals_and_verification_call(
     rows = sql.execute("SELECT count(*) FROM call_requests WHERE account_id = %s "
                        "AND kind = 'callback'", (account,)).fetchone()
     assert rows == (0,)
+
+
+async def test_pressing_1_or_a_wrong_code_does_not_verify_and_failures_lock(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+    """Issue 13 item 11: whoever answers must key the code the subscriber sees on the
+    portal; 1 (the old confirmation) or a wrong code is refused, three wrong entries end the
+    call, and three such calls lock the number for every account."""
+    account, _number, _own = subscriber(sql)
+    phone = "0803" + str(uuid.uuid4().int)[:7]  # a number of its own: it ends up locked
+    own_id = await service.register_own_number(db, account, phone)
+    # The callee presses 1 (what used to verify) and hangs up a few seconds later.
+    async with carrier(asterisk, {phone: Behaviour(dtmf="1", hold_ms=7000)}):
+        rid = await service.request_verification(db, account, own_id)
+        assert await wait_request(sql, rid, ("completed", "failed"), 40) == \
+            ("failed", "wrong_code")
+    assert not await verified(db, account, phone)
+    # Three wrong codes: the app says so and hangs up by itself; twice.
+    wrong = Behaviour(dtmf="111111#222222#333333#", dtmf_after_ms=1500)
+    async with carrier(asterisk, {phone: wrong}) as uas:
+        for _ in range(2):
+            rid = await service.request_verification(db, account, own_id)
+            assert await wait_request(sql, rid, ("completed", "failed"), 40) == \
+                ("failed", "wrong_code")
+        byes = [m for m in dialog(uas.messages(), phone)
+                if m.method == "BYE" and m.direction == "received"]
+        assert len(byes) == 2, "the app must end the call after three wrong entries"
+    assert not await verified(db, account, phone)
+    with pytest.raises(CallbackRefused) as exc:
+        await service.request_verification(db, account, own_id)
+    assert exc.value.reason_code == "verification_locked"
+    # the lock is the number's: another account registering it is refused too
+    other, _n, _o = subscriber(sql)
+    other_own = await service.register_own_number(db, other, phone)
+    with pytest.raises(CallbackRefused) as exc:
+        await service.request_verification(db, other, other_own)
+    assert exc.value.reason_code == "verification_locked"
+
+
+async def verified(db: Database, account: int, phone: str) -> bool:
+    return any(o.verified for o in await service.list_own_numbers(db, account)
+               if o.number == phone)
+
+
+async def test_verification_call_busy_says_why_and_can_be_retried(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+    """Issue 13 item 18: a verification call that cannot reach the phone ends 'failed' with
+    the reason the portal shows, and asking again is allowed (within the caps)."""
+    account, _number, _own = subscriber(sql)
+    phone = "0801" + str(uuid.uuid4().int)[:7]
+    own_id = await service.register_own_number(db, account, phone)
+    async with carrier(asterisk, {phone: Behaviour(mode="busy")}):
+        rid = await service.request_verification(db, account, own_id)
+        assert await wait_request(sql, rid, ("completed", "failed"), 30) == \
+            ("failed", "leg1_busy")
+        latest = (await service.latest_verifications(db, account))[phone]
+        assert outcomes.explain(latest.reason) == "お客さまの電話番号が話し中でした。"
+        again = await service.request_verification(db, account, own_id)
+        assert again != rid
+        assert (await service.latest_verifications(db, account))[phone].id == again
+        await wait_request(sql, again, ("completed", "failed"), 30)
+
+
+async def test_request_refused_by_a_rule_at_dialling_time_is_not_dialled(
+        app: AppProcess, sql: Sql, db: Database) -> None:
+    """A callback row the rules refuse (here written around the service) ends 'failed' with
+    the rule as its reason before anything is dialled."""
+    account, number, _own = subscriber(sql)
+    row = sql.execute(
+        "INSERT INTO call_requests (kind, account_id, number, leg1, destination) "
+        "VALUES ('callback', %s, %s, %s, '0990123456') RETURNING id",
+        (account, number, OWN)).fetchone()
+    assert row is not None
+    rid = int(str(row[0]))
+    assert await wait_request(sql, rid, ("completed", "failed"), 10) == \
+        ("failed", "rule_premium")
+    assert legs(sql, rid) == {}
+    req = await service.get_request(db, rid, account)
+    assert req is not None
+    assert outcomes.explain(req.reason) == \
+        "発信ルールにより発信できません。有料情報サービス（0990など）には発信できません。"
+
+
+async def test_verification_requests_are_atomic_and_capped(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+    """Concurrent requests for one phone number: exactly one call; the per-account caps."""
+    account, _number, _own = subscriber(sql)
+    phone = "0802" + str(uuid.uuid4().int)[:7]
+    own_id = await service.register_own_number(db, account, phone)
+    final = ("completed", "failed")
+    async with carrier(asterisk, {phone: Behaviour(mode="busy")}):
+        results = await asyncio.gather(
+            *(service.request_verification(db, account, own_id) for _ in range(8)),
+            return_exceptions=True)
+        ids = [r for r in results if isinstance(r, int)]
+        refused = [r for r in results if isinstance(r, CallbackRefused)]
+        assert len(ids) == 1 and len(refused) == 7, results
+        assert {r.reason_code for r in refused} == {"verification_in_progress"}
+        await wait_request(sql, ids[0], final)
+        # the hourly cap per account (the first call counts)
+        for _ in range(verification.MAX_CALLS_PER_ACCOUNT_HOUR - 1):
+            await wait_request(sql, await service.request_verification(db, account, own_id),
+                               final)
+        with pytest.raises(CallbackRefused) as exc:
+            await service.request_verification(db, account, own_id)
+    assert exc.value.reason_code == "verification_hourly_limit"
 
 
 async def test_request_not_taken_in_time_expires(app: AppProcess, sql: Sql) -> None:

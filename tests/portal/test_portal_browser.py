@@ -345,10 +345,20 @@ def test_callback_register_and_call(logged_in: Page, portal_sql: Sql, acct: Acct
     page.fill("#phone", own)
     page.click("button:has-text('登録')")
     expect(page.locator(".notice")).to_contain_text("お客さまの電話番号を登録しました。")
-    expect(page.locator("#own-numbers")).to_contain_text("確認待ち")
+    # the verification call asks for the code shown here (the call is the app's job)
+    row = portal_sql.execute("SELECT code FROM call_requests WHERE account_id = %s"
+                             " AND kind = 'verify_own_number' AND leg1 = %s",
+                             (acct.id, own)).fetchone()
+    assert row is not None and len(str(row[0])) == 6
+    expect(page.locator("#own-numbers")).to_contain_text("確認のお電話中")
+    expect(page.locator("#own-numbers .verify-code")).to_have_text(str(row[0]))
+    expect(page.locator("#own-numbers button:has-text('確認電話')")).to_have_count(0)
     shot(page, "15-callback-register")
-    # the verification call is the call-control app's job; here it is marked done directly
+    portal_sql.execute("UPDATE call_requests SET status = 'completed' WHERE account_id = %s"
+                       " AND kind = 'verify_own_number'", (acct.id,))
     portal_sql.execute("UPDATE own_numbers SET verified_at = now() WHERE number = %s", (own,))
+    page.reload()
+    expect(page.locator("#own-numbers")).to_contain_text("確認済み")
     page.click("button:has-text('優先設定')")
     expect(page.locator("#own-numbers")).to_contain_text("優先")
     page.click("text=発信画面へ戻る")
@@ -369,6 +379,66 @@ def test_callback_register_and_call(logged_in: Page, portal_sql: Sql, acct: Acct
     expect(page.locator("#call-status")).to_have_text("通話中")
     page.goto(page.url.split("/call/")[0] + "/outgoing")
     expect(page.locator("#outgoing")).to_contain_text("03-1111-2222")
+
+
+def test_failed_calls_say_why_and_can_be_retried(logged_in: Page, portal_sql: Sql,
+                                                acct: Acct) -> None:
+    """Issue 13 item 18: a failed callback says why (busy, no answer, a rule) and offers
+    「もう一度発信する」; a failed verification call says why instead of 「確認待ち」 and
+    offers another call (with a new code); the caps still apply to retries."""
+    page = logged_in
+    number = acct.numbers[0]
+    own, other = unique_mobile(), unique_mobile()
+    row = portal_sql.execute("INSERT INTO own_numbers (account_id, number, preferred, verified_at)"
+                             " VALUES (%s, %s, true, now()) RETURNING id",
+                             (acct.id, own)).fetchone()
+    assert row is not None
+    portal_sql.execute("INSERT INTO own_numbers (account_id, number) VALUES (%s, %s)",
+                       (acct.id, other))
+    failed = portal_sql.execute(
+        "INSERT INTO call_requests (kind, account_id, number, leg1, destination, status, reason,"
+        " finished_at) VALUES ('callback', %s, %s, %s, '0311112222', 'failed', 'dest_busy',"
+        " now()) RETURNING id", (acct.id, number, own)).fetchone()
+    assert failed is not None
+    page.goto(page.url.split("/n/")[0] + f"/n/{number}/call/{failed[0]}")
+    expect(page.locator("#call-status")).to_have_text("発信できませんでした")
+    expect(page.locator("#call-reason")).to_have_text("相手先が話し中でした。")
+    page.click("#call-retry button:has-text('もう一度発信する')")
+    page.wait_for_url(f"**/n/{number}/call/*")
+    assert not page.url.endswith(f"/call/{failed[0]}")
+    expect(page.locator("#call-status")).to_have_attribute("data-status", "pending")
+    retried = portal_sql.execute(
+        "SELECT leg1, destination, status FROM call_requests WHERE account_id = %s"
+        " AND kind = 'callback' ORDER BY id DESC LIMIT 1", (acct.id,)).fetchone()
+    assert retried == (own, "0311112222", "pending")
+    # a rule's refusal at dialling time names the rule; the retry obeys the caps
+    portal_sql.execute("UPDATE call_requests SET status = 'failed', reason = 'rule_premium'"
+                       " WHERE account_id = %s AND status = 'pending'", (acct.id,))
+    page.reload()
+    expect(page.locator("#call-reason")).to_contain_text("発信ルールにより発信できません。")
+    expect(page.locator("#call-reason")).to_contain_text("0990")
+    portal_sql.execute("INSERT INTO callback_account_limits (account_id, max_per_hour)"
+                       " VALUES (%s, 2)", (acct.id,))
+    page.click("#call-retry button:has-text('もう一度発信する')")
+    expect(page.locator("main")).to_contain_text("発信回数の上限（1時間あたり2回）")
+    page.goto(page.url.split("/n/")[0] + f"/n/{number}/outgoing")
+    expect(page.locator("#outgoing")).to_contain_text("相手先が話し中でした。")
+    # the own number whose verification call was not answered
+    portal_sql.execute("INSERT INTO call_requests (kind, account_id, number, leg1, code, status,"
+                       " reason, finished_at) VALUES ('verify_own_number', %s, %s, %s, '111111',"
+                       " 'failed', 'leg1_no_answer', now())", (acct.id, number, other))
+    page.goto(page.url.split("/n/")[0] + f"/n/{number}/call-register")
+    other_row = page.locator("#own-numbers tr", has_text=display(other))
+    expect(other_row).to_contain_text("確認できませんでした")
+    expect(other_row).to_contain_text("お客さまの電話番号から応答がありませんでした。")
+    other_row.locator("button:has-text('もう一度確認電話')").click()
+    code = portal_sql.execute("SELECT code FROM call_requests WHERE account_id = %s"
+                              " AND kind = 'verify_own_number' AND status = 'pending'",
+                              (acct.id,)).fetchone()
+    assert code is not None and code[0] != "111111"
+    other_row = page.locator("#own-numbers tr", has_text=display(other))
+    expect(other_row).to_contain_text("確認のお電話中")
+    expect(other_row.locator(".verify-code")).to_have_text(str(code[0]))
 
 
 def test_voicemail_messages_playback_and_delete(logged_in: Page, portal_sql: Sql,
