@@ -218,6 +218,18 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
             "message": "入力内容を確認して、もう一度最初から操作してください。"},
             status_code=400)
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # A bug must still answer in Japanese (Starlette's default is "Internal Server
+        # Error"); the traceback goes to the log, not to the visitor.
+        log.exception("unhandled error for %s", request.url.path)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "ただいまご利用いただけません。"}, status_code=500)
+        return templates.TemplateResponse(request, "error.html", {
+            "title": "エラーが発生しました",
+            "message": "ただいまご利用いただけません。しばらくしてから再度お試しください。"},
+            status_code=500)
+
     def _unavailable(request: Request) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "ただいま混み合っています。"}, status_code=503)

@@ -442,3 +442,23 @@ def test_every_state_changing_form_redirects(owner: tuple[httpx.Client, str, Acc
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert "正しくありません" in anon.get("/login").text
     anon.close()
+
+
+def test_a_server_error_still_answers_in_japanese() -> None:
+    """Any unexpected error: a Japanese page (or JSON), never Starlette's English text."""
+    from fastapi.testclient import TestClient
+
+    from portal.app import create_app
+    app = create_app(PortalSettings(database_url="postgresql://nobody@127.0.0.1:1/none",
+                                    portal_secret="s" * 40, portal_sms_provider="lab"))
+
+    @app.get("/boom")
+    @app.get("/api/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/boom")
+    assert r.status_code == 500 and "エラーが発生しました" in r.text
+    r = client.get("/api/v1/boom")
+    assert r.status_code == 500 and r.json() == {"detail": "ただいまご利用いただけません。"}
