@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -28,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from callflow.numbers import is_050
+from callflow.pins import PROBLEM_JA, pin_problem
 from callflow.store.database import Connection, Database
 from callflow.store.errors import InvalidValue
 
@@ -36,7 +36,6 @@ LOCK_AFTER_FAILURES = 3
 LOCK_DURATION = timedelta(minutes=15)
 #: failure counts of numbers that are not mailboxes are forgotten after this much quiet
 UNKNOWN_LOCKOUT_TTL = timedelta(hours=24)
-PIN_PATTERN = re.compile(r"^[0-9]{4}$")
 
 
 class AuthOutcome(enum.Enum):
@@ -101,8 +100,11 @@ def _verify(pin_hash: str | None, pin: str) -> bool:
 
 
 def hash_pin(pin: str) -> str:
-    if not PIN_PATTERN.match(pin):
-        raise InvalidValue("a PIN is exactly 4 digits")
+    """The stored form of a new PIN; the shared PIN rule (callflow.pins) is checked here too,
+    the last step before any entry point stores a PIN."""
+    problem = pin_problem(pin)
+    if problem is not None:
+        raise InvalidValue(PROBLEM_JA[problem])
     return _hasher.hash(pin)
 
 
