@@ -206,3 +206,13 @@ def test_api_request_errors_are_japanese() -> None:
         ("message_id", "整数で指定してください。"),
         ("body", "値が正しくありません。"),
     ]
+
+
+def test_the_mailbox_store_refuses_what_the_rule_refuses() -> None:
+    from callflow.store.mailbox import hash_pin
+    for simple in ("0000", "1234", "9876"):
+        with pytest.raises(InvalidValue, match="連続した数字"):
+            hash_pin(simple)
+    with pytest.raises(InvalidValue, match="4桁"):
+        hash_pin("12345")
+    assert hash_pin("4826").startswith("$argon2")
