@@ -26,9 +26,15 @@ async def claim_next(db: Database, worker: str) -> CallRequest | None:
         return await cur.fetchone()
 
 
+#: the longest a verification or 2FA voice call can last (ring + a few prompts), with margin
+APP_CALL_MAX_SECONDS = 600
+
+
 async def expire_overdue(db: Database, max_call_seconds: int) -> int:
     """Pending requests nobody took in time -> 'expired' (visible to the portal); active
-    requests far older than the longest call (an instance died mid-call) -> 'failed'."""
+    requests far older than the longest call (an instance died mid-call) -> 'failed'.
+    A callback may last ``max_call_seconds``; the other calls are short, so a lost
+    verification call does not keep its number 'in progress' (and refused) for hours."""
     async with db.connection() as conn:
         cur = await conn.execute(
             "UPDATE call_requests SET status = 'expired', reason = 'not_taken_in_time', "
@@ -37,7 +43,8 @@ async def expire_overdue(db: Database, max_call_seconds: int) -> int:
         await conn.execute(
             "UPDATE call_requests SET status = 'failed', reason = 'worker_lost', "
             "finished_at = now() WHERE status IN ('taken', 'ringing', 'connected') "
-            "AND taken_at < now() - make_interval(secs => %s)", (max_call_seconds + 600,))
+            "AND taken_at < now() - make_interval(secs => CASE WHEN kind = 'callback' "
+            "  THEN %s ELSE %s END)", (max_call_seconds + 600, APP_CALL_MAX_SECONDS))
         return expired
 
 

@@ -389,6 +389,18 @@ async def test_request_not_taken_in_time_expires(app: AppProcess, sql: Sql) -> N
     assert row is not None
     assert await wait_request(sql, int(str(row[0])), ("expired", "failed"), 10) == \
         ("expired", "not_taken_in_time")
+    # a verification call left 'ringing' by a dead instance is failed within minutes, not
+    # hours (it would keep its number refused as 'in progress'); a callback that old is not
+    lost = [sql.execute(
+        "INSERT INTO call_requests (kind, number, leg1, destination, status, taken_at) "
+        "VALUES (%s, %s, %s, %s, 'ringing', now() - interval '20 minutes') RETURNING id",
+        (kind, number, OWN, DEST if kind == "callback" else None)).fetchone()
+        for kind in ("verify_own_number", "callback")]
+    verify_id, callback_id = (int(str(r[0])) for r in lost if r is not None)
+    assert await wait_request(sql, verify_id, ("failed",), 10) == ("failed", "worker_lost")
+    assert sql.execute("SELECT status FROM call_requests WHERE id = %s",
+                       (callback_id,)).fetchone() == ("ringing",)
+    sql.execute("UPDATE call_requests SET status = 'failed' WHERE id = %s", (callback_id,))
 
 
 async def test_twofa_voice_call_reads_the_code(
