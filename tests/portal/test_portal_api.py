@@ -462,3 +462,19 @@ def test_a_server_error_still_answers_in_japanese() -> None:
     assert r.status_code == 500 and "エラーが発生しました" in r.text
     r = client.get("/api/v1/boom")
     assert r.status_code == 500 and r.json() == {"detail": "ただいまご利用いただけません。"}
+
+
+def test_a_failed_callback_says_why(owner: tuple[httpx.Client, str, Acct],
+                                    portal_sql: Sql) -> None:
+    """Issue 13 item 18 in the API: the stable reason code and the portal's sentence."""
+    client, _csrf, acct = owner
+    n = acct.numbers[0]
+    row = portal_sql.execute(
+        "INSERT INTO call_requests (kind, account_id, number, leg1, destination, status, reason)"
+        " VALUES ('callback', %s, %s, '09011110001', '0311112222', 'failed', 'dest_no_answer')"
+        " RETURNING id", (acct.id, n)).fetchone()
+    assert row is not None
+    r = client.get(f"/api/v1/numbers/{n}/callback/{row[0]}")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "failed" and r.json()["reason"] == "dest_no_answer"
+    assert r.json()["reason_ja"] == "相手先から応答がありませんでした。"
