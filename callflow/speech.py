@@ -31,8 +31,10 @@ __all__ = [
     "counted_ken",
     "datetime_ja",
     "digits",
+    "message_caller",
     "message_count_guidance",
     "message_header",
+    "nth_ken",
 ]
 
 MAX_COUNT = 99
@@ -148,26 +150,43 @@ def _dialable(caller: str | None) -> str:
     return number
 
 
+def nth_ken(n: int) -> list[str]:
+    """``n`` 件目 (the position of a message): 1..20 one prompt each (``nth_1``
+    いっけんめ ... ``nth_20``; a mailbox holds at most 20 messages), larger as
+    ``count(n) + ["kenme"]``. n < 1 -> ValueError."""
+    if isinstance(n, bool) or n < 1:
+        raise ValueError(f"nth_ken() needs n >= 1, got {n!r}")
+    if n <= _MAX_KEN:
+        return [f"nth_{n}"]
+    return [*count(n), "kenme"]
+
+
 def message_header(
+    position: int,
     received_at: datetime,
-    caller: str | None,
     *,
     already_heard: bool = False,
     now: datetime | None = None,
 ) -> list[str]:
-    """What is said before a message is played (R-VM-4).
+    """What is said before a message is played (R-VM-4), kept short as carriers do:
+    ``<n>件目。[再生済みです。] <date time>`` (e.g. 1件目。今日 午後2時30分。) - about
+    3-5 s. The caller's number is read only on request (`message_caller`).
+    """
+    out = nth_ken(position)
+    if already_heard:
+        out.append("already_heard")
+    out += datetime_ja(received_at, now=now)
+    return out
 
-    ``[already_heard]`` このメッセージは <date time> 電話番号 <digits> からです。
+
+def message_caller(caller: str | None) -> list[str]:
+    """Who left a message, read on request: このメッセージは 電話番号 <digits> からです。
     or, for an anonymous/withheld caller (``caller`` None, empty or without
-    digits, e.g. "anonymous"), このメッセージは <date time> 番号非通知の方からです。
+    digits, e.g. "anonymous"), このメッセージは 番号非通知の方からです。
     A caller in E.164 form is read as dialled from Japan (``+8190...`` -> 090...,
     ``+1...`` -> 0101...).
     """
-    out = ["already_heard"] if already_heard else []
-    out += ["message_received_at", *datetime_ja(received_at, now=now)]
     number = _dialable(caller)
     if number:
-        out += ["from_number", *digits(number), "kara"]
-    else:
-        out.append("from_anonymous")
-    return out
+        return ["message_received_at", "from_number", *digits(number), "kara"]
+    return ["message_received_at", "from_anonymous"]

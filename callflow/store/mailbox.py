@@ -3,12 +3,14 @@
 Rules kept here as pure functions (and used inside the transactions below):
 
 * 3 consecutive wrong PINs lock a mailbox for 15 minutes (R-VM-2); the lock lives in
-  PostgreSQL (`mailbox_lockouts`), so it is shared by both IVRs and every app instance and
+  PostgreSQL (`ivr_lockouts`), so it is shared by both IVRs and every app instance and
   survives restarts. It lifts by itself: a lock whose `locked_until` has passed is ignored and
-  the failure count starts again from zero.
-* Unknown numbers are locked exactly like real ones (table `ivr_unknown_lockouts`), and a
-  dummy Argon2 hash is verified for them, so neither the announcements nor the timing tell
-  a caller whether a mailbox exists.
+  the failure count starts again from zero. Wrong PINs are forgotten 24 h after the last one.
+* The lock is kept per *entered* 050 number, whether or not it is a mailbox: an unknown
+  number is counted, locked, announced and forgotten by the very same rule and statements as
+  a real one, and a dummy Argon2 hash of the same cost is verified for it, so neither the
+  announcements, nor their timing, nor the lock's lifetime tell a caller whether a mailbox
+  exists.
 * Messages older than 168 hours (R-VM-6) are never listed or played, and the expiry job
   deletes them (row and audio together: the audio lives in the row).
 
@@ -19,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -34,8 +36,8 @@ from callflow.store.errors import InvalidValue
 RETENTION = timedelta(hours=168)
 LOCK_AFTER_FAILURES = 3
 LOCK_DURATION = timedelta(minutes=15)
-#: failure counts of numbers that are not mailboxes are forgotten after this much quiet
-UNKNOWN_LOCKOUT_TTL = timedelta(hours=24)
+#: wrong PINs are forgotten this long after the last one (every entered number alike)
+FAILURES_FORGOTTEN_AFTER = timedelta(hours=24)
 
 
 class AuthOutcome(enum.Enum):
@@ -48,19 +50,30 @@ class AuthOutcome(enum.Enum):
 class LockState:
     failed_attempts: int = 0
     locked_until: datetime | None = None
+    last_failure_at: datetime | None = None
 
 
 def is_locked(state: LockState, now: datetime) -> bool:
     return state.locked_until is not None and now < state.locked_until
 
 
+def is_forgotten(state: LockState, now: datetime) -> bool:
+    """From `now` on the state counts as no wrong PIN at all: not locked, and either a lock
+    has lifted (counting starts again) or the last wrong PIN is FAILURES_FORGOTTEN_AFTER old.
+    (`delete_expired` removes such rows with the same condition in SQL.)"""
+    if is_locked(state, now):
+        return False
+    if state.locked_until is not None:
+        return True
+    return (state.last_failure_at is None
+            or now - state.last_failure_at >= FAILURES_FORGOTTEN_AFTER)
+
+
 def after_failure(state: LockState, now: datetime) -> LockState:
-    """One more wrong PIN. A lock that has lifted starts the count again."""
-    failures = state.failed_attempts
-    if state.locked_until is not None and now >= state.locked_until:
-        failures = 0
-    failures += 1
-    return LockState(failures, now + LOCK_DURATION if failures >= LOCK_AFTER_FAILURES else None)
+    """One more wrong PIN; a lifted lock or old failures start the count again."""
+    failures = (0 if is_forgotten(state, now) else state.failed_attempts) + 1
+    return LockState(failures, now + LOCK_DURATION if failures >= LOCK_AFTER_FAILURES else None,
+                     now)
 
 
 def after_success() -> LockState:
@@ -84,17 +97,15 @@ class MessageSummary:
 # ------------------------------------------------------------------------ PIN hashing
 
 _hasher = PasswordHasher()
-
-
-@cache
-def _dummy_hash() -> str:
-    # Verified for numbers without a mailbox/PIN so that they cost the same time.
-    return _hasher.hash("dummy-pin-for-timing")
+#: Verified for numbers without a mailbox or PIN, so that they cost what a real check costs.
+#: Made once at import with the same parameters as every PIN hash: computing it at the first
+#: unknown number would make that answer one hash slower than a real mailbox's.
+DUMMY_PIN_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 def _verify(pin_hash: str | None, pin: str) -> bool:
     try:
-        return _hasher.verify(pin_hash or _dummy_hash(), pin) and pin_hash is not None
+        return _hasher.verify(pin_hash or DUMMY_PIN_HASH, pin) and pin_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -110,57 +121,49 @@ def hash_pin(pin: str) -> str:
 
 # ------------------------------------------------------------------------ authentication
 
-async def _lock_row(conn: Connection, table: str, number: str, now: datetime) -> LockState:
-    if table == "ivr_unknown_lockouts":
-        await conn.execute(
-            "INSERT INTO ivr_unknown_lockouts (number, updated_at) VALUES (%s, %s)"
-            " ON CONFLICT (number) DO NOTHING", (number, now))
-    else:
-        await conn.execute(
-            "INSERT INTO mailbox_lockouts (number) VALUES (%s) ON CONFLICT (number) DO NOTHING",
-            (number,))
+async def _lock_row(conn: Connection, number: str) -> LockState:
+    """The entered number's lock state, row-locked until the transaction ends (created if
+    it is not there: the same statement whether or not the number is a mailbox)."""
     cur = await conn.execute(
-        f"SELECT failed_attempts, locked_until FROM {table} WHERE number = %s FOR UPDATE",
-        (number,))
+        "INSERT INTO ivr_lockouts AS l (number) VALUES (%s)"
+        " ON CONFLICT (number) DO UPDATE SET number = l.number"
+        " RETURNING failed_attempts, locked_until, last_failure_at", (number,))
     row = await cur.fetchone()
     assert row is not None
-    failed, until = row
+    return _lock_state(row)
+
+
+def _lock_state(row: tuple[object, ...]) -> LockState:
+    failed, until, last = row
     assert isinstance(failed, int)
     assert until is None or isinstance(until, datetime)
-    return LockState(failed, until)
-
-
-async def _save_lock(conn: Connection, table: str, number: str, state: LockState,
-                     now: datetime) -> None:
-    extra = ", updated_at = %s" if table == "ivr_unknown_lockouts" else ""
-    params: tuple[object, ...] = (state.failed_attempts, state.locked_until)
-    if extra:
-        params += (now,)
-    await conn.execute(
-        f"UPDATE {table} SET failed_attempts = %s, locked_until = %s{extra} WHERE number = %s",
-        (*params, number))
+    assert last is None or isinstance(last, datetime)
+    return LockState(failed, until, last)
 
 
 async def authenticate(db: Database, number: str, pin: str, now: datetime) -> AuthOutcome:
     """Check a mailbox PIN, counting failures and locking (one transaction, row-locked, so
-    concurrent attempts from several calls or app instances count one by one)."""
+    concurrent attempts from several calls or app instances count one by one). An unknown
+    number runs the same statements and one Argon2 verification, like a wrong PIN."""
     if not is_050(number) or len(number) != 11:
-        # Not even a 050 number: nothing to count against; same cost as a real check.
+        # Not even a 050 number (no mailbox can have it): nothing to count; same hash cost.
         await asyncio.to_thread(_verify, None, pin)
         return AuthOutcome.REJECTED
     async with db.transaction() as conn:
         cur = await conn.execute(
             "SELECT voicemail_pin_hash FROM subscriber_numbers WHERE number = %s", (number,))
         row = await cur.fetchone()
-        table = "mailbox_lockouts" if row is not None else "ivr_unknown_lockouts"
         pin_hash = row[0] if row is not None else None
         assert pin_hash is None or isinstance(pin_hash, str)
-        state = await _lock_row(conn, table, number, now)
+        state = await _lock_row(conn, number)
         if is_locked(state, now):
             return AuthOutcome.LOCKED
         ok = await asyncio.to_thread(_verify, pin_hash, pin)
         state = after_success() if ok else after_failure(state, now)
-        await _save_lock(conn, table, number, state, now)
+        await conn.execute(
+            "UPDATE ivr_lockouts SET failed_attempts = %s, locked_until = %s,"
+            " last_failure_at = %s WHERE number = %s",
+            (state.failed_attempts, state.locked_until, state.last_failure_at, number))
     if ok:
         return AuthOutcome.OK
     return AuthOutcome.LOCKED if is_locked(state, now) else AuthOutcome.REJECTED
@@ -169,14 +172,10 @@ async def authenticate(db: Database, number: str, pin: str, now: datetime) -> Au
 async def lock_state(db: Database, number: str) -> LockState:
     async with db.connection() as conn:
         cur = await conn.execute(
-            "SELECT failed_attempts, locked_until FROM mailbox_lockouts WHERE number = %s",
-            (number,))
+            "SELECT failed_attempts, locked_until, last_failure_at FROM ivr_lockouts"
+            " WHERE number = %s", (number,))
         row = await cur.fetchone()
-    if row is None:
-        return LockState()
-    failed, until = row
-    assert isinstance(failed, int) and (until is None or isinstance(until, datetime))
-    return LockState(failed, until)
+    return LockState() if row is None else _lock_state(row)
 
 
 async def change_pin(db: Database, number: str, new_pin: str) -> None:
@@ -189,8 +188,8 @@ async def change_pin(db: Database, number: str, new_pin: str) -> None:
         if cur.rowcount != 1:
             raise InvalidValue(f"no mailbox {number}")
         await conn.execute(
-            "UPDATE mailbox_lockouts SET failed_attempts = 0, locked_until = NULL"
-            " WHERE number = %s", (number,))
+            "UPDATE ivr_lockouts SET failed_attempts = 0, locked_until = NULL,"
+            " last_failure_at = NULL WHERE number = %s", (number,))
 
 
 # ------------------------------------------------------------------------ messages
@@ -252,14 +251,16 @@ async def delete_message(db: Database, number: str, message_id: int) -> bool:
 
 
 async def delete_expired(db: Database, now: datetime) -> int:
-    """R-VM-6: delete messages older than 168 h (rows and audio); forget stale failure
-    counts of non-mailbox numbers. Returns the number of messages deleted."""
+    """R-VM-6: delete messages older than 168 h (rows and audio); drop the lock rows that
+    `is_forgotten` (one rule for mailboxes and unknown numbers). Returns the number of
+    messages deleted."""
     async with db.connection() as conn:
         cur = await conn.execute(
             "DELETE FROM voicemail_messages WHERE received_at <= %s", (now - RETENTION,))
         deleted = cur.rowcount
         await conn.execute(
-            "DELETE FROM ivr_unknown_lockouts WHERE updated_at < %s"
-            " AND (locked_until IS NULL OR locked_until < %s)",
-            (now - UNKNOWN_LOCKOUT_TTL, now))
+            "DELETE FROM ivr_lockouts WHERE (locked_until IS NULL OR locked_until <= %(now)s)"
+            " AND (locked_until IS NOT NULL OR last_failure_at IS NULL"
+            "      OR last_failure_at <= %(forget)s)",
+            {"now": now, "forget": now - FAILURES_FORGOTTEN_AFTER})
     return deleted

@@ -76,7 +76,7 @@ async def test_ivr_numbers_receive_digits(app: AppProcess, asterisk: AsteriskCon
                                      Dtmf("9900#", mode=mode), Wait(3.0), Hangup()],  # type: ignore[arg-type]
                               timeout_s=30)
     assert result.answered, result.describe()
-    await wait_until(lambda: sql.execute("SELECT failed_attempts FROM mailbox_lockouts"
+    await wait_until(lambda: sql.execute("SELECT failed_attempts FROM ivr_lockouts"
                                          " WHERE number = %s", (entered,)).fetchone() == (1,),
                      10, "one failed PIN attempt counted against the mailbox")
 

@@ -1,9 +1,13 @@
 """Voicemail retrieval (050-3300-5000) and PIN-change (050-3300-5141) IVRs through real peers:
 SIPp → Asterisk → the app → PostgreSQL.
 
-The SIPp scripts type ahead: the IVR keeps keys pressed during a prompt for the next question
-(and a key stops a question's prompt), so a script can send all of its entries early and the
-call still runs in order — the tests do not depend on prompt lengths or machine load.
+During login the SIPp scripts type ahead: the IVR keeps keys pressed during a prompt for the
+next question (and a key stops a question's prompt), so a script can send its entries early
+and the call still runs in order. Once messages play that is no longer so: keys act on the
+message being presented at once, and keys typed before a message's header starts are
+forgotten. So the scripts pace their menu entries (`MENU_AT_S`) to land while the menu after
+a short message plays: the header (≈5 s) and a 1 s message are over by then, and the menu
+prompt (≈15 s) and the first-digit wait (10 s) leave a wide margin on the late side.
 
 The 15-minute lock lifting is tested by restarting the app with ANSHIN_CLOCK_OFFSET_S (the
 app's clock, which lockouts and expiry use, moved 15 minutes ahead); the 168 h expiry with
@@ -12,6 +16,7 @@ messages inserted 169 h old, and directly against the store with a FixedClock.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import time
@@ -24,6 +29,7 @@ import pytest
 from argon2 import PasswordHasher
 from harness.sipp import CallResult, Dtmf, Hangup, Wait, place_call
 from harness.sipp import Step as SippStep
+from harness.wait import wait_until
 
 from callflow.clock import FixedClock
 from callflow.store import Database
@@ -79,7 +85,7 @@ def messages(sql: Sql, number: str) -> dict[int, bool]:
 
 
 def lockout(sql: Sql, number: str) -> tuple[int, datetime | None]:
-    row = sql.execute("SELECT failed_attempts, locked_until FROM mailbox_lockouts"
+    row = sql.execute("SELECT failed_attempts, locked_until FROM ivr_lockouts"
                       " WHERE number = %s", (number,)).fetchone()
     if row is None:
         return 0, None
@@ -94,6 +100,21 @@ def keys(digits: str, mode: str) -> Dtmf:
 
 def login(number: str, pin: str, mode: str) -> list[SippStep]:
     return [Wait(1.0), keys(number + "#", mode), keys(pin + "#", mode)]
+
+
+#: seconds from the start of a message's header (or of the guidance before the first one) to
+#: an entry that must land in the menu after a 1 s message (see the module docstring)
+MENU_AT_S = 11.0
+
+
+def in_menus(entries: Sequence[str], mode: str,
+             first_wait: float = MENU_AT_S + 4) -> list[SippStep]:
+    """Menu entries (e.g. "3#"), each paced to land in the menu of the message presented by
+    the previous one; the first waits for the guidance too."""
+    steps: list[SippStep] = []
+    for i, entry in enumerate(entries):
+        steps += [Wait(first_wait if i == 0 else MENU_AT_S), keys(entry, mode)]
+    return steps
 
 
 async def dial(asterisk: AsteriskContainer, ivr: str, steps: Sequence[SippStep],
@@ -169,15 +190,25 @@ async def test_wrong_pin_three_times_locks_both_ivrs_survives_restart_and_lifts(
 
 async def test_unknown_number_is_locked_like_a_real_one(
         app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
-    unknown = "050" + str(time.time_ns())[-8:]
-    steps: list[SippStep] = [Wait(1.0)]
-    for pin in ("1111", "2222", "3333"):
-        steps += [keys(unknown + "#", "info"), keys(pin + "#", "info")]
-    result = await dial(asterisk, RETRIEVAL, steps)
-    assert result.answered and result.remote_hung_up, result.describe()
-    row = sql.execute("SELECT failed_attempts, locked_until FROM ivr_unknown_lockouts"
-                      " WHERE number = %s", (unknown,)).fetchone()
-    assert row is not None and row[0] == 3 and row[1] is not None
+    # The same calls for a mailbox and for a number that is none: the same answers (three
+    # wrong tries → the lock announced, then the other IVR refuses), the same lock.
+    known, unknown = new_mailbox(sql), "050" + str(time.time_ns())[-8:]
+
+    async def three_wrong_then_other_ivr(number: str) -> None:
+        steps: list[SippStep] = [Wait(1.0)]
+        for pin in ("1111", "2222", "3333"):
+            steps += [keys(number + "#", "info"), keys(pin + "#", "info")]
+        result = await dial(asterisk, RETRIEVAL, steps)
+        assert result.answered and result.remote_hung_up, result.describe()
+        result = await dial(asterisk, PIN_CHANGE, login(number, "4826", "info"))
+        assert result.answered and result.remote_hung_up, result.describe()
+
+    await asyncio.gather(three_wrong_then_other_ivr(known), three_wrong_then_other_ivr(unknown))
+    for number in (known, unknown):
+        assert logins(sql, number) == ["retrieval_ivr:rejected"] * 2 + [
+            "retrieval_ivr:locked", "pin_change_ivr:locked"], number
+        failed, until = lockout(sql, number)
+        assert failed == 3 and until is not None, number
 
 
 async def test_silence_and_garbage_keys_give_up(app: AppProcess, asterisk: AsteriskContainer,
@@ -219,10 +250,12 @@ async def test_play_replay_next_wraparound_delete_all(app: AppProcess,
     number = new_mailbox(sql)
     first = add_message(sql, number, age=timedelta(hours=2))
     second = add_message(sql, number, age=timedelta(hours=1))
-    # replay, garbage, next, next (wraps to the first), delete, delete (all gone → hang-up)
-    menu = "2#9#3#3#1#1#"
-    result = await dial(asterisk, RETRIEVAL,
-                        [*login(number, "4826", "rfc4733"), keys(menu, "rfc4733")], timeout_s=90)
+    # replay, garbage, next, next (wraps to the first), delete, delete (all gone → hang-up);
+    # the last entry waits 2 s more for 「メッセージを消去しました。」
+    menu = [*in_menus(["2#", "9#", "3#", "3#", "1#"], "rfc4733"),
+            *in_menus(["1#"], "rfc4733", first_wait=MENU_AT_S + 2)]
+    result = await dial(asterisk, RETRIEVAL, [*login(number, "4826", "rfc4733"), *menu],
+                        timeout_s=120)
     assert result.answered and result.remote_hung_up, result.describe()
     assert messages(sql, number) == {}
     assert [m for m, _ in played(sql, number)] == [first, first, second, first, second]
@@ -241,11 +274,28 @@ async def test_heard_on_second_call_and_expired_never_played(
     assert messages(sql, number).get(msg) is True, "marked heard when playback started"
     # second call: announced as heard, then deleted (the last one: announcement, hang-up)
     result = await dial(asterisk, RETRIEVAL,
-                        [*login(number, "4826", "info"), keys("1#", "info")], timeout_s=90)
+                        [*login(number, "4826", "info"), *in_menus(["1#"], "info")], timeout_s=90)
     assert result.answered and result.remote_hung_up, result.describe()
     assert played(sql, number) == [(msg, False), (msg, True)]
     assert expired not in [m for m, _ in played(sql, number)]
     assert msg not in messages(sql, number)
+
+
+async def test_keys_during_a_message_act_on_it_at_once(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
+    number = new_mailbox(sql)
+    long = add_message(sql, number, age=timedelta(hours=2), seconds=30.0)
+    short = add_message(sql, number, age=timedelta(hours=1))
+    # "1#1#" pressed while the 30 s message plays (its header is ≈5 s, after a ≈4 s guidance):
+    # the first 1# deletes it at once; the second was typed before the next message was
+    # presented, so it is forgotten and the next message plays. The caller hangs up in its
+    # menu, well before the long message would have ended.
+    result = await dial(asterisk, RETRIEVAL, [*login(number, "4826", "rfc4733"), Wait(12.0),
+                                              keys("1#1#", "rfc4733"), Wait(15.0), Hangup()])
+    assert result.answered, result.describe()
+    await wait_until(lambda: len(played(sql, number)) >= 2, 10, "both messages played")
+    assert played(sql, number) == [(long, False), (short, False)]
+    assert messages(sql, number) == {short: True}
 
 
 # ------------------------------------------------------------------ PIN change
@@ -271,6 +321,44 @@ async def test_pin_change_mismatch_then_success_works_in_retrieval(
 
 
 # ------------------------------------------------------------------ store, controllable clock
+
+async def test_store_one_lock_rule_for_mailboxes_and_unknown_numbers(pg: PgCluster,
+                                                                    sql: Sql) -> None:
+    known, unknown = new_mailbox(sql), "050" + str(time.time_ns())[-8:]
+    clock = FixedClock(datetime.now(UTC))
+    Outcome = store.AuthOutcome
+
+    async def wrong(db: Database) -> list[store.AuthOutcome]:
+        return [await store.authenticate(db, n, "0000", clock.now()) for n in (known, unknown)]
+
+    def rows() -> list[tuple[object, ...]]:
+        return sql.execute("SELECT failed_attempts, locked_until, last_failure_at"
+                           " FROM ivr_lockouts WHERE number IN (%s, %s)",
+                           (known, unknown)).fetchall()
+
+    async with Database(pg.url) as db:
+        for _ in range(2):
+            assert await wrong(db) == [Outcome.REJECTED] * 2
+        # two wrong PINs a day ago are forgotten for both: today's wrong PIN is the first
+        clock.advance(timedelta(hours=24, seconds=1))
+        assert await wrong(db) == [Outcome.REJECTED] * 2
+        assert [await store.lock_state(db, n) for n in (known, unknown)] == [
+            store.LockState(1, None, clock.now())] * 2
+        # ... and the expiry job forgets them alike
+        clock.advance(timedelta(hours=24))
+        await store.delete_expired(db, clock.now())
+        assert rows() == []
+        # three wrong PINs lock both; a lock is kept by the expiry job while it lasts
+        assert await wrong(db) == [Outcome.REJECTED] * 2
+        assert await wrong(db) == [Outcome.REJECTED] * 2
+        assert await wrong(db) == [Outcome.LOCKED] * 2
+        await store.delete_expired(db, clock.now())
+        assert len(rows()) == 2
+        assert await wrong(db) == [Outcome.LOCKED] * 2
+        clock.advance(store.LOCK_DURATION)
+        await store.delete_expired(db, clock.now())
+        assert rows() == []
+
 
 async def test_store_expiry_and_lock_with_fixed_clock(pg: PgCluster, sql: Sql) -> None:
     number = new_mailbox(sql)

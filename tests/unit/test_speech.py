@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import wave
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from callflow import speech
 from ivr_prompts.manifest import PROMPT_IDS
+from labkit.lab import prompts_dir
 
 JST = timezone(timedelta(hours=9))
 
@@ -195,18 +198,43 @@ def test_message_count_guidance_property(new: int, saved: int) -> None:
 def test_message_header() -> None:
     at = datetime(2024, 11, 25, 15, 42, tzinfo=JST)
     when = ["month_11", "day_25", "pm", "hour_3", "minute_42"]
-    assert speech.message_header(at, "090-12") == [
-        "message_received_at", *when, "from_number", "digit_0", "digit_9", "digit_0",
+    # 「1件目。11月25日 午後3時42分。」: no caller number (read only on request)
+    assert speech.message_header(1, at) == ["nth_1", *when]
+    assert speech.message_header(20, at, already_heard=True) == ["nth_20", "already_heard", *when]
+    assert speech.message_header(21, at)[:3] == ["count_20", "count_1", "kenme"]
+    with pytest.raises(ValueError):
+        speech.message_header(0, at)
+
+
+@pytest.mark.skipif(shutil.which("open_jtalk") is None or shutil.which("sox") is None,
+                    reason="open_jtalk and sox generate the prompts")
+def test_message_header_is_short_in_real_audio() -> None:
+    """What is read before each message (it used to be ~12 s with the caller's number)."""
+    folder = prompts_dir()
+
+    def seconds(ids: list[str]) -> float:
+        total = 0.0
+        for i in ids:
+            with wave.open(str(folder / f"{i}.wav"), "rb") as w:
+                total += w.getnframes() / w.getframerate()
+        return total
+
+    longest = speech.message_header(18, datetime(2024, 12, 28, 23, 58, tzinfo=JST),
+                                    already_heard=True)
+    assert seconds(longest) < 7.0
+
+
+def test_message_caller() -> None:
+    assert speech.message_caller("090-12") == [
+        "message_received_at", "from_number", "digit_0", "digit_9", "digit_0",
         "digit_1", "digit_2", "kara",
     ]  # fmt: skip
-    assert speech.message_header(at, None, already_heard=True) == [
-        "already_heard", "message_received_at", *when, "from_anonymous",
-    ]  # fmt: skip
-    assert speech.message_header(at, "anonymous")[-1] == "from_anonymous"
+    assert speech.message_caller(None) == ["message_received_at", "from_anonymous"]
+    assert speech.message_caller("anonymous")[-1] == "from_anonymous"
     # E.164 is read as dialled from Japan.
-    national = speech.message_header(at, "+81312")
+    national = speech.message_caller("+81312")
     assert national[national.index("from_number") + 1 : -1] == speech.digits("0312")
-    intl = speech.message_header(at, "+1 555")
+    intl = speech.message_caller("+1 555")
     assert intl[intl.index("from_number") + 1 : -1] == speech.digits("0101555")
 
 
@@ -214,6 +242,9 @@ def test_message_header() -> None:
     _aware,
     st.one_of(st.none(), st.text(alphabet="+0123456789- ", max_size=20), st.text(max_size=10)),
     st.booleans(),
+    st.integers(min_value=1, max_value=99),
 )
-def test_message_header_property(at: datetime, caller: str | None, heard: bool) -> None:
-    _all_known(speech.message_header(at, caller, already_heard=heard))
+def test_message_header_property(at: datetime, caller: str | None, heard: bool,
+                                 position: int) -> None:
+    _all_known(speech.message_header(position, at, already_heard=heard))
+    _all_known(speech.message_caller(caller))

@@ -27,10 +27,12 @@ from callflow.features.ivr.model import (
     Entered,
     Event,
     Finish,
+    KeyPressed,
     LoadMessages,
     Machine,
     MessageDeleted,
     MessageGone,
+    MessageInterrupted,
     MessagePlayed,
     MessagesLoaded,
     NoInput,
@@ -92,22 +94,24 @@ async def _perform(call: Call, services: Services, action: Action, clock: Clock,
     db = services.db
     settings = services.settings
     match action:
-        case Ask(prompts, max_digits):
-            first = await call.play(prompts, barge_in=True)
+        case Ask(prompts, max_digits, typed):
+            first = typed or await call.play(prompts, barge_in=True)
             digits, terminated = await call.collect_digits(
                 max_digits=max_digits, first_timeout=settings.ivr_first_digit_timeout,
                 inter_timeout=settings.ivr_inter_digit_timeout, first=first)
             if not digits and not terminated:
                 return NoInput()
             return Entered(digits, terminated)
-        case Say(prompts):
-            await call.play(prompts)
-            return Played()
+        case Say(prompts, barge_in, fresh_input):
+            if fresh_input:
+                call.forget_keys_pressed()
+            key = await call.play(prompts, barge_in=barge_in)
+            return Played() if key is None else KeyPressed(key)
         case PlayMessage(number, message_id, heard_before):
             log.info("call %s: mailbox %s playing message %d (heard before: %s)",
                      call.id, number, message_id, heard_before)
             event = await _play_message(call, services, number, message_id, clock)
-            if isinstance(event, MessagePlayed):
+            if isinstance(event, MessagePlayed | MessageInterrupted):
                 await _audit(call, services, ivr, "played",
                              f"{number}:{message_id}:{'heard' if heard_before else 'new'}")
             return event
@@ -152,8 +156,10 @@ async def _play_message(call: Call, services: Services, number: str, message_id:
         await mailbox.mark_heard(services.db, number, message_id)
 
     uri = f"sound:{settings.asterisk_media_dir.rstrip('/')}/{name}"
-    await call.play_media([uri], on_started=heard)
-    return MessagePlayed(message_id)
+    # Barge-in: a key acts on this message at once (3# skips it, 1# deletes it), instead of
+    # waiting in the type-ahead until the message and the menu prompt have played.
+    key = await call.play_media([uri], on_started=heard, barge_in=True)
+    return MessagePlayed(message_id) if key is None else MessageInterrupted(message_id, key)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

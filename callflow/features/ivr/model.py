@@ -19,22 +19,35 @@ from callflow.store.mailbox import AuthOutcome, MessageSummary
 
 @dataclass(frozen=True)
 class Ask:
-    """Play prompts (a key press stops them) and collect digits up to '#'."""
+    """Play prompts (a key press stops them) and collect digits up to '#'.
+
+    `typed`: keys of this entry the caller already pressed (they stopped a prompt or a
+    message, see `KeyPressed`); then no prompt is played and collection goes on after them."""
 
     prompts: tuple[str, ...]
     max_digits: int
+    typed: str = ""
 
 
 @dataclass(frozen=True)
 class Say:
-    """Play prompts to the end (keys pressed meanwhile are kept for the next Ask)."""
+    """Play prompts to the end.
+
+    barge_in: the first key stops them and is answered as `KeyPressed` (else `Played`);
+    without, keys pressed meanwhile are kept for the next Ask. fresh_input: keys pressed
+    before these prompts start are forgotten (a new message is being presented: nothing
+    typed earlier may act on it). message_id: the message these prompts present, if any."""
 
     prompts: tuple[str, ...]
+    barge_in: bool = False
+    fresh_input: bool = False
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
 class PlayMessage:
-    """Play one stored message; it is marked heard when playback starts."""
+    """Play one stored message; it is marked heard when playback starts. The first key
+    stops it (`MessageInterrupted`), so that a choice acts on this message at once."""
 
     number: str
     message_id: int
@@ -96,8 +109,23 @@ class Played:
 
 
 @dataclass(frozen=True)
+class KeyPressed:
+    """A key stopped a barge-in Say."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
 class MessagePlayed:
     message_id: int
+
+
+@dataclass(frozen=True)
+class MessageInterrupted:
+    """A key stopped the message (it had started: it counts as heard)."""
+
+    message_id: int
+    digit: str
 
 
 @dataclass(frozen=True)
@@ -127,8 +155,8 @@ class PinChanged:
     pass
 
 
-Event = (Entered | NoInput | Played | MessagePlayed | MessageGone | AuthResult | MessagesLoaded
-         | MessageDeleted | PinChanged)
+Event = (Entered | NoInput | Played | KeyPressed | MessagePlayed | MessageInterrupted
+         | MessageGone | AuthResult | MessagesLoaded | MessageDeleted | PinChanged)
 
 
 class Machine(Protocol):

@@ -3,10 +3,19 @@
 After authentication: no messages → 「メッセージはお預かりしておりません。ご利用ありがとう
 ございました。」 and hang-up. Otherwise the count guidance, then one message at a time — new
 ones first, then heard ones, oldest first in each group (the order is fixed at login) — each
-announced with its date/time and caller (and 「再生済みです」 when heard before), then the menu:
-1# delete, 2# replay, 3# next. Past the last message it goes back to the first; when every
-message is deleted it says so and hangs up. A message that has expired (168 h) is dropped
-before it would be played, and never played.
+announced with a short header (「1件目。[再生済みです。] 今日 午後2時30分。」), then the
+message, then the menu: 1# delete, 2# replay, 3# next, 4# who called (the caller's number is
+read only on request, so that the header stays short). Past the last message it goes back to
+the first; when every message is deleted it says so and hangs up. A message that has expired
+(168 h) is dropped before it would be played, and never played.
+
+Keys act on the message being presented, at once. The header and the message are barge-in:
+a key during the header skips to the message audio ('#' alone only skips), a key during the
+message stops it, and the keys typed while a message is presented form one entry — 3# said
+during the header or the message skips it, 1# deletes it. Keys typed before a message's
+header starts (during the guidance, "deleted", or typed ahead while the previous message was
+being left) are forgotten: a key sequence never applies to a message the caller has not yet
+been presented.
 """
 
 from __future__ import annotations
@@ -18,12 +27,16 @@ from callflow import speech
 from callflow.features.ivr.auth import Authenticated, AuthStep
 from callflow.features.ivr.model import (
     Action,
+    Ask,
     DeleteMessage,
+    Entered,
     Event,
     Finish,
+    KeyPressed,
     LoadMessages,
     MessageDeleted,
     MessageGone,
+    MessageInterrupted,
     MessagePlayed,
     MessagesLoaded,
     Played,
@@ -35,16 +48,21 @@ from callflow.features.ivr.prompter import Prompter
 from callflow.store.mailbox import MessageSummary, is_expired
 
 MENU_DIGITS = 2
-DELETE, REPLAY, NEXT = "1", "2", "3"
+DELETE, REPLAY, NEXT, CALLER = "1", "2", "3", "4"
+#: '#' with nothing before it: skip the header (or the rest of the message) — no choice made
+SKIP = "#"
+MENU = ("menu_after_message",)
 
 
 class _Phase(enum.Enum):
     AUTH = "auth"
     LOADING = "loading"
     GUIDANCE = "guidance"  # count guidance playing
-    HEADER = "header"  # "このメッセージは…" playing
+    HEADER = "header"  # "1件目。今日 午後2時30分。" playing
     MESSAGE = "message"  # the message playing
+    ENTRY = "entry"  # the rest of an entry begun while the header or message played
     MENU = "menu"
+    CALLER = "caller"  # "このメッセージは 電話番号 … からです。" playing (4#)
     DELETING = "deleting"
     BRIDGE = "bridge"  # "deleted" / "back to first" playing, then the current message
     DONE = "done"
@@ -58,6 +76,8 @@ class RetrievalMachine:
         self.number = ""
         self.messages: list[MessageSummary] = []  # still to offer, in play order
         self.index = 0
+        self._presented: int | None = None  # id of the message whose header was said
+        self._typed = ""  # keys of the current entry typed during the header
 
     # ------------------------------------------------------------ helpers
 
@@ -74,27 +94,43 @@ class RetrievalMachine:
             self.index = 0
 
     def _present(self, now: datetime, *, replay: bool = False) -> Action:
-        """The header of the current message (or the end if nothing is left)."""
+        """The header of the current message (or the end if nothing is left). Keys typed
+        before it starts are forgotten (fresh_input)."""
         self._drop_expired(now)
         if not self.messages:
             return self._end("no_messages")
         msg = self.messages[self.index]
         self.phase = _Phase.HEADER
-        header = speech.message_header(msg.received_at, msg.caller,
+        self._presented = msg.id
+        self._typed = ""
+        header = speech.message_header(self.index + 1, msg.received_at,
                                        already_heard=msg.heard and not replay, now=now)
-        return Say(tuple(header))
+        return Say(tuple(header), barge_in=True, fresh_input=True, message_id=msg.id)
 
     def _play_current(self, now: datetime) -> Action:
         self._drop_expired(now)
         if not self.messages:
             return self._end("no_messages")
-        self.phase = _Phase.MESSAGE
         msg = self.messages[self.index]
+        if msg.id != self._presented:  # it expired during its header: present the next one
+            return self._present(now)
+        self.phase = _Phase.MESSAGE
         return PlayMessage(self.number, msg.id, msg.heard)
 
     def _menu(self) -> Action:
         self.phase = _Phase.MENU
-        return self.prompter.ask(("menu_after_message",), MENU_DIGITS)
+        return self.prompter.ask(MENU, MENU_DIGITS)
+
+    def _entry(self, typed: str, now: datetime) -> Action:
+        """Keys typed while the message was presented: '#' ends the entry (a choice, or
+        just "skip" when nothing came before it); else collect the rest, without a prompt."""
+        self.prompter.ask(MENU, MENU_DIGITS)  # what a wrong entry asks again
+        if typed.endswith(SKIP):
+            if typed == SKIP:
+                return self._menu()
+            return self._menu_choice(Entered(typed[:-1], True), now)
+        self.phase = _Phase.ENTRY
+        return Ask((), MENU_DIGITS, typed=typed)
 
     def _remove(self, message_id: int) -> None:
         self.messages = [m for m in self.messages if m.id != message_id]
@@ -139,14 +175,28 @@ class RetrievalMachine:
                 return self._present(now)
             case _Phase.HEADER if isinstance(event, Played):
                 return self._play_current(now)
+            case _Phase.HEADER if isinstance(event, KeyPressed):
+                # A key skips the header; unless it is '#' alone it also begins an entry
+                # that goes on while the message plays (3# said here skips the message).
+                self._typed = "" if event.digit == SKIP else event.digit
+                return self._play_current(now)
             case _Phase.MESSAGE if isinstance(event, MessagePlayed):
                 self._heard(event.message_id)
+                if self._typed:
+                    return self._entry(self._typed, now)
                 return self._menu()
+            case _Phase.MESSAGE if isinstance(event, MessageInterrupted):
+                self._heard(event.message_id)
+                return self._entry(self._typed + event.digit, now)
             case _Phase.MESSAGE if isinstance(event, MessageGone):
                 self._remove(event.message_id)
                 return self._present(now)
-            case _Phase.MENU:
+            case _Phase.ENTRY | _Phase.MENU:
                 return self._menu_choice(event, now)
+            case _Phase.CALLER if isinstance(event, Played):
+                return self._menu()
+            case _Phase.CALLER if isinstance(event, KeyPressed):
+                return self._entry(event.digit, now)
             case _Phase.DELETING if isinstance(event, MessageDeleted):
                 last = self.index == len(self.messages) - 1
                 self._remove(event.message_id)
@@ -159,10 +209,13 @@ class RetrievalMachine:
     def _menu_choice(self, event: Event, now: datetime) -> Action:
         got = self.prompter.answer(event)
         if not isinstance(got, str):
+            if isinstance(got, Ask):
+                self.phase = _Phase.MENU
             return got
+        msg = self.messages[self.index]
         if got == DELETE:
             self.phase = _Phase.DELETING
-            return DeleteMessage(self.number, self.messages[self.index].id)
+            return DeleteMessage(self.number, msg.id)
         if got == REPLAY:
             return self._present(now, replay=True)
         if got == NEXT:
@@ -172,4 +225,9 @@ class RetrievalMachine:
             self.index = 0
             self.phase = _Phase.BRIDGE
             return Say(("back_to_first",))
+        if got == CALLER:
+            self.phase = _Phase.CALLER
+            return Say(tuple(speech.message_caller(msg.caller)), barge_in=True,
+                       message_id=msg.id)
+        self.phase = _Phase.MENU
         return self.prompter.retry(("invalid_input",))

@@ -5,23 +5,28 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import extract_parameters
 
+from callflow import speech
 from callflow.features.ivr.model import Ask, Entered, Finish, NoInput
 from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.prompter import Prompter
 from callflow.features.ivr.retrieval import RetrievalMachine
 from callflow.pins import pin_problem
 from callflow.store.mailbox import (
+    DUMMY_PIN_HASH,
     LOCK_DURATION,
     LockState,
     MessageSummary,
     after_failure,
     after_success,
+    hash_pin,
     is_expired,
+    is_forgotten,
     is_locked,
 )
 
-from .world import NUMBER, PIN, T0, Mailbox, World, login, message
+from .world import LISTEN, NUMBER, PIN, T0, Keys, Mailbox, World, login, message
 
 
 def world(*msgs: MessageSummary, pin: str | None = PIN) -> World:
@@ -46,6 +51,28 @@ def test_three_failures_lock_for_15_minutes_and_lift_by_themselves() -> None:
     s = after_failure(s, T0 + LOCK_DURATION)
     assert s.failed_attempts == 1 and not is_locked(s, T0 + LOCK_DURATION)
     assert after_success() == LockState()
+
+
+def test_wrong_pins_are_forgotten_24_hours_after_the_last_one() -> None:
+    # one rule for every entered number (mailbox or not): two wrong PINs a day ago do not
+    # make today's first wrong PIN the third
+    s = after_failure(after_failure(LockState(), T0), T0 + timedelta(hours=1))
+    assert s.failed_attempts == 2 and s.last_failure_at == T0 + timedelta(hours=1)
+    assert not is_forgotten(s, T0 + timedelta(hours=24, minutes=59))
+    assert after_failure(s, T0 + timedelta(hours=24, minutes=59)).failed_attempts == 3
+    assert is_forgotten(s, T0 + timedelta(hours=25))
+    s = after_failure(s, T0 + timedelta(hours=25))
+    assert s.failed_attempts == 1 and not is_locked(s, T0 + timedelta(hours=25))
+    # a lock is never forgotten while it lasts; once lifted the row no longer counts
+    s = LockState(3, T0 + LOCK_DURATION, T0)
+    assert not is_forgotten(s, T0 + LOCK_DURATION - timedelta(seconds=1))
+    assert is_forgotten(s, T0 + LOCK_DURATION)
+    assert is_forgotten(LockState(), T0)
+
+
+def test_dummy_pin_hash_costs_what_a_real_pin_hash_costs() -> None:
+    # verified for unknown numbers: same Argon2 parameters, made before any call
+    assert extract_parameters(DUMMY_PIN_HASH) == extract_parameters(hash_pin("4826"))
 
 
 def test_expiry_is_168_hours() -> None:
@@ -126,10 +153,12 @@ def test_order_new_first_then_heard_oldest_first_and_wraparound() -> None:
     assert w.said[0] == ("new_messages_prefix", "ken_2", "arimasu",
                          "saved_messages_prefix", "ken_2", "arimasu")
     assert ("back_to_first",) in w.said
-    headers = [s for s in w.said if s[:2] in (("message_received_at", "today"),
-                                              ("already_heard", "message_received_at"))]
+    headers = [s for s in w.said if s[0].startswith("nth_")]
+    assert [h[0] for h in headers] == ["nth_1", "nth_2", "nth_3", "nth_4", "nth_1", "nth_2"]
     # messages 1 and 4 were heard before; after the wrap 3 and 2 are heard too
-    assert [h[0] == "already_heard" for h in headers] == [False, False, True, True, True, True]
+    assert [h[1] == "already_heard" for h in headers] == [False, False, True, True, True, True]
+    # short: position, date and time; the caller's number only on request (4#)
+    assert headers[0] == ("nth_1", "today", "am", "hour_6", "minute_42")
 
 
 def test_replay_delete_and_delete_all() -> None:
@@ -154,6 +183,58 @@ def test_garbage_menu_keys_reprompt() -> None:
     assert w.asked[-2:] == [("invalid_input", "menu_after_message"),
                             ("invalid_input", "menu_after_message")]
     assert w.finished == ("no_input", "goodbye")
+
+
+# ------------------------------------------------------------------ keys during playback
+
+def test_3_during_a_message_skips_it_at_once() -> None:
+    w = world(message(1, timedelta(hours=2)), message(2, timedelta(hours=1)))
+    w.run(RetrievalMachine(), [*login(), LISTEN, LISTEN, Keys("3#")])
+    assert w.played == [1, 2]
+    assert ("menu_after_message",) not in w.asked[:3], "no menu for the skipped message"
+    assert not w.violations
+
+
+def test_1_during_a_message_deletes_that_one_and_keys_typed_ahead_are_forgotten() -> None:
+    w = world(message(1, timedelta(hours=2)), message(2, timedelta(hours=1)))
+    # "1#1#" pressed during message 1: the first 1# deletes it; the second was typed before
+    # message 2 was presented, so it must not delete message 2
+    w.run(RetrievalMachine(), [*login(), LISTEN, LISTEN, Keys("1#1#")])
+    assert w.deleted == {1}
+    assert w.played == [1, 2]
+    assert not w.violations
+
+
+def test_keys_during_the_guidance_are_forgotten() -> None:
+    w = world(message(1, timedelta(hours=2)))
+    w.run(RetrievalMachine(), [*login(), Keys("1#")])
+    assert w.said[0][0] == "new_messages_prefix"
+    assert w.played == [1] and not w.deleted
+
+
+def test_a_key_during_the_header_skips_to_the_message() -> None:
+    # '#' only skips the header; 3# said during the header goes on to the next message
+    w = world(message(1, timedelta(hours=2)), message(2, timedelta(hours=1)))
+    w.run(RetrievalMachine(), [*login(), LISTEN, Keys("#"), ("3", True), Keys("3#")])
+    assert w.played == [1, 2, 1]
+    assert w.mailboxes[NUMBER].messages[1].heard
+    # a lone digit during the header, then nothing: the message plays, the entry is invalid
+    w = world(message(1, timedelta(hours=2)))
+    w.run(RetrievalMachine(), [*login(), LISTEN, Keys("5"), None])
+    assert w.played == [1]
+    assert w.asked[-1] == ("invalid_input", "menu_after_message")
+
+
+def test_caller_number_on_request() -> None:
+    w = world(message(1, timedelta(hours=2), caller="+819011112222"))
+    w.run(RetrievalMachine(), [*login(), ("4", True), Keys("1#")])
+    caller = ("message_received_at", "from_number", *speech.digits("09011112222"), "kara")
+    assert caller in w.said
+    assert w.deleted == {1} and w.finished == ("all_deleted",)
+    w = world(message(1, timedelta(hours=2), caller=None))
+    w.run(RetrievalMachine(), [*login(), ("4", True)])
+    assert w.said[-1] == ("message_received_at", "from_anonymous")
+    assert w.asked[-1] == ("menu_after_message",)
 
 
 def test_expired_message_never_listed_or_played() -> None:

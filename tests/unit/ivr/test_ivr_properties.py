@@ -1,7 +1,8 @@
 """Hypothesis: random digits, timeouts and clock jumps thrown at both IVR machines.
 
 Whatever the caller does, a machine never crashes, never plays a deleted or expired message,
-never logs anyone in without the right PIN on an unlocked mailbox, and always ends.
+never deletes a message with keys pressed before that message was presented, never logs anyone
+in without the right PIN on an unlocked mailbox, and always ends.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.retrieval import RetrievalMachine
 from callflow.store.mailbox import LockState, MessageSummary
 
-from .world import NUMBER, PIN, T0, Input, Mailbox, World
+from .world import LISTEN, NUMBER, PIN, T0, Keys, Mailbox, Script, World
 
 keys = st.text(alphabet="0123456789*", max_size=13)
-entry: st.SearchStrategy[Input] = st.one_of(
+entry: st.SearchStrategy[Script] = st.one_of(
     st.none(),
     st.tuples(keys, st.booleans()),
     st.sampled_from([(NUMBER, True), (PIN, True), ("1", True), ("2", True), ("3", True),
-                     ("3917", True), ("0000", True)]),
+                     ("4", True), ("3917", True), ("0000", True)]),
+    # keys pressed while a prompt or a message plays (barge-in, type-ahead)
+    st.builds(Keys, st.text(alphabet="0123456789*#", min_size=1, max_size=5)),
+    st.sampled_from([LISTEN, Keys("1#"), Keys("3#"), Keys("#"), Keys("1#1#"),
+                     Keys("2#3#")]),
 )
 ages_h = st.floats(min_value=0, max_value=200)
 
@@ -41,7 +46,7 @@ def worlds(draw: st.DrawFn) -> World:
 
 @settings(max_examples=300, deadline=None)
 @given(worlds(), st.lists(entry, max_size=40), st.booleans())
-def test_random_callers_never_break_the_rules(w: World, script: list[Input],
+def test_random_callers_never_break_the_rules(w: World, script: list[Script],
                                               pin_change: bool) -> None:
     box = w.mailboxes[NUMBER]
     original_pin = box.pin
@@ -66,7 +71,8 @@ def test_random_callers_never_break_the_rules(w: World, script: list[Input],
 
 @settings(max_examples=200, deadline=None)
 @given(worlds(), st.lists(entry, max_size=60))
-def test_machine_always_ends_with_finish_or_wants_input(w: World, script: list[Input]) -> None:
+def test_machine_always_ends_with_finish_or_wants_input(w: World, script: list[Script]
+                                                        ) -> None:
     machine = RetrievalMachine()
     w.run(machine, script)
     # either finished, or the script ran out while the machine waited for the caller
