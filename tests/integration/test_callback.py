@@ -201,6 +201,8 @@ async def test_destination_not_reached_announces_and_bills_leg1(
         rid = await service.request_callback(db, account, number, DEST)
         assert await wait_request(sql, rid, ("completed", "failed"), 30) == ("failed", reason)
         messages = uas.messages()
+    said = outcomes.explain(reason)  # what the status page says (issue 13 item 18)
+    assert said is not None and said.startswith("相手先") and said != outcomes.GENERIC
     own_dialog = dialog(messages, OWN)
     bye = [m for m in own_dialog if m.method == "BYE" and m.direction == "received"]
     answered = [m for m in own_dialog if m.status == 200 and m.cseq_method == "INVITE"]
