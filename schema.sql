@@ -43,10 +43,11 @@ CREATE TABLE IF NOT EXISTS subscriber_numbers (
 CREATE INDEX IF NOT EXISTS subscriber_numbers_account ON subscriber_numbers(account_id);
 
 -- Up to 5 forwarding destinations per 050 number, at most one active (SPEC §6).
+-- Never a 050 number: it would loop through the carrier (callflow/store/forwarding.py).
 CREATE TABLE IF NOT EXISTS forward_destinations (
     id          bigserial PRIMARY KEY,
     number      text NOT NULL REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
-    destination text NOT NULL CHECK (destination ~ '^0[0-9]{9,10}$'),
+    destination text NOT NULL CHECK (destination ~ '^0[0-9]{9,10}$' AND destination !~ '^050'),
     active      boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now(),
     UNIQUE (number, destination)

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -331,6 +332,10 @@ def test_forwarding_to_050_numbers_is_refused_in_japanese(
             "message"]} and why in r.json()["detail"][0]["message"], r.text
     assert portal_sql.execute("SELECT count(*) FROM forward_destinations WHERE number = %s",
                               (n,)).fetchone() == (0,)
+    # and the schema refuses it to any other writer
+    with pytest.raises(psycopg.errors.CheckViolation):
+        portal_sql.execute("INSERT INTO forward_destinations (number, destination)"
+                           " VALUES (%s, '05033005000')", (n,))
 
 
 def test_unknown_urls_and_bad_requests_answer_in_japanese(
