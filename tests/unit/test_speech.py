@@ -12,10 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callflow import speech
+from callflow.clock import JST
 from ivr_prompts.manifest import PROMPT_IDS
 from labkit.lab import prompts_dir
-
-JST = timezone(timedelta(hours=9))
 
 
 def _all_known(ids: list[str]) -> None:
