@@ -286,6 +286,21 @@ class AriClient:
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{_seg(name)}/stop")
 
+    async def start_silence(self, channel_id: str) -> None:
+        """Play silence to the channel until the next media operation (playback) replaces
+        it. Its 20 ms timer also wakes the channel's reader, so a recording goes on while
+        the caller's phone sends no RTP (silence suppression)."""
+        await self.request("POST", f"/channels/{_seg(channel_id)}/silence")
+
+    async def rtp_packets_received(self, channel_id: str) -> int:
+        """How many RTP packets the channel has received so far (``rxcount`` of
+        ``GET /channels/{id}/rtp_statistics``; AriNotFound for a channel without RTP)."""
+        data = await self.request("GET", f"/channels/{_seg(channel_id)}/rtp_statistics")
+        if not isinstance(data, Mapping) or not isinstance(data.get("rxcount"), int):
+            raise AriProtocolError(f"rtp_statistics without rxcount: {data!r:.200}")
+        count: int = data["rxcount"]
+        return count
+
     async def get_stored_recording_file(self, name: str) -> bytes:
         return await self.request_bytes("GET", f"/recordings/stored/{_seg(name)}/file")
 

@@ -106,3 +106,24 @@ def analyse_wav(data: bytes) -> AudioInfo:
     duration_ms = len(samples) * 1000 // rate
     return AudioInfo(duration_ms=duration_ms,
                      speech_ms=min(duration_ms, sound_frames * step * 1000 // rate))
+
+
+@dataclass
+class QuietLine:
+    """The silence rule for a phone that sends no RTP at all while its user is quiet
+    (silence suppression, VAD/DTX). Asterisk's own silence detection only counts audio
+    frames that arrive, so it cannot see such a pause; the app watches the channel's
+    received-packet counter instead and ends the recording once it has not moved for
+    ``limit_s`` (the same ``voicemail_max_silence_seconds``)."""
+
+    limit_s: float
+    _count: int | None = None
+    _since: float = 0.0
+
+    def observe(self, packets_received: int, at: float) -> bool:
+        """Note the counter at monotonic time ``at``; True once no packet came for the
+        limit (counted from the first observation, i.e. the recording's start)."""
+        if packets_received != self._count:
+            self._count, self._since = packets_received, at
+            return False
+        return at - self._since >= self.limit_s

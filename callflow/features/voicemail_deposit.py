@@ -23,6 +23,7 @@ from callflow.features.context import Services
 from callflow.features.voicemail_audio import (
     AudioInfo,
     BadAudio,
+    QuietLine,
     RecordingName,
     analyse_wav,
     parse_recording_name,
@@ -173,6 +174,28 @@ async def _wait_recording_end(call: Call, name: str, limit_s: float) -> bool:
         return False
 
 
+_QUIET_POLL_S = 0.5
+
+
+async def _end_quiet_line(call: Call, name: str, limit_s: float) -> None:
+    """Stop the recording once the caller's phone has sent no RTP packet for ``limit_s``
+    (runs beside the recording; Asterisk ends it for silent *packets* by itself)."""
+    rule = QuietLine(limit_s)
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            received = await call.ari.rtp_packets_received(call.id)
+        except AriError as exc:  # no RTP statistics for this channel: Asterisk's rule only
+            log.debug("call %s: no RTP statistics (%s)", call.id, exc)
+            return
+        if rule.observe(received, loop.time()):
+            log.info("call %s: no RTP for %.0fs, ending recording %s", call.id, limit_s, name)
+            with contextlib.suppress(AriError):
+                await call.ari.stop_recording(name)
+            return
+        await asyncio.sleep(_QUIET_POLL_S)
+
+
 async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
                   caller: str | None, received_at: datetime) -> tuple[Outcome, int | None]:
     name = recording_name(subscriber.number, caller, received_at)
@@ -222,6 +245,13 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
     active_recordings.add(name)
     try:
         try:
+            # Silence to the caller while recording: its 20 ms timer keeps Asterisk's
+            # recorder reading when the phone sends no RTP (silence suppression) — without
+            # it the recorder gives up after 2 × 2 s without a frame ("No audio available")
+            # and a caller who pauses before speaking is cut off long before the silence
+            # limit. (Playing a prompt afterwards replaces it.)
+            with contextlib.suppress(AriConflict):
+                await call.ari.start_silence(call.id)
             # terminateOn '#': 「お話が終わりましたら、シャープを押してください」. The digit
             # itself is not in the file (RFC 4733 / INFO DTMF never reach the audio).
             await call.ari.record(
@@ -239,7 +269,15 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
             await extend_reservation(
                 services.db, name, _now(services) + timedelta(
                     seconds=settings.voicemail_max_seconds) + _HOLD_AFTER_RECORDING)
-        hung_up = await _wait_recording_end(call, name, settings.voicemail_max_seconds + 30)
+        quiet_line = asyncio.create_task(_end_quiet_line(
+            call, name, settings.voicemail_max_silence_seconds))
+        try:
+            hung_up = await _wait_recording_end(call, name,
+                                                settings.voicemail_max_seconds + 30)
+        finally:
+            quiet_line.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await quiet_line
         try:
             outcome, message_id = await import_recording(services, rec, subscriber)
         except (StoreError, AriError) as exc:

@@ -279,6 +279,14 @@ class RtpStream:
             self._audio_frame(frame)
         return self
 
+    def pause(self, seconds: float) -> RtpStream:
+        """Send nothing for ``seconds``, as a phone with silence suppression (VAD/DTX)
+        does while its user is quiet: the RTP clock runs on and the next talkspurt's first
+        packet carries the marker bit (RFC 3551 4.1)."""
+        self._tick += _ticks(seconds)
+        self._marker_next_audio = True
+        return self
+
     def speech(
         self,
         seconds: float,

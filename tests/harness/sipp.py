@@ -373,6 +373,13 @@ class Wait:
 
 
 @dataclass(frozen=True)
+class Quiet:
+    """Send no RTP at all for ``seconds`` (a phone with silence suppression: VAD/DTX)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Speak:
     """Send speech-like PCMU (gated 400 Hz tone) for ``seconds``."""
 
@@ -394,7 +401,7 @@ class Hangup:
     """Send BYE now (ends the script; ``hold_s`` is ignored)."""
 
 
-Step = Wait | Speak | Dtmf | Hangup
+Step = Wait | Quiet | Speak | Dtmf | Hangup
 
 
 @dataclass
@@ -415,6 +422,8 @@ def build_plan(steps: Sequence[Step], *, dtmf_mode: DtmfMode, digit_gap_s: float
     for step in steps:
         if isinstance(step, Wait):
             stream.silence(step.seconds)
+        elif isinstance(step, Quiet):
+            stream.pause(step.seconds)
         elif isinstance(step, Speak):
             stream.speech(step.seconds)
         elif isinstance(step, Dtmf):

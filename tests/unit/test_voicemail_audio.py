@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from callflow.features.voicemail_audio import (
     BadAudio,
+    QuietLine,
     analyse_wav,
     parse_recording_name,
     recording_name,
@@ -68,3 +69,12 @@ def test_bad_audio() -> None:
         analyse_wav(b"RIFF\x00\x00")
     with pytest.raises(BadAudio):
         analyse_wav(b"")
+
+
+def test_quiet_line_ends_only_after_the_limit_without_any_packet() -> None:
+    rule = QuietLine(8.0)
+    assert not rule.observe(100, 0.0)  # recording starts
+    assert not rule.observe(100, 7.5)  # quiet, under the limit
+    assert not rule.observe(101, 7.9)  # a packet: the pause starts again
+    assert not rule.observe(101, 15.8)
+    assert rule.observe(101, 15.9)  # 8 s without a packet
