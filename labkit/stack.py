@@ -4,8 +4,11 @@ print how to call it from a softphone, and report status."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +16,8 @@ from pathlib import Path
 
 import psycopg
 
+from labkit.asterisk import DOCKER
+from labkit.lab import LAB_PHONES
 from labkit.render import LabConfig, LabPorts, render
 from portal.admin import main as admin_main
 
@@ -55,6 +60,30 @@ def prepare(stack_dir: Path) -> None:
         (stack_dir / sub).mkdir(parents=True, exist_ok=True)
     for key, value in ports.items():
         print(f"{key}={value}")
+    # Values the containers must agree on with the rendered configuration.
+    print(f"ARI_APP_SPREAD={config.ari_app_spread}")
+    print(f"LAB_PHONES={LAB_PHONES}")
+
+
+def _config_hash(conf_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in conf_dir.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(conf_dir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def restart_asterisk_if_config_changed(stack_dir: Path) -> None:
+    """The configuration is mounted, not baked in: when the rendered files changed since the
+    running Asterisk read them, restart it so it does."""
+    want = _config_hash(stack_dir / "etc-asterisk")
+    stamp = stack_dir / "asterisk-conf.hash"
+    if stamp.exists() and stamp.read_text().strip() == want:
+        return
+    print("[lab] Asterisk configuration changed: restarting Asterisk to read it",
+          file=sys.stderr)
+    subprocess.run([DOCKER, "restart", "-t", "2", "anshin-asterisk"], check=True,
+                   capture_output=True, timeout=60)
+    stamp.write_text(want + "\n")
 
 
 def _health(port: int) -> dict[str, object] | None:
@@ -70,6 +99,7 @@ def _health(port: int) -> dict[str, object] | None:
 
 
 def provision(stack_dir: Path) -> None:
+    restart_asterisk_if_config_changed(stack_dir)
     ports = stack_ports()
     server = f"postgresql://postgres@127.0.0.1:{ports['PG_PORT']}"
     url = f"{server}/postgres"
