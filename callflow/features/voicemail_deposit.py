@@ -7,6 +7,10 @@ UNIQUE; the message row and its outbox mail commit together; Asterisk's copy is 
 after the commit). If the app dies between the caller's hang-up and the commit, Asterisk
 still holds the file and the recovery job (`voicemail_recovery`) imports it later, mail
 included — from any app instance.
+
+Mailbox limit: a slot is reserved before the greeting (`store.voicemail.reserve_slot`), so a
+caller who cannot be stored hears vm_full instead of the beep and a caller who hears the
+beep is always stored; the slot is released when the call ends without a message.
 """
 
 from __future__ import annotations
