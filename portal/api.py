@@ -10,11 +10,11 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from callflow.callback import outcomes
+from callflow.features.callback import outcomes
 from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
-from portal import auth, data, forms, services
-from portal.app import NotFound, ensure_session, portal_of, session_of
-from portal.services import Outcome, account_id, full_session, owned_number, pending_session
+from portal import auth, data, forms, login_flow
+from portal.login_flow import Outcome, account_id, full_session, owned_number, pending_session
+from portal.request_context import NotFound, ensure_session, portal_of, session_of
 from portal.validation import (
     BLOCK_LIMIT,
     Invalid,
@@ -150,7 +150,7 @@ class Ok(BaseModel):
 
 
 def _csrf(request: Request, token: str | None) -> None:
-    services.check_csrf(request, token)
+    login_flow.check_csrf(request, token)
 
 
 @router.get("/session", response_model=SessionOut)
@@ -163,11 +163,11 @@ async def get_session(request: Request) -> SessionOut:
                                                              429: {"model": ErrorOut}})
 async def login(request: Request, body: LoginIn, x_csrf_token: Csrf = None) -> Response:
     _csrf(request, x_csrf_token)
-    outcome = await services.password_step(request, body.email, body.password)
+    outcome = await login_flow.password_step(request, body.email, body.password)
     if outcome is Outcome.BAD:
-        return JSONResponse({"detail": services.MSG_BAD_LOGIN}, status_code=401)
+        return JSONResponse({"detail": login_flow.MSG_BAD_LOGIN}, status_code=401)
     if outcome is Outcome.LOCKED:
-        return JSONResponse({"detail": services.MSG_LOCKED}, status_code=429)
+        return JSONResponse({"detail": login_flow.MSG_LOCKED}, status_code=429)
     s = session_of(request)
     assert s is not None
     out = SessionOut(stage=s.stage, csrf_token=s.csrf_token)  # type: ignore[arg-type]
@@ -186,7 +186,7 @@ async def twofa_contacts(request: Request) -> list[ContactOut]:
 @router.post("/twofa/send", response_model=Ok, responses={422: {"model": ErrorOut}})
 async def twofa_send(request: Request, body: SendCodeIn, x_csrf_token: Csrf = None) -> Response:
     _csrf(request, x_csrf_token)
-    result = await services.send_code(request, body.contact_id, body.method)
+    result = await login_flow.send_code(request, body.contact_id, body.method)
     if not result.ok:
         return invalid({result.field: result.error})
     return JSONResponse(Ok().model_dump())
@@ -195,7 +195,7 @@ async def twofa_send(request: Request, body: SendCodeIn, x_csrf_token: Csrf = No
 @router.post("/twofa/resend", response_model=Ok, responses={422: {"model": ErrorOut}})
 async def twofa_resend(request: Request, x_csrf_token: Csrf = None) -> Response:
     _csrf(request, x_csrf_token)
-    result = await services.resend_code(request)
+    result = await login_flow.resend_code(request)
     if not result.ok:
         return invalid({result.field: result.error})
     return JSONResponse(Ok().model_dump())
@@ -208,7 +208,7 @@ async def twofa_verify(request: Request, body: VerifyIn, x_csrf_token: Csrf = No
         code = normalize_code(body.code)
     except Invalid as exc:
         return invalid({"code": exc.message})
-    result = await services.verify_code(request, code)
+    result = await login_flow.verify_code(request, code)
     if not result.ok:
         return invalid({"code": result.error})
     s = full_session(request)
@@ -224,7 +224,7 @@ async def twofa_verify(request: Request, body: VerifyIn, x_csrf_token: Csrf = No
 
 @router.post("/logout", response_model=Ok)
 async def logout(request: Request, x_csrf_token: Csrf = None) -> Ok:
-    s = services.check_csrf(request, x_csrf_token)
+    s = login_flow.check_csrf(request, x_csrf_token)
     await auth.end_session(portal_of(request).db, s)
     request.state.clear_session = True
     return Ok()

@@ -1,11 +1,13 @@
-"""The portal application: wiring, session middleware, security headers, error pages."""
+"""The portal application: wiring, session middleware, security headers, error pages.
+
+Only entry points import this module (`python -m portal`, the lab's dev server, tests): the
+routes take what they share from portal.request_context."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,17 +21,21 @@ from callflow.numbers import display
 from callflow.pins import PIN_DIGITS
 from callflow.store import Database, StoreUnavailable
 from callflow.store.forwarding import MAX_DESTINATIONS
-from portal import auth
+from portal import api, auth, web
 from portal.config import PortalSettings
+from portal.request_context import (
+    NONCE_COOKIE,
+    SESSION_COOKIE,
+    CsrfRejected,
+    LoginRequired,
+    NotFound,
+    Portal,
+)
 from portal.sms import HttpSmsGateway, LabSmsInbox, SmsProvider
 from portal.validation import RING_SECONDS, format_jst, mask_number, request_error_messages
 
 log = logging.getLogger("portal")
 HERE = Path(__file__).resolve().parent
-SESSION_COOKIE = "anshin_session"
-TRUST_COOKIE = "anshin_trusted"
-# Before login: a random nonce whose HMAC is the CSRF token (auth.anonymous_session); no row.
-NONCE_COOKIE = "anshin_nonce"
 MSG_BUSY = "ただいま混み合っています。しばらくしてから再度お試しください。"
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -42,54 +48,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-@dataclass
-class Portal:
-    settings: PortalSettings
-    db: Database
-    sms: SmsProvider
-    templates: Jinja2Templates
-    passwords: auth.PasswordHashing
-
-
-class LoginRequired(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
-
-
-class CsrfRejected(Exception):
-    pass
-
-
-def portal_of(request: Request) -> Portal:
-    p: Portal = request.app.state.portal
-    return p
-
-
-def session_of(request: Request) -> auth.Session | None:
-    s: auth.Session | None = getattr(request.state, "session", None)
-    return s
-
-
-def set_session_cookie(request: Request, token: str) -> None:
-    request.state.new_session_token = token
-
-
-def ensure_session(request: Request) -> auth.Session:
-    """The visitor's session; one who has none gets a pre-login session that lives only in a
-    cookie (its CSRF token for the login form), so anonymous requests store nothing."""
-    s = session_of(request)
-    if s is None:
-        nonce = auth.new_nonce()
-        s = auth.anonymous_session(portal_of(request).settings.portal_secret, nonce)
-        assert s is not None
-        request.state.new_nonce = nonce
-        request.state.session = s
-    return s
 
 
 def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | None = None,
@@ -237,7 +195,6 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
                             "</title><p>ただいまご利用いただけません。しばらくしてから再度お試しください。",
                             status_code=503)
 
-    from portal import api, web
     app.include_router(web.router)
     app.include_router(api.router)
     return app

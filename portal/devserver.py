@@ -9,9 +9,10 @@ import urllib.request
 import uvicorn
 
 from labkit.ports import free_port
-from portal.app import Portal, create_app
+from portal.app import create_app
 from portal.auth import PasswordHashing
 from portal.config import PortalSettings
+from portal.request_context import Portal
 from portal.sms import SmsProvider
 
 

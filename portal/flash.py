@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from portal.app import portal_of, session_of
+from portal.request_context import portal_of, session_of
 
 FLASH_COOKIE = "anshin_flash"
 _MAX_AGE_S = 300

@@ -10,7 +10,7 @@ from enum import Enum
 from fastapi import Request
 
 from portal import auth, data
-from portal.app import (
+from portal.request_context import (
     TRUST_COOKIE,
     CsrfRejected,
     LoginRequired,

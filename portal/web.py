@@ -9,20 +9,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from callflow.callback import outcomes
-from callflow.callback import service as callback_service
+from callflow.features.callback import outcomes
+from callflow.features.callback import service as callback_service
 from callflow.numbers import display
 from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
-from portal import auth, data, flash, forms, services
-from portal.app import (
+from portal import auth, data, flash, forms, login_flow
+from portal.login_flow import Outcome, account_id, full_session, owned_number, pending_session
+from portal.request_context import (
     TRUST_COOKIE,
     NotFound,
     Portal,
     portal_of,
     session_of,
 )
-from portal.app import ensure_session as app_ensure_session
-from portal.services import Outcome, account_id, full_session, owned_number, pending_session
+from portal.request_context import ensure_session as app_ensure_session
 from portal.validation import (
     BLOCK_LIMIT,
     Invalid,
@@ -69,7 +69,7 @@ def _all(form: FormData, key: str) -> list[str]:
 
 async def checked_form(request: Request) -> FormData:
     form = await request.form()
-    services.check_csrf(request, _s(form, "csrf_token"))
+    login_flow.check_csrf(request, _s(form, "csrf_token"))
     return form
 
 
@@ -103,12 +103,12 @@ async def login_page(request: Request) -> Response:
 async def login_submit(request: Request) -> Response:
     form = await checked_form(request)
     email, password = _s(form, "email"), _s(form, "password")
-    outcome = await services.password_step(request, email, password)
+    outcome = await login_flow.password_step(request, email, password)
     if outcome is Outcome.TRUSTED:
         return redirect("/numbers")
     if outcome is Outcome.OK:
         return redirect("/login/2fa")
-    message = services.MSG_LOCKED if outcome is Outcome.LOCKED else services.MSG_BAD_LOGIN
+    message = login_flow.MSG_LOCKED if outcome is Outcome.LOCKED else login_flow.MSG_BAD_LOGIN
     return flash.redirect(request, "/login", errors={"login": message},
                           values={"email": email})
 
@@ -126,7 +126,7 @@ async def twofa_page(request: Request) -> Response:
 async def twofa_send(request: Request) -> Response:
     form = await checked_form(request)
     pending_session(request)
-    result = await services.send_code(request, parse_id(_s(form, "contact")),
+    result = await login_flow.send_code(request, parse_id(_s(form, "contact")),
                                       _s(form, "method"))
     if result.ok:
         return redirect("/login/code")
@@ -155,7 +155,7 @@ async def code_submit(request: Request) -> Response:
         code = normalize_code(_s(form, "code"))
     except Invalid as exc:
         return flash.redirect(request, "/login/code", errors={"code": exc.message})
-    result = await services.verify_code(request, code)
+    result = await login_flow.verify_code(request, code)
     if not result.ok:
         return flash.redirect(request, "/login/code", errors={"code": result.error})
     response = redirect("/numbers")
@@ -171,7 +171,7 @@ async def code_submit(request: Request) -> Response:
 @router.post("/login/code/resend")
 async def code_resend(request: Request) -> Response:
     await checked_form(request)
-    result = await services.resend_code(request)
+    result = await login_flow.resend_code(request)
     if not result.ok:
         return flash.redirect(request, "/login/code", errors={"code": result.error})
     return flash.redirect(request, "/login/code", notice="認証番号を再通知しました。")
@@ -180,7 +180,7 @@ async def code_resend(request: Request) -> Response:
 @router.post("/login/cancel")
 async def login_cancel(request: Request) -> Response:
     await checked_form(request)
-    await services.cancel(request)
+    await login_flow.cancel(request)
     return redirect("/login")
 
 

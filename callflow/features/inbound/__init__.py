@@ -1,0 +1,1 @@
+"""Calls to a subscriber's 050 number: screening, forwarding, the handler."""
