@@ -9,7 +9,7 @@ It starts its own lab (bench/lab.py: a throw-away PostgreSQL, the project's Aste
 on free ports, the app as a host process logging to build/bench-callback-app.log) and one
 SIPp UAS as the carrier gateway answering every leg after 200 ms (the destination hangs
 up 1 s after answering). Each callback uses a fresh subscriber with a verified own number
-and is requested through the portal API (callflow.callback.service.request_callback).
+and is requested through the portal API (callflow.features.callback.service.request_callback).
 
 Measured, per callback:
 * request -> leg-1 INVITE: wall clock when request_callback() returned (the row is
@@ -41,7 +41,7 @@ from harness.sipp import SipMessage, Uas  # noqa: E402
 from integration.callback_uas import Behaviour, routed_uas_scenario  # noqa: E402
 from lab import Lab  # noqa: E402
 
-from callflow.callback import service  # noqa: E402
+from callflow.features.callback import service  # noqa: E402
 from callflow.store import Database  # noqa: E402
 
 

@@ -17,15 +17,16 @@ from callflow.ari import AriClient, AriError, AriNotFound, CallEvents, Dispatche
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
 from callflow.ari.models import Channel
 from callflow.call import Call, CallerHungUp
-from callflow.callback.legs import leg_of_channel
-from callflow.callback.store import close_adopted_legs
 from callflow.config import Settings
-from callflow.features import announcements, inbound
-from callflow.features.context import Services
+from callflow.features import announcements
+from callflow.features.callback.legs import leg_of_channel
+from callflow.features.callback.store import close_adopted_legs
+from callflow.features.inbound import handler as inbound
 from callflow.features.ivr.driver import handle_pin_change, handle_retrieval
 from callflow.jobs import all_jobs
 from callflow.metrics import Metrics
 from callflow.routing import Route, RouteKind, classify
+from callflow.services import Services
 from callflow.status import StatusServer
 from callflow.store import Database, StoreError
 from callflow.store.calls import log_call

@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     # A message the relay keeps refusing permanently (5xx) is given up after this many tries.
     mail_max_attempts: int = 10
 
-    # あんしん発信 (two-leg callback) and other app-placed calls (callflow/callback/).
-    # Fraud guards (callflow/callback/rules.py); per-account overrides: callback_account_limits.
+    # あんしん発信 (two-leg callback) and other app-placed calls (callflow/features/callback/).
+    # Fraud guards (callflow/features/callback/rules.py); per-account overrides:
+    # callback_account_limits.
     callback_allow_international: bool = False
     callback_allow_freephone: bool = True
     callback_blocked_prefixes: tuple[str, ...] = ("0990", "0570", "0180")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from callflow.callback.worker import call_request_worker
-from callflow.features.context import Services
+from callflow.features.callback.worker import call_request_worker
 from callflow.features.ivr.jobs import voicemail_expiry_job
-from callflow.features.voicemail_recovery import recording_recovery_job
+from callflow.features.voicemail.recovery import recording_recovery_job
 from callflow.mail.sender import mail_sender_job
+from callflow.services import Services
 
 Job = Callable[[Services], Coroutine[Any, Any, None]]
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from callflow.features.context import Services
 from callflow.mail.compose import IncomingCall, compose_notification
 from callflow.mail.outbox import enqueue
+from callflow.services import Services
 from callflow.store.database import Connection
 from callflow.store.subscribers import SubscriberNumber
 

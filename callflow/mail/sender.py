@@ -15,9 +15,9 @@ import logging
 import aiosmtplib
 
 from callflow.config import Settings
-from callflow.features.context import Services
 from callflow.mail.compose import build_mime, retry_delay
 from callflow.mail.outbox import OutboxRow, claim_due, mark_failed_attempt, mark_sent
+from callflow.services import Services
 from callflow.store import StoreError
 
 log = logging.getLogger("callflow.mail")

@@ -22,8 +22,8 @@ from harness.sipp import SipMessage, Uas
 from harness.wait import wait_until
 
 from callflow.ari import AriClient
-from callflow.callback import outcomes, service, verification
-from callflow.callback.models import CallbackRefused
+from callflow.features.callback import outcomes, service, verification
+from callflow.features.callback.models import CallbackRefused
 from callflow.store import Database, InvalidValue
 from integration.callback_uas import Behaviour, routed_uas_scenario
 from integration.support import new_subscriber

@@ -22,7 +22,7 @@ import pytest
 from harness.sipp import Dtmf, Hangup, Speak, Wait, place_call
 from harness.wait import wait_until
 
-from callflow.features.voicemail_audio import analyse_wav, recording_name
+from callflow.features.voicemail.audio import analyse_wav, recording_name
 from integration.support import MailSink, new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from harness.sipp import Dtmf, Quiet, Speak, Step, Wait, place_call
 
-from callflow.features.voicemail_audio import analyse_wav
+from callflow.features.voicemail.audio import analyse_wav
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer

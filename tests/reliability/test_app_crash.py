@@ -18,7 +18,7 @@ from harness.sipp import Hangup, Speak, Wait, place_call
 from harness.wait import wait_until
 from integration.support import MailSink, new_subscriber
 
-from callflow.features.voicemail_audio import analyse_wav
+from callflow.features.voicemail.audio import analyse_wav
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from reliability.results import Row

@@ -66,7 +66,7 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
     await wait_no_channels(asterisk)
     assert voiced_after > 5.0
     reliability.note("The forwarded call is carried by Asterisk's Dial once the app has "
-                     "screened it (callflow/features/forwarding.py), so the kill did not "
+                     "screened it (callflow/features/inbound/forwarding.py), so the kill did not "
                      "touch it: media kept flowing, and when the caller hung up Dial ended "
                      "the forwarded leg. The IVR session (its state was in the dead "
                      "process) was hung up by resync. No channel, bridge or call task left.")
@@ -105,7 +105,7 @@ async def test_restart_while_forward_rings_reaches_voicemail(
     reliability.note("The app was killed as soon as the forward started ringing; Dial kept "
                      "ringing the subscriber's phone, and when it was not answered the "
                      "dialplan sent the caller back into Stasis with the dial status: the "
-                     "new process took it over (callflow/features/inbound.py, resumed "
+                     "new process took it over (callflow/features/inbound/handler.py, resumed "
                      "forward) and the caller reached the voicemail center. The history "
                      "row written by the killed process got its outcome.")
     reliability.figure("kill → app connected", back_s, "s")

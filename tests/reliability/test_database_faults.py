@@ -12,7 +12,7 @@ from harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
 from harness.wait import wait_until
 from integration.support import MailSink, new_subscriber
 
-from callflow.features.voicemail_audio import analyse_wav
+from callflow.features.voicemail.audio import analyse_wav
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.postgres import PgCluster

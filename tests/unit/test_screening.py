@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callflow.features.forwarding import dial_instructions
-from callflow.features.screening import (
+from callflow.features.inbound.forwarding import dial_instructions
+from callflow.features.inbound.screening import (
     Action,
     CallerInfo,
     ForwardPlan,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callflow.features.voicemail_audio import (
+from callflow.features.voicemail.audio import (
     BadAudio,
     QuietLine,
     analyse_wav,

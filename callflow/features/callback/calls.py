@@ -35,15 +35,15 @@ from callflow.ari import (
     StasisStart,
 )
 from callflow.call import Call, CallerHungUp
-from callflow.features.context import Services
 from callflow.outbound import dial_target
+from callflow.services import Services
 from callflow.store import StoreError
 
 from . import store, verification
 from .legs import Leg, LegResult, callback_outcome, destination_announcement
 from .models import CallRequest
 
-log = logging.getLogger("callflow.callback")
+log = logging.getLogger("callflow.features.callback")
 
 #: in-band ringback on an answered leg 1 while leg 2 rings (Japanese cadence: 1 s on, 2 s off)
 RINGBACK = "tone:ring;tonezone=jp"

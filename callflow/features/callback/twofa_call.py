@@ -1,7 +1,7 @@
 """2FA voice call (R-ACC-3): call the contact number and read the login code twice.
 
 Requested through ``call_requests`` (kind ``twofa_voice``, see
-``callflow.callback.service.request_twofa_voice``) and placed by the request worker.
+``callflow.features.callback.service.request_twofa_voice``) and placed by the request worker.
 The call shows the service's well-known number (the message-center number), not a
 subscriber's 050 number: the person may not have one yet.
 """
@@ -12,11 +12,11 @@ import logging
 
 from callflow.ari import CallEvents
 from callflow.call import Call, CallerHungUp
-from callflow.callback import store
-from callflow.callback.calls import best_effort, hangup_quietly, now, place_leg
-from callflow.callback.legs import Leg, LegResult
-from callflow.callback.models import CallRequest
-from callflow.features.context import Services
+from callflow.features.callback import store
+from callflow.features.callback.calls import best_effort, hangup_quietly, now, place_leg
+from callflow.features.callback.legs import Leg, LegResult
+from callflow.features.callback.models import CallRequest
+from callflow.services import Services
 from callflow.speech import digits
 
 log = logging.getLogger("callflow.twofa")

@@ -19,15 +19,15 @@ import socket
 import psycopg
 
 from callflow.ari import AriError, CallEvents
-from callflow.features import twofa_voice
-from callflow.features.context import Services
+from callflow.features.callback import twofa_call
+from callflow.services import Services
 from callflow.store import StoreError
 
 from . import service, store
 from .calls import CallbackRun, best_effort, new_channel_id, run_verification
 from .models import CallRequest
 
-log = logging.getLogger("callflow.callback")
+log = logging.getLogger("callflow.features.callback")
 
 CHANNEL = "anshin_call_requests"
 
@@ -50,7 +50,7 @@ async def handle_request(svc: Services, req: CallRequest, events: CallEvents) ->
         elif req.kind == "verify_own_number":
             await run_verification(svc, req, events)
         elif req.kind == "twofa_voice":
-            await twofa_voice.run(svc, req, events)
+            await twofa_call.run(svc, req, events)
         else:
             await store.set_status(svc.db, req.id, "failed", "unknown_kind")
     except (AriError, StoreError) as exc:

@@ -39,7 +39,7 @@ from callflow.ari import AriError
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, Dial, StasisStart
 from callflow.call import Call, CallerHungUp
 from callflow.config import Settings
-from callflow.features.screening import ForwardPlan
+from callflow.features.inbound.screening import ForwardPlan
 from callflow.outbound import dial_target
 from callflow.stasis_args import Entry, StasisArgs
 

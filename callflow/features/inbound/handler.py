@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from callflow.call import Call
-from callflow.features import forwarding, voicemail_deposit
 from callflow.features.announcements import announce_and_hang_up
-from callflow.features.context import Services
-from callflow.features.screening import (
+from callflow.features.inbound import forwarding
+from callflow.features.inbound.screening import (
     Action,
     CallerInfo,
     Decision,
@@ -31,8 +30,10 @@ from callflow.features.screening import (
     identify_caller,
     notify_every_call,
 )
+from callflow.features.voicemail import deposit as voicemail_deposit
 from callflow.mail import notify
 from callflow.numbers import is_anonymous, normalize
+from callflow.services import Services
 from callflow.stasis_args import Entry
 from callflow.store import StoreError
 from callflow.store.history import HistoryEntry, history_of_channel, record_call, set_outcome

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from callflow.call import Call
 from callflow.clock import Clock, SystemClock
-from callflow.features.context import Services
 from callflow.features.ivr.model import (
     Action,
     Ask,
@@ -43,6 +42,7 @@ from callflow.features.ivr.model import (
 )
 from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.retrieval import RetrievalMachine
+from callflow.services import Services
 from callflow.store import StoreError, mailbox
 from callflow.store.calls import log_call
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from callflow.clock import Clock
-from callflow.features.context import Services
 from callflow.features.ivr.driver import MEDIA_PREFIX, clock_for
+from callflow.services import Services
 from callflow.store import StoreError
 from callflow.store.mailbox import delete_expired
 

@@ -2,10 +2,10 @@
 its audio in PostgreSQL, and the e-mail notification (R-IN-5) in the same transaction.
 
 Durability: the recording is named after its mailbox, caller and time
-(`voicemail_audio.recording_name`), and importing it is idempotent (recording_name is
+(`audio.recording_name`), and importing it is idempotent (recording_name is
 UNIQUE; the message row and its outbox mail commit together; Asterisk's copy is deleted only
 after the commit). If the app dies between the caller's hang-up and the commit, Asterisk
-still holds the file and the recovery job (`voicemail_recovery`) imports it later, mail
+still holds the file and the recovery job (`recovery`) imports it later, mail
 included — from any app instance.
 
 Mailbox limit: a slot is reserved before the greeting (`store.voicemail.reserve_slot`), so a
@@ -23,8 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from callflow.ari import AriConflict, AriError, AriNotFound, RecordingFailed, RecordingFinished
 from callflow.call import Call, CallerHungUp
-from callflow.features.context import Services
-from callflow.features.voicemail_audio import (
+from callflow.features.voicemail.audio import (
     AudioInfo,
     BadAudio,
     QuietLine,
@@ -34,6 +33,7 @@ from callflow.features.voicemail_audio import (
     recording_name,
 )
 from callflow.mail.notify import notify_incoming_call_in, wants_notification
+from callflow.services import Services
 from callflow.store import LimitExceeded, StoreError
 from callflow.store.subscribers import SubscriberNumber
 from callflow.store.voicemail import (

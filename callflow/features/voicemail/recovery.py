@@ -14,9 +14,9 @@ import asyncio
 import logging
 
 from callflow.ari import AriError, AriNotFound
-from callflow.features import voicemail_deposit
-from callflow.features.context import Services
-from callflow.features.voicemail_audio import PREFIX, parse_recording_name
+from callflow.features.voicemail import deposit as voicemail_deposit
+from callflow.features.voicemail.audio import PREFIX, parse_recording_name
+from callflow.services import Services
 from callflow.store import StoreError
 from callflow.store.subscribers import find_subscriber
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callflow.callback.legs import (
+from callflow.clock import JST
+from callflow.features.callback.legs import (
     Leg,
     LegResult,
     billable_seconds,
@@ -16,10 +17,9 @@ from callflow.callback.legs import (
     destination_announcement,
     unanswered_result,
 )
-from callflow.callback.models import LegRecord
-from callflow.callback.service import CSV_HEADER, _month_range, records_csv
-from callflow.clock import JST
-from callflow.features.twofa_voice import code_prompts
+from callflow.features.callback.models import LegRecord
+from callflow.features.callback.service import CSV_HEADER, _month_range, records_csv
+from callflow.features.callback.twofa_call import code_prompts
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -113,8 +113,8 @@ def test_twofa_prompts_read_the_code_twice() -> None:
 
 
 def test_leg_of_channel_round_trips_callback_channel_ids() -> None:
-    from callflow.callback.calls import new_channel_id
-    from callflow.callback.legs import leg_of_channel
+    from callflow.features.callback.calls import new_channel_id
+    from callflow.features.callback.legs import leg_of_channel
 
     assert leg_of_channel(new_channel_id(42, 1)) == (42, 1)
     assert leg_of_channel(new_channel_id(7, 2)) == (7, 2)

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callflow.callback.models import CallbackRefused
-from callflow.callback.rules import (
+from callflow.config import Settings
+from callflow.features.callback.models import CallbackRefused
+from callflow.features.callback.rules import (
     MESSAGES,
     Policy,
     Usage,
@@ -15,7 +16,6 @@ from callflow.callback.rules import (
     check_own_phone,
     check_usage,
 )
-from callflow.config import Settings
 
 N050 = "05012345678"
 OWN = "09011112222"

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callflow.callback import verification as v
-from callflow.callback.legs import LegResult
-from callflow.callback.models import CallbackRefused
-from callflow.callback.outcomes import GENERIC, RULE, explain
-from callflow.callback.rules import MESSAGES
+from callflow.features.callback import verification as v
+from callflow.features.callback.legs import LegResult
+from callflow.features.callback.models import CallbackRefused
+from callflow.features.callback.outcomes import GENERIC, RULE, explain
+from callflow.features.callback.rules import MESSAGES
 
 CODE = "048213"
 
