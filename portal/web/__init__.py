@@ -1,0 +1,14 @@
+"""The subscriber pages (server-rendered, Japanese, mobile-first), one module per area. Every
+setting follows the guide's 入力 → 確認 → 完了 steps; every form carries the session's CSRF token.
+
+`router` holds every page, in the order the areas are included below."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from portal.web import blocklist, callback, history, lab, login, messages, settings
+
+router = APIRouter(include_in_schema=False)
+for area in (login, settings, blocklist, history, callback, messages, lab):
+    router.include_router(area.router)
