@@ -11,15 +11,15 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from harness.sipp import Uas, place_call
 from playwright.async_api import Page, async_playwright, expect
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Uas, place_call
+from labkit.portal_dev import PortalServer
 from labkit.postgres import PgCluster
 from portal import admin
 from portal.config import PortalSettings
-from portal.devserver import PortalServer
 
 pytestmark = pytest.mark.lab
 

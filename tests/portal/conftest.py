@@ -11,10 +11,10 @@ import pytest
 from integration.conftest import lab_dir, pg  # noqa: F401  (fixtures)
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from labkit.portal_dev import PortalServer
+from labkit.portal_testkit import CHROMIUM, CHROMIUM_ARGS, PHONE, Sql
 from labkit.postgres import PgCluster as PgClusterT
 from portal.config import PortalSettings
-from portal.devserver import PortalServer
-from portal.testkit import CHROMIUM, CHROMIUM_ARGS, PHONE, Sql
 
 
 @pytest.fixture(scope="session")

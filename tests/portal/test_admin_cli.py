@@ -14,10 +14,10 @@ import pytest
 from argon2 import PasswordHasher
 
 from callflow.deployment import LAB_DATABASE_URL
+from labkit.portal_testkit import Sql
 from labkit.ports import free_port
 from labkit.postgres import PgCluster
 from portal.admin import parser
-from portal.testkit import Sql
 
 REPO = Path(__file__).resolve().parents[2]
 PIN = "4826"

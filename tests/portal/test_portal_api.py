@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from labkit.portal_dev import PortalServer
+from labkit.portal_testkit import Acct, Sql, last_sms_code, make_account, unique_mobile
 from labkit.postgres import PgCluster
 from portal.config import PortalSettings
-from portal.devserver import PortalServer
-from portal.testkit import Acct, Sql, last_sms_code, make_account, unique_mobile
 
 
 def api_login(base: str, sql: Sql, acct: Acct) -> tuple[httpx.Client, str]:
@@ -288,8 +288,8 @@ def test_no_server_errors_for_any_request_in_the_openapi_document(
 
 def test_operator_cli(pg: PgCluster, portal_sql: Sql, capsys: pytest.CaptureFixture[str]
                       ) -> None:
+    from labkit.portal_testkit import unique_050
     from portal.admin import main
-    from portal.testkit import unique_050
     db = ["--database-url", pg.url]
     email = "cli-" + unique_mobile() + "@example.jp"
     number = unique_050()

@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
 
+from labkit.portal_dev import PortalServer
+from labkit.portal_testkit import Acct, Sql, last_sms_code, make_account
 from labkit.postgres import PgCluster
 from portal import auth
 from portal.config import PortalSettings
-from portal.devserver import PortalServer
-from portal.testkit import Acct, Sql, last_sms_code, make_account
 
 LOCKED = "ロック"
 

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from callflow.numbers import display
-from portal.devserver import PortalServer
-from portal.testkit import (
+from labkit.portal_dev import PortalServer
+from labkit.portal_testkit import (
     Acct,
     Sql,
     last_sms_code,

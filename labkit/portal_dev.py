@@ -1,4 +1,5 @@
-"""Run the portal in a background thread (tests, screenshot script, local experiments)."""
+"""Run the portal in a background thread for the lab: tests, screenshot runs, local experiments.
+Lab tooling, never imported by the product (tests/unit/test_import_rules.py)."""
 
 from __future__ import annotations
 

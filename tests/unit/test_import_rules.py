@@ -1,0 +1,215 @@
+"""Which module may import which (docs/architecture.md): a small AST walk over the packages.
+
+Every `import` and `from … import` in a package file counts, wherever it stands (module level,
+inside a function, under `if TYPE_CHECKING:`), for the RULES below: a type-only import of lab
+tooling is still the product depending on it. The no-cycles check (CYCLE_FREE) ignores imports
+under `if TYPE_CHECKING:` — they never run, and they are how a module types a back-reference.
+
+To add a rule, append a Rule to RULES; to keep a package free of import cycles, add its name to
+CYCLE_FREE.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("callflow", "portal", "ivr_prompts", "labkit")
+PRODUCT = ("callflow", "portal", "ivr_prompts")
+
+
+@dataclass(frozen=True)
+class Rule:
+    importer: str   # a module and everything under it, e.g. "portal"
+    forbidden: str  # may not import this module or anything under it
+    reason: str
+    exempt: tuple[str, ...] = ()  # importers the rule does not apply to (entry points)
+    allowed: tuple[str, ...] = ()  # modules under `forbidden` that may still be imported
+
+    def __str__(self) -> str:
+        return f"{self.importer} -/-> {self.forbidden}"
+
+
+# What the portal may use of the callback feature: the service that writes call requests for
+# the app to place (and reads their state), its refusal rules and outcome texts. Pure or
+# database-only; none of them speaks to Asterisk.
+CALLBACK_SERVICE = tuple(f"callflow.features.callback.{name}"
+                         for name in ("service", "rules", "outcomes"))
+
+RULES: list[Rule] = [
+    *(Rule(product, lab, "the product never imports lab tooling or tests")
+      for product in PRODUCT for lab in ("labkit", "bench", "tests")),
+    *(Rule("portal", asterisk, "the portal reaches Asterisk only through the database and the "
+           "callback service", allowed=CALLBACK_SERVICE)
+      for asterisk in ("callflow.ari", "callflow.call", "callflow.features")),
+    Rule("portal", "portal.app", "portal.app only assembles the application; routes share what "
+         "they need through portal.request_context", exempt=("portal.__main__",)),
+]
+
+CYCLE_FREE: list[str] = ["portal"]
+
+
+def under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    imported: str
+    line: int
+    type_checking: bool
+
+
+def module_files() -> dict[str, Path]:
+    modules: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    return modules
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _import_nodes(tree: ast.AST, type_checking: bool = False
+                  ) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node, type_checking
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.body:
+                yield from _import_nodes(ast.Module(body=[child], type_ignores=[]), True)
+            for child in node.orelse:
+                yield from _import_nodes(ast.Module(body=[child], type_ignores=[]), type_checking)
+        else:
+            yield from _import_nodes(node, type_checking)
+
+
+def imports_of(module: str, path: Path, known: Iterable[str]) -> Iterator[Import]:
+    """The modules one file imports; `from pkg import name` is an import of pkg.name when that
+    is a module, else of pkg."""
+    known = set(known)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node, type_checking in _import_nodes(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(module, alias.name, node.lineno, type_checking)
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            base = ".".join([*anchor, *([base] if base else [])])
+        for alias in node.names:
+            candidate = f"{base}.{alias.name}"
+            yield Import(module, candidate if candidate in known else base, node.lineno,
+                         type_checking)
+
+
+def all_imports() -> list[Import]:
+    modules = module_files()
+    return [imp for module, path in modules.items() for imp in imports_of(module, path, modules)]
+
+
+def violations(imports: Iterable[Import], rules: Iterable[Rule]) -> list[str]:
+    return [f"{imp.importer}:{imp.line} imports {imp.imported} ({rule}: {rule.reason})"
+            for rule in rules for imp in imports
+            if under(imp.importer, rule.importer) and under(imp.imported, rule.forbidden)
+            and not any(under(imp.importer, e) for e in rule.exempt)
+            and not any(under(imp.imported, a) for a in rule.allowed)]
+
+
+def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module, or a module importing itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan; the module graphs here are small
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def import_graph(imports: Iterable[Import], package: str) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for imp in imports:
+        if imp.type_checking or not under(imp.importer, package):
+            continue
+        graph.setdefault(imp.importer, set())
+        if under(imp.imported, package):
+            graph[imp.importer].add(imp.imported)
+    return graph
+
+
+IMPORTS = all_imports()
+
+
+def test_the_walk_sees_the_packages() -> None:
+    """Guard against a walk that finds nothing and so passes every rule."""
+    edges = {(i.importer, i.imported) for i in IMPORTS}
+    assert ("portal.__main__", "portal.app") in edges
+    assert ("portal.app", "portal.web") in edges
+    assert any(under(i.importer, "callflow") for i in IMPORTS)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=str)
+def test_rule(rule: Rule) -> None:
+    assert violations(IMPORTS, [rule]) == []
+
+
+@pytest.mark.parametrize("package", CYCLE_FREE)
+def test_no_import_cycles(package: str) -> None:
+    assert cycles(import_graph(IMPORTS, package)) == []
+
+
+def test_checks_catch_a_broken_rule_and_a_cycle(tmp_path: Path) -> None:
+    """The checks themselves: a relative import of lab tooling and a two-module circle."""
+    pkg = tmp_path / "portal"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from portal import b\nfrom ..labkit import ports\n")
+    (pkg / "b.py").write_text("def f() -> None:\n    from portal.a import x\n")
+    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\n"
+                              "if TYPE_CHECKING:\n    from portal import a\n")
+    known = ["portal", "portal.a", "portal.b", "portal.c"]
+    found = [imp for m in known[1:] for imp in imports_of(m, pkg / f"{m[7:]}.py", known)]
+    no_lab = [r for r in RULES if (r.importer, r.forbidden) == ("portal", "labkit")]
+    assert [v.split(" ")[:3] for v in violations(found, no_lab)] == [
+        ["portal.a:2", "imports", "labkit"]]
+    assert cycles(import_graph(found, "portal")) == [["portal.a", "portal.b"]]
+    assert any(i.importer == "portal.c" and i.type_checking for i in found)
