@@ -2,8 +2,8 @@
 
 Run (as root, after `./lab test` or `./lab up` has built the Asterisk image once):
 
-    .venv/bin/python bench/callback_latency.py                 # 40 callbacks, 4 at a time
-    .venv/bin/python bench/callback_latency.py --calls 100 --concurrency 8
+    .venv/bin/python -m bench.callback_latency                 # 40 callbacks, 4 at a time
+    .venv/bin/python -m bench.callback_latency --calls 100 --concurrency 8
 
 It starts its own lab (bench/lab.py: a throw-away PostgreSQL, the project's Asterisk image
 on free ports, the app as a host process logging to build/bench-callback-app.log) and one
@@ -34,15 +34,13 @@ from pathlib import Path
 
 import psycopg
 
+from bench.lab import Lab
+from callflow.features.callback import service
+from callflow.store import Database
+from labkit.harness.callback_uas import Behaviour, routed_uas_scenario
+from labkit.harness.sipp import SipMessage, Uas
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
-
-from harness.sipp import SipMessage, Uas  # noqa: E402
-from integration.callback_uas import Behaviour, routed_uas_scenario  # noqa: E402
-from lab import Lab  # noqa: E402
-
-from callflow.features.callback import service  # noqa: E402
-from callflow.store import Database  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

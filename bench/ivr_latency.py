@@ -2,7 +2,7 @@
 
 Run (as root, after `./lab test` has built the Asterisk image and prompts once):
 
-    .venv/bin/python bench/ivr_latency.py [--calls 16] [--concurrency 4]
+    .venv/bin/python -m bench.ivr_latency [--calls 16] [--concurrency 4]
 
 It starts its own throw-away lab (PostgreSQL, the Asterisk image, the app as a host process),
 places SIPp calls into the retrieval IVR (050-3300-5000) that log in and walk the message menu,
@@ -21,7 +21,6 @@ import io
 import json
 import math
 import statistics
-import sys
 import tempfile
 import uuid
 import wave
@@ -34,15 +33,13 @@ import aiohttp
 import psycopg
 from argon2 import PasswordHasher
 
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Dtmf, DtmfMode, Hangup, Step, Wait, place_call
+from labkit.lab import app_env, new_asterisk
+from labkit.postgres import PgCluster
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-from harness.sipp import Dtmf, DtmfMode, Hangup, Step, Wait, place_call  # noqa: E402
-
-from labkit.appproc import AppProcess  # noqa: E402
-from labkit.asterisk import AsteriskContainer  # noqa: E402
-from labkit.lab import app_env, new_asterisk  # noqa: E402
-from labkit.postgres import PgCluster  # noqa: E402
 
 PIN = "4826"
 

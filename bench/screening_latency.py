@@ -2,8 +2,8 @@
 
 Run (as root, after `./lab test` or `./lab up` has built the Asterisk image once):
 
-    .venv/bin/python bench/screening_latency.py            # 240 calls, 8 at a time
-    .venv/bin/python bench/screening_latency.py --calls 400 --concurrency 16
+    .venv/bin/python -m bench.screening_latency            # 240 calls, 8 at a time
+    .venv/bin/python -m bench.screening_latency --calls 400 --concurrency 16
 
 It starts its own lab like the integration tests (a throw-away PostgreSQL, the project's
 Asterisk image on free ports, the app as a host process logging to
@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -37,15 +36,13 @@ from pathlib import Path
 
 import psycopg
 
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Hangup, Uas, Wait, place_call
+from labkit.lab import app_env, new_asterisk
+from labkit.postgres import PgCluster
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-from harness.sipp import Hangup, Uas, Wait, place_call  # noqa: E402
-
-from labkit.appproc import AppProcess  # noqa: E402
-from labkit.asterisk import AsteriskContainer  # noqa: E402
-from labkit.lab import app_env, new_asterisk  # noqa: E402
-from labkit.postgres import PgCluster  # noqa: E402
 
 LINE = re.compile(r"call (\S+) to \d+ .*: (\w+) first_action_ms=([0-9.]+)")
 BLOCKED_CALLER = "09011119999"

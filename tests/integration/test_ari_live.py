@@ -7,13 +7,13 @@ import time
 import uuid
 
 import pytest
-from harness.sipp import Dtmf, Uas, Wait, place_call
-from harness.wait import wait_until
 
 from callflow.ari import AriClient, AriNotFound, EventStream
 from callflow.ari.events import Event, StasisEnd, StasisStart
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Dtmf, Uas, Wait, place_call
+from labkit.harness.wait import wait_until
 
 pytestmark = pytest.mark.lab
 

@@ -17,18 +17,18 @@ from pathlib import Path
 import psycopg
 import pytest
 import pytest_asyncio
-from harness.rtp import RtpStream, write_pcap
-from harness.sipp import SipMessage, Uas
-from harness.wait import wait_until
 
 from callflow.ari import AriClient
 from callflow.features.callback import outcomes, service, verification
 from callflow.features.callback.models import CallbackRefused
 from callflow.store import Database, InvalidValue
-from integration.callback_uas import Behaviour, routed_uas_scenario
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.callback_uas import Behaviour, routed_uas_scenario
+from labkit.harness.rtp import RtpStream, write_pcap
+from labkit.harness.sipp import SipMessage, Uas
+from labkit.harness.wait import wait_until
 from labkit.postgres import PgCluster
 
 pytestmark = pytest.mark.lab

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from harness.sipp import Hangup, Uas, Wait, place_call
-from harness.wait import wait_until
 
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Hangup, Uas, Wait, place_call
+from labkit.harness.wait import wait_until
 
 pytestmark = pytest.mark.lab
 

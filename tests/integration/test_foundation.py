@@ -8,12 +8,12 @@ import time
 
 import psycopg
 import pytest
-from harness.sipp import Dtmf, Hangup, Wait, place_call
-from harness.wait import wait_until
 
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Dtmf, Hangup, Wait, place_call
+from labkit.harness.wait import wait_until
 
 pytestmark = pytest.mark.lab
 

@@ -12,7 +12,6 @@ import time
 
 import psycopg
 import pytest
-from harness.sipp import CallResult, Hangup, Speak, Uas, Wait, place_call
 
 from callflow.store import Database, InvalidValue, LimitExceeded
 from callflow.store.blocklist import add_blocked, list_blocked, remove_blocked
@@ -26,6 +25,7 @@ from callflow.store.subscribers import IncomingCall, incoming_call
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import CallResult, Hangup, Speak, Uas, Wait, place_call
 from labkit.postgres import PgCluster
 
 pytestmark = pytest.mark.lab

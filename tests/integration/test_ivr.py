@@ -27,9 +27,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from argon2 import PasswordHasher
-from harness.sipp import CallResult, Dtmf, Hangup, Wait, place_call
-from harness.sipp import Step as SippStep
-from harness.wait import wait_until
 
 from callflow.clock import FixedClock
 from callflow.store import Database
@@ -37,6 +34,9 @@ from callflow.store import mailbox as store
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import CallResult, Dtmf, Hangup, Wait, place_call
+from labkit.harness.sipp import Step as SippStep
+from labkit.harness.wait import wait_until
 from labkit.postgres import PgCluster
 
 pytestmark = pytest.mark.lab

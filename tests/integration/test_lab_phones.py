@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from harness.register import register
-from harness.sipp import Uas, place_call
 
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.register import register
+from labkit.harness.sipp import Uas, place_call
 from labkit.ports import free_port
 
 pytestmark = pytest.mark.lab

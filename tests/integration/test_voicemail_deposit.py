@@ -19,13 +19,13 @@ from email.policy import default
 
 import psycopg
 import pytest
-from harness.sipp import Dtmf, Hangup, Speak, Wait, place_call
-from harness.wait import wait_until
 
 from callflow.features.voicemail.audio import analyse_wav, recording_name
 from integration.support import MailSink, new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Dtmf, Hangup, Speak, Wait, place_call
+from labkit.harness.wait import wait_until
 
 pytestmark = pytest.mark.lab
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from harness.sipp import Dtmf, Quiet, Speak, Step, Wait, place_call
 
 from callflow.features.voicemail.audio import analyse_wav
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Dtmf, Quiet, Speak, Step, Wait, place_call
 
 pytestmark = pytest.mark.lab
 

@@ -13,13 +13,13 @@ from email.policy import default
 
 import psycopg
 import pytest
-from harness.sipp import Dtmf, Speak, Wait, place_call
 
 from callflow.store import Database, LimitExceeded
 from callflow.store.voicemail import release_slot, reserve_slot, save_message
 from integration.support import MailSink, new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Dtmf, Speak, Wait, place_call
 from labkit.postgres import PgCluster
 
 pytestmark = pytest.mark.lab

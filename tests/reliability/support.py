@@ -10,10 +10,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import psycopg
-from harness.wait import wait_until
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.wait import wait_until
 from labkit.ports import free_port
 
 HOST = "127.0.0.1"

@@ -14,13 +14,13 @@ from email.policy import default
 
 import psycopg
 import pytest
-from harness.sipp import Hangup, Speak, Wait, place_call
-from harness.wait import wait_until
 from integration.support import MailSink, new_subscriber
 
 from callflow.features.voicemail.audio import analyse_wav
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Hangup, Speak, Wait, place_call
+from labkit.harness.wait import wait_until
 from reliability.results import Row
 
 pytestmark = pytest.mark.lab

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from harness.sipp import Hangup, Speak, Uas, place_call
-from harness.wait import wait_until
 from integration.support import new_subscriber
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Hangup, Speak, Uas, place_call
+from labkit.harness.wait import wait_until
 from reliability.results import Row
 from reliability.support import (
     TcpProxy,

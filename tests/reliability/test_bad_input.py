@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import psycopg
 import pytest
 from argon2 import PasswordHasher
-from harness.rtp import dtmf_digit_period_s
-from harness.sipp import CallResult, Dtmf, Hangup, Step, Wait, place_call
 from integration.support import new_subscriber
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.rtp import dtmf_digit_period_s
+from labkit.harness.sipp import CallResult, Dtmf, Hangup, Step, Wait, place_call
 from reliability.results import Row
 from reliability.support import as_int, health, wait_health, wait_no_channels
 

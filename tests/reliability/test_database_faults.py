@@ -8,13 +8,13 @@ import uuid
 
 import psycopg
 import pytest
-from harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
-from harness.wait import wait_until
 from integration.support import MailSink, new_subscriber
 
 from callflow.features.voicemail.audio import analyse_wav
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
+from labkit.harness.wait import wait_until
 from labkit.postgres import PgCluster
 from reliability.results import Row
 from reliability.support import channel_log, wait_no_channels

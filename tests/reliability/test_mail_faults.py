@@ -10,12 +10,12 @@ import uuid
 
 import psycopg
 import pytest
-from harness.sipp import Hangup, Wait, place_call
-from harness.wait import wait_until
 from integration.support import MailSink, new_subscriber
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.sipp import Hangup, Wait, place_call
+from labkit.harness.wait import wait_until
 from reliability.results import Row
 from reliability.support import RefusingRelay
 

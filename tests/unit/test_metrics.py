@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
-from harness.wait import wait_until
-
 from callflow.metrics import Metrics, Window
+from labkit.harness.wait import wait_until
 
 
 def test_window_percentiles_and_clear() -> None:

@@ -4,7 +4,6 @@ import asyncio
 import logging
 
 import pytest
-from harness.wait import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from callflow.ari import (
     StasisStart,
     parse_event,
 )
+from labkit.harness.wait import wait_until
 
 from .fakes import channel, event
 

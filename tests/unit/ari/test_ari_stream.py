@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
-from harness.wait import wait_until
 
 from callflow.ari import ChannelDtmfReceived, Event, EventStream, StasisStart, UnknownEvent
 from callflow.ari.stream import events_url
+from labkit.harness.wait import wait_until
 
 from .fakes import APP, PASSWORD, USER, FakeAri, channel, event
 

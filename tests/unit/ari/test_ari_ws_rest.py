@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import WSMsgType, web
-from harness.wait import wait_until
 
 from callflow.ari import AriClient, AriConflict, AriConnectionError, AriNotFound, AriTimeout
+from labkit.harness.wait import wait_until
 
 from .fakes import APP, PASSWORD, USER, FakeAri, Recorded, Reply, channel
 

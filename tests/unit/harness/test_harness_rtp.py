@@ -1,4 +1,4 @@
-"""harness.rtp / harness.scenario_xml / message-log parsing: fast, no SIPp."""
+"""labkit.harness.rtp / labkit.harness.scenario_xml / message-log parsing: fast, no SIPp."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from harness.rtp import (
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labkit.harness.rtp import (
     PT_PCMU,
     PT_TELEPHONE_EVENT,
     RtpReceiver,
@@ -24,7 +27,7 @@ from harness.rtp import (
     write_dtmf_pcap,
     write_pcap,
 )
-from harness.scenario_xml import (
+from labkit.harness.scenario_xml import (
     InfoDigit,
     UacConfig,
     UasConfig,
@@ -32,9 +35,7 @@ from harness.scenario_xml import (
     uac_scenario,
     uas_scenario,
 )
-from harness.sipp import Dtmf, Hangup, Speak, Wait, build_plan, parse_message_log
-from hypothesis import given
-from hypothesis import strategies as st
+from labkit.harness.sipp import Dtmf, Hangup, Speak, Wait, build_plan, parse_message_log
 
 
 @given(st.integers(min_value=-32768, max_value=32767))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from harness.sipp import Dtmf, Uas, Wait, place_call
+
+from labkit.harness.sipp import Dtmf, Uas, Wait, place_call
 
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp not installed")
 

@@ -1,9 +1,10 @@
-"""harness.wait: the shared bounded poll every lab test waits with."""
+"""labkit.harness.wait: the shared bounded poll every lab test waits with."""
 
 from __future__ import annotations
 
 import pytest
-from harness.wait import wait_until
+
+from labkit.harness.wait import wait_until
 
 
 async def test_returns_once_the_state_is_reached() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.scenario_xml import (
+from .scenario_xml import (
     INDIALOG_REQUESTS,
     ScenarioBuilder,
     UasConfig,

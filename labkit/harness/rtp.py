@@ -13,7 +13,7 @@
   ``play_pcap_audio``.  SIPp rewrites IPs/ports when it plays the file.
 * :class:`RtpReceiver`: an asyncio datagram protocol that counts what the far
   end sent to our SDP media port (packets, bytes, payload types, non-silent
-  audio, RFC 4733 digits).  See :mod:`harness.sipp` for how the SDP port is
+  audio, RFC 4733 digits).  See :mod:`labkit.harness.sipp` for how the SDP port is
   pointed at it while SIPp keeps sending from the same port.
 """
 

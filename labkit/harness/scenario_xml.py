@@ -2,8 +2,8 @@
 
 Scenarios are generated per run rather than shipped as static files because
 the interesting parts vary per test: the caller identity, the DTMF/INFO
-timeline and the SDP media-port offset (see :mod:`harness.sipp`).  Run
-``python -m harness.scenario_xml DIR`` to dump example scenarios for reading
+timeline and the SDP media-port offset (see :mod:`labkit.harness.sipp`).  Run
+``python -m labkit.harness.scenario_xml DIR`` to dump example scenarios for reading
 or for running SIPp by hand.
 
 Design (both directions):
