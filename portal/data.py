@@ -14,7 +14,7 @@ from datetime import datetime
 
 from psycopg.rows import class_row
 
-from callflow.callback import service as callback_service
+from callflow.features.callback import service as callback_service
 from callflow.store import Database
 from callflow.store.errors import InvalidValue
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from callflow.callback.rules import MESSAGES as CALLBACK_MESSAGES
 from callflow.clock import JST
+from callflow.features.callback.rules import MESSAGES as CALLBACK_MESSAGES
 from callflow.numbers import NumberKind, kind, normalize
 from callflow.pins import PROBLEM_JA, pin_problem
 from callflow.store.blocklist import MAX_BLOCKED as BLOCK_LIMIT
