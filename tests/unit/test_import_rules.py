@@ -41,6 +41,16 @@ class Rule:
 CALLBACK_SERVICE = tuple(f"callflow.features.callback.{name}"
                          for name in ("service", "rules", "outcomes"))
 
+# Pure decision modules (unit-tested without Asterisk or a database).
+PURE_DECISIONS = ("callflow.routing", "callflow.numbers", "callflow.stasis_args", "callflow.pins",
+                  "callflow.speech", "callflow.clock", "callflow.features.inbound.screening",
+                  "callflow.features.callback.legs", "callflow.features.callback.rules",
+                  "callflow.features.callback.verification", "callflow.features.ivr.model",
+                  "callflow.features.ivr.retrieval", "callflow.features.ivr.pin_change")
+ARI_INTERNALS = tuple(f"callflow.ari.{m}"
+                      for m in ("client", "dispatch", "stream", "transport", "ws_rest"))
+FEATURES = ("inbound", "voicemail", "ivr", "callback")
+
 RULES: list[Rule] = [
     *(Rule(product, lab, "the product never imports lab tooling or tests")
       for product in PRODUCT for lab in ("labkit", "bench", "tests")),
@@ -49,9 +59,33 @@ RULES: list[Rule] = [
       for asterisk in ("callflow.ari", "callflow.call", "callflow.features")),
     Rule("portal", "portal.app", "portal.app only assembles the application; routes share what "
          "they need through portal.request_context", exempt=("portal.__main__",)),
+    # The call-control side, bottom up: the ARI client and the store know nothing of calls.
+    Rule("callflow.ari", "callflow", "the ARI client is a library: it knows nothing of calls, "
+         "features or the store", allowed=("callflow.ari",)),
+    *(Rule(low, up, "the store and the mail outbox know nothing of calls and features")
+      for low in ("callflow.store", "callflow.mail")
+      for up in ("callflow.ari", "callflow.call", "callflow.features", "callflow.app",
+                 "callflow.jobs")),
+    Rule("callflow.store", "callflow.services", "the store takes a Database, not the container"),
+    # Decisions are pure: they take values and return values, never act.
+    *(Rule(pure, effect, "a decision is pure: it never talks to Asterisk or owns a service")
+      for pure in PURE_DECISIONS
+      for effect in ("callflow.ari", "callflow.call", "callflow.services", "callflow.app")),
+    # Features sit under the app's wiring and use the ARI client's public names only.
+    *(Rule("callflow.features", up, "features are wired by the app, never the reverse")
+      for up in ("callflow.app", "callflow.jobs", "callflow.status", "callflow.__main__")),
+    *(Rule("callflow.features", internal, "features use callflow.ari's public names (events, "
+           "errors, a call's event queue) and speak through Call and Services")
+      for internal in ARI_INTERNALS),
+    # A feature does not reach into another; the one hand-over is an unanswered forward
+    # going on to the voicemail center.
+    *(Rule(f"callflow.features.{a}", f"callflow.features.{b}",
+           "features are independent rooms (inbound hands unanswered calls to voicemail)")
+      for a in FEATURES for b in FEATURES
+      if a != b and (a, b) != ("inbound", "voicemail")),
 ]
 
-CYCLE_FREE: list[str] = ["portal"]
+CYCLE_FREE: list[str] = ["portal", "callflow"]
 
 
 def under(module: str, prefix: str) -> bool:
