@@ -17,6 +17,7 @@ from callflow.ari import AriClient, AriError, AriNotFound, CallEvents, Dispatche
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
 from callflow.ari.models import Channel
 from callflow.call import Call, CallerHungUp
+from callflow.clock import SystemClock
 from callflow.config import Settings
 from callflow.features import announcements
 from callflow.features.callback.legs import leg_of_channel
@@ -67,6 +68,7 @@ class App:
             ",".join(settings.ari_apps),
             on_event=self.dispatcher.dispatch, on_connect=self._resync)
         self.services = Services(settings=settings, db=self.db, ari=self.ari,
+                                 clock=SystemClock(settings.clock_offset_s),
                                  dispatcher=self.dispatcher,
                                  ari_connected=self.stream.connected)
         self.calls_handled = 0
@@ -179,7 +181,7 @@ class App:
             legs = [leg for cid in members if (leg := leg_of_channel(cid)) is not None]
             if legs:
                 try:
-                    await close_adopted_legs(self.db, legs)
+                    await close_adopted_legs(self.db, legs, self.services.clock.now())
                 except StoreError as exc:
                     log.error("resync: billing of callback legs %s not closed: %s", legs, exc)
 

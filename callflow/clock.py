@@ -1,8 +1,13 @@
 """Wall-clock time as the app sees it, behind a small seam so tests can move it.
 
-Lockouts (15 min) and voicemail expiry (168 h) compare against this clock, never against the
-database's now(), so a test can shift the whole app forward with ANSHIN_CLOCK_OFFSET_S
-(restart the app with it set) or hand a `FixedClock` to the store and the jobs.
+The app builds one `SystemClock` (``Services.clock``) and every time decision or time a
+subscriber sees takes it: lockouts (15 min), voicemail expiry (168 h) and slot holds, the
+received time of a voicemail or call (history, mail text and Date), callback billing legs.
+They never use the database's now(), so a test can shift the whole app forward with
+ANSHIN_CLOCK_OFFSET_S (restart the app with it set) or hand a `FixedClock` to the store.
+Left on database time on purpose: the callback request lifecycle (created_at/expires_at are
+written by the portal with the database default, caps count them) and the mail outbox's
+retry schedule - each compares database times with database times.
 """
 
 from __future__ import annotations

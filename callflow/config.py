@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     ivr_max_failures: int = 3
     # 168 h expiry job: how often it runs (it also runs at start-up).
     voicemail_expiry_interval: float = 300.0
-    # Shift the app's clock (lockouts, expiry) by this many seconds: tests of the 15-minute
+    # Shift the app's one clock (Services.clock: lockouts, expiry, voicemail and history
+    # times, billing legs, mail dates) by this many seconds: tests of the 15-minute
     # lock and 168 h expiry restart the app with it. 0 in production.
     clock_offset_s: float = 0.0
 

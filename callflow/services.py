@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from callflow.ari import AriClient, Dispatcher
+from callflow.clock import Clock
 from callflow.config import Settings
 from callflow.store import Database
 
@@ -15,6 +16,9 @@ class Services:
     settings: Settings
     db: Database
     ari: AriClient
+    # The app's one clock (ANSHIN_CLOCK_OFFSET_S shifts it): every time decision and every
+    # time a subscriber sees - lockouts, expiry, slot holds, billing legs, mail and history.
+    clock: Clock
     # For calls the app places itself (callback, verification, 2FA voice): start a call
     # task owning a channel before originating it; and "the events WebSocket is up".
     dispatcher: Dispatcher | None = None

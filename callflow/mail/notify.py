@@ -57,7 +57,7 @@ async def notify_incoming_call_in(conn: Connection, services: Services,
                      mailbox_full=mailbox_full),
         to_addr=subscriber.notify_email, attach=subscriber.attach_recording,
         retrieval_number=services.settings.retrieval_number)
-    return await enqueue(conn, mail)
+    return await enqueue(conn, mail, created_at=services.clock.now())
 
 
 async def notify_incoming_call(services: Services, subscriber: SubscriberNumber, *,

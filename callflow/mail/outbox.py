@@ -34,11 +34,14 @@ class OutboxRow:
                             self.attachment_name)
 
 
-async def enqueue(conn: Connection, mail: OutgoingMail) -> int:
+async def enqueue(conn: Connection, mail: OutgoingMail, *, created_at: datetime) -> int:
+    """Queue ``mail``; ``created_at`` (the app clock's time) becomes its Date header. When
+    it is due for sending stays the database's business (next_attempt_at, now())."""
     cur = await conn.execute(
-        "INSERT INTO mail_outbox (to_addr, subject, body, attachment, attachment_name)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (mail.to_addr, mail.subject, mail.body, mail.attachment, mail.attachment_name))
+        "INSERT INTO mail_outbox (to_addr, subject, body, attachment, attachment_name,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (mail.to_addr, mail.subject, mail.body, mail.attachment, mail.attachment_name,
+         created_at))
     row = await cur.fetchone()
     assert row is not None and isinstance(row[0], int)
     return row[0]

@@ -26,14 +26,16 @@ class HistoryEntry:
 
 async def record_call(db: Database, *, number: str, caller: str | None,
                       caller_name: str | None, outcome: str,
-                      channel_id: str | None) -> HistoryEntry:
+                      channel_id: str | None, received_at: datetime) -> HistoryEntry:
+    """Write the call's history row; ``received_at`` is the app clock's time (the portal
+    and the notification mail show it)."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=class_row(HistoryEntry))
         await cur.execute(
-            "INSERT INTO call_history (number, caller, caller_name, outcome, channel_id)"
-            " VALUES (%s, %s, %s, %s, %s)"
+            "INSERT INTO call_history (number, caller, caller_name, outcome, channel_id,"
+            " received_at) VALUES (%s, %s, %s, %s, %s, %s)"
             " RETURNING id, caller, caller_name, received_at, outcome, channel_id",
-            (number, caller, caller_name, outcome, channel_id))
+            (number, caller, caller_name, outcome, channel_id, received_at))
         row = await cur.fetchone()
         assert row is not None
         return row

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -326,9 +327,10 @@ async def test_history_and_forward_destination_stores(pg: PgCluster, sql: Sql) -
     number = new_subscriber(sql)
     async with Database(pg.url) as db:
         await record_call(db, number=number, caller=None, caller_name=None,
-                          outcome="rejected_anonymous", channel_id="a")
+                          outcome="rejected_anonymous", channel_id="a",
+                          received_at=datetime.now(UTC))
         await record_call(db, number=number, caller=CALLER, caller_name="Yamada",
-                          outcome="forwarded", channel_id="b")
+                          outcome="forwarded", channel_id="b", received_at=datetime.now(UTC))
         rows = await list_history(db, number)
         assert [r.channel_id for r in rows] == ["b", "a"]  # newest first
         first = await add_destination(db, number, "090-8765-4321", activate=True)

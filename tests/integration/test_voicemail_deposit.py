@@ -13,14 +13,16 @@ import email
 import io
 import uuid
 import wave
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
+from email.utils import parsedate_to_datetime
 
 import psycopg
 import pytest
 
 from callflow.features.voicemail.audio import analyse_wav, recording_name
+from callflow.mail.compose import jst_time
 from integration.support import MailSink, new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
@@ -112,6 +114,47 @@ async def test_message_recorded_stored_and_mailed_with_attachment(
     [att] = list(msg.iter_attachments())
     assert att.get_content_type() == "audio/wav"
     assert att.get_content() == audio
+
+
+async def test_deposit_follows_the_apps_shifted_clock(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, mail_sink: MailSink) -> None:
+    """The deposit takes the app's one clock, the one the IVR's lockouts and expiry follow:
+    with ANSHIN_CLOCK_OFFSET_S set, the message, the call's history row and the mail (text
+    and Date) all carry the shifted time."""
+    shift = timedelta(days=2, hours=3)
+    number, addr = subscriber(sql, notify_only_recorded=True, attach_recording=False)
+    app.stop()
+    app.env["ANSHIN_CLOCK_OFFSET_S"] = str(shift.total_seconds())
+    try:
+        app.start()
+        app.wait_connected()
+        call_start = datetime.now(UTC)
+        result = await place_call(target=asterisk.sip_target, dialed=number,
+                                  caller="09011112222",
+                                  steps=[Wait(GREETING_S), Speak(2.0), Dtmf("#")],
+                                  wait_for_remote_bye=True, timeout_s=35)
+        call_end = datetime.now(UTC)
+        assert result.answered, result.describe()
+        await wait_until(lambda: mail_sink.to(addr), 15, "the notification mail")
+    finally:
+        app.stop()
+        app.env.pop("ANSHIN_CLOCK_OFFSET_S", None)
+        app.start()
+        app.wait_connected()
+    shifted = (call_start + shift, call_end + shift)
+    [row] = messages(sql, number)
+    received_at = row[6]
+    assert isinstance(received_at, datetime)
+    assert shifted[0] <= received_at <= shifted[1], (shifted, received_at)
+    history = sql.execute("SELECT received_at FROM call_history WHERE number = %s",
+                          (number,)).fetchall()
+    assert [h[0] for h in history] and all(
+        isinstance(h[0], datetime) and shifted[0] <= h[0] <= shifted[1] for h in history)
+    [raw] = mail_sink.to(addr)
+    msg = parse(raw)
+    assert f"着信日時：{jst_time(received_at)}" in body_of(msg)
+    date = parsedate_to_datetime(str(msg["Date"]))
+    assert shifted[0] - timedelta(seconds=1) <= date <= shifted[1] + timedelta(seconds=1)
 
 
 async def test_hangup_before_speaking_leaves_nothing_and_no_mail_in_recorded_mode(

@@ -20,7 +20,6 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from callflow.ari import (
     AriClient,
@@ -47,10 +46,6 @@ log = logging.getLogger("callflow.features.callback")
 
 #: in-band ringback on an answered leg 1 while leg 2 rings (Japanese cadence: 1 s on, 2 s off)
 RINGBACK = "tone:ring;tonezone=jp"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def is_gone(event: Event, channel_id: str) -> bool:
@@ -87,7 +82,7 @@ async def place_leg(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
                                 app=random.choice(svc.settings.ari_apps))
     except AriError as exc:
         log.warning("leg %s to %s: originate failed: %s", leg.channel_id, leg.to_number, exc)
-        leg.end(now(), LegResult.FAILED)
+        leg.end(svc.clock.now(), LegResult.FAILED)
         return None
     try:
         # Asterisk ends the dial itself after ring_s (NOANSWER); this is a safety net.
@@ -97,20 +92,20 @@ async def place_leg(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
                 if isinstance(ev, Dial) and ev.peer.id == leg.channel_id:
                     leg.dialstatus = ev.dialstatus or leg.dialstatus
                 elif isinstance(ev, StasisStart) and ev.channel.id == leg.channel_id:
-                    leg.answer(now())
+                    leg.answer(svc.clock.now())
                     return ev
                 elif isinstance(ev, ChannelDestroyed) and ev.channel.id == leg.channel_id:
-                    leg.end(now(), cause=ev.cause)
+                    leg.end(svc.clock.now(), cause=ev.cause)
                     log.info("leg %s to %s: not answered (%s, cause %s)", leg.channel_id,
                              leg.to_number, leg.dialstatus, ev.cause)
                     return None
                 elif on_event is not None and await on_event(ev):
                     await hangup_quietly(svc.ari, leg.channel_id)
-                    leg.end(now(), LegResult.CANCELLED)
+                    leg.end(svc.clock.now(), LegResult.CANCELLED)
                     return None
     except TimeoutError:
         await hangup_quietly(svc.ari, leg.channel_id)
-        leg.end(now(), LegResult.NO_ANSWER)
+        leg.end(svc.clock.now(), LegResult.NO_ANSWER)
         return None
 
 
@@ -129,7 +124,7 @@ class CallbackRun:
         assert req.number is not None and req.destination is not None
         self.svc, self.ari, self.req, self.events = svc, svc.ari, req, events
         self.ring1, self.ring2 = ring1, ring2
-        self.leg1 = Leg(1, events.channel_id, req.number, req.leg1, now())
+        self.leg1 = Leg(1, events.channel_id, req.number, req.leg1, self.svc.clock.now())
         self.leg2: Leg | None = None
         self.bridge_id: str | None = None
         self.bridged = False
@@ -175,13 +170,13 @@ class CallbackRun:
         prefix = self.svc.settings.prompt_prefix
         prompt = await self._play([prefix + "callback_connecting"])
         leg2 = self.leg2 = Leg(2, new_channel_id(self.req.id, 2), self.req.number or "",
-                               self.req.destination or "", now())
+                               self.req.destination or "", self.svc.clock.now())
         self.events.claim(leg2.channel_id)
         await self._save(leg2)
 
         async def during_ring(ev: Event) -> bool:
             if is_gone(ev, leg1.channel_id):
-                leg1.end(now())
+                leg1.end(self.svc.clock.now())
                 log.info("callback %s: leg 1 hung up while leg 2 rang", self.req.id)
                 return True
             if isinstance(ev, PlaybackFinished) and ev.playback.id == prompt:
@@ -210,7 +205,7 @@ class CallbackRun:
                 while True:
                     ev = await self.events.get()
                     if is_gone(ev, self.leg1.channel_id):
-                        self.leg1.end(now())
+                        self.leg1.end(self.svc.clock.now())
                         return
                     if isinstance(ev, PlaybackFinished) and ev.playback.id == pid:
                         return
@@ -232,9 +227,9 @@ class CallbackRun:
                     ev = await self.events.get()
                     for leg, other in ((leg1, leg2), (leg2, leg1)):
                         if is_gone(ev, leg.channel_id):
-                            leg.end(now())
+                            leg.end(self.svc.clock.now())
                             await hangup_quietly(self.ari, other.channel_id)
-                            other.end(now())
+                            other.end(self.svc.clock.now())
                             return
         except TimeoutError:
             log.warning("callback %s: longest call reached, hanging up", self.req.id)
@@ -244,15 +239,15 @@ class CallbackRun:
         for leg in (self.leg1, self.leg2):
             if leg is not None and not leg.ended:
                 await hangup_quietly(self.ari, leg.channel_id)
-                leg.end(now(), None if leg.answered_at else LegResult.CANCELLED)
+                leg.end(self.svc.clock.now(), None if leg.answered_at else LegResult.CANCELLED)
         if self.bridge_id is not None:
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(self.bridge_id)
         if self.leg2 is None:
             # Never dialled: still a billing row (result not_placed), for a complete CDR.
-            self.leg2 = Leg(2, "", self.req.number or "", self.req.destination or "",
-                            self.leg1.ended_at or now(), result=LegResult.NOT_PLACED,
-                            ended_at=self.leg1.ended_at or now())
+            at = self.leg1.ended_at or self.svc.clock.now()
+            self.leg2 = Leg(2, "", self.req.number or "", self.req.destination or "", at,
+                            result=LegResult.NOT_PLACED, ended_at=at)
         for leg in (self.leg1, self.leg2):
             await self._save(leg)
         status, reason = callback_outcome(self.leg1, self.leg2, self.bridged)
@@ -270,7 +265,7 @@ async def run_verification(svc: Services, req: CallRequest, events: CallEvents) 
     then # (verification.py). Pressing 1 or any other key does not verify; after
     ``MAX_ENTRIES`` wrong or empty entries the call ends."""
     shown = req.number or svc.settings.retrieval_number
-    leg = Leg(1, events.channel_id, shown, req.leg1, now())
+    leg = Leg(1, events.channel_id, shown, req.leg1, svc.clock.now())
     code = req.code or ""
     attempt = verification.Attempt()
     status: str = "failed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from psycopg.rows import class_row
 
 from callflow.store import Database
@@ -107,18 +109,19 @@ async def mark_verified(db: Database, account_id: int | None, number: str) -> bo
         return cur.rowcount > 0
 
 
-async def close_adopted_legs(db: Database, legs: list[tuple[int, int]]) -> None:
+async def close_adopted_legs(db: Database, legs: list[tuple[int, int]], now: datetime) -> None:
     """End the billing records of callback legs whose bridge an app instance adopted after a
-    restart (the task that placed them is gone): ended now, billed from their answer, and
-    the request completed. Rows already ended are left as they are."""
+    restart (the task that placed them is gone): ended ``now`` (the app clock's time, like
+    the leg's answer), billed from their answer, and the request completed. Rows already
+    ended are left as they are."""
     async with db.transaction() as conn:
         for request_id, leg in legs:
             await conn.execute(
-                "UPDATE callback_legs SET ended_at = now(), result = coalesce(result, 'answered'),"
+                "UPDATE callback_legs SET ended_at = %s, result = coalesce(result, 'answered'),"
                 " billable_seconds = CASE WHEN answered_at IS NULL THEN 0 ELSE"
-                "   ceil(extract(epoch FROM now() - answered_at) - 0.000001)::int END"
+                "   ceil(extract(epoch FROM %s - answered_at) - 0.000001)::int END"
                 " WHERE request_id = %s AND leg = %s AND ended_at IS NULL",
-                (request_id, leg))
+                (now, now, request_id, leg))
             await conn.execute(
                 "UPDATE call_requests SET status = 'completed', finished_at = now()"
                 " WHERE id = %s AND status NOT IN ('completed', 'failed', 'expired')",

@@ -13,7 +13,7 @@ import logging
 from callflow.ari import CallEvents
 from callflow.call import Call, CallerHungUp
 from callflow.features.callback import store
-from callflow.features.callback.calls import best_effort, hangup_quietly, now, place_leg
+from callflow.features.callback.calls import best_effort, hangup_quietly, place_leg
 from callflow.features.callback.legs import Leg, LegResult
 from callflow.features.callback.models import CallRequest
 from callflow.services import Services
@@ -32,7 +32,7 @@ def code_prompts(code: str) -> tuple[list[str], list[str]]:
 
 async def run(svc: Services, req: CallRequest, events: CallEvents) -> None:
     first, second = code_prompts(req.code or "")
-    leg = Leg(1, events.channel_id, svc.settings.retrieval_number, req.leg1, now())
+    leg = Leg(1, events.channel_id, svc.settings.retrieval_number, req.leg1, svc.clock.now())
     status: str = "failed"
     reason: str | None = "hung_up"
     call: Call | None = None

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from callflow.call import Call
 from callflow.features.announcements import announce_and_hang_up
@@ -127,7 +126,8 @@ async def _history(services: Services, call: Call, subscriber: SubscriberNumber,
                 return entry
         return await record_call(
             services.db, number=subscriber.number, caller=caller.number,
-            caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id)
+            caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id,
+            received_at=services.clock.now())
     except StoreError as exc:
         log.error("call %s: history not written: %s", call.id, exc)
         return None
@@ -192,7 +192,7 @@ async def _finish(services: Services, subscriber: SubscriberNumber, caller: Call
             log.warning("history %s: outcome %s not saved: %s", history.id,
                         state.outcome.value, exc)
     if notify_every_call(settings, state.outcome):
-        received_at = history.received_at if history is not None else datetime.now(UTC)
+        received_at = history.received_at if history is not None else services.clock.now()
         try:
             await notify.notify_incoming_call(services, subscriber, caller=caller.number,
                                               received_at=received_at, message_id=None)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from callflow.call import Call
-from callflow.clock import Clock, SystemClock
+from callflow.clock import Clock
 from callflow.features.ivr.model import (
     Action,
     Ask,
@@ -51,10 +51,6 @@ log = logging.getLogger("callflow.ivr")
 MEDIA_PREFIX = "ivr-msg-"
 
 
-def clock_for(services: Services) -> Clock:
-    return SystemClock(services.settings.clock_offset_s)
-
-
 async def handle_retrieval(call: Call, services: Services) -> None:
     await run_ivr(call, services, RetrievalMachine(services.settings.ivr_max_failures),
                   "retrieval_ivr")
@@ -72,9 +68,8 @@ async def _audit(call: Call, services: Services, ivr: str, what: str, detail: st
                    caller=call.channel.caller.number or None, detail=detail)
 
 
-async def run_ivr(call: Call, services: Services, machine: Machine, ivr: str,
-                  clock: Clock | None = None) -> None:
-    clock = clock or clock_for(services)
+async def run_ivr(call: Call, services: Services, machine: Machine, ivr: str) -> None:
+    clock = services.clock  # lockouts and the 168 h expiry follow the app's clock
     await call.answer()
     action = machine.start(clock.now())
     try:

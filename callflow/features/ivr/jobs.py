@@ -9,8 +9,7 @@ import logging
 import time
 from pathlib import Path
 
-from callflow.clock import Clock
-from callflow.features.ivr.driver import MEDIA_PREFIX, clock_for
+from callflow.features.ivr.driver import MEDIA_PREFIX
 from callflow.services import Services
 from callflow.store import StoreError
 from callflow.store.mailbox import delete_expired
@@ -21,8 +20,8 @@ log = logging.getLogger("callflow.ivr.expiry")
 MEDIA_CACHE_TTL_S = 3600.0
 
 
-async def expire_once(services: Services, clock: Clock) -> int:
-    deleted = await delete_expired(services.db, clock.now())
+async def expire_once(services: Services) -> int:
+    deleted = await delete_expired(services.db, services.clock.now())
     if deleted:
         log.info("voicemail expiry: deleted %d message(s) older than 168 h", deleted)
     await asyncio.to_thread(sweep_media_cache, services.settings.media_dir)
@@ -47,10 +46,9 @@ def sweep_media_cache(media_dir: Path, max_age_s: float = MEDIA_CACHE_TTL_S) -> 
 
 
 async def voicemail_expiry_job(services: Services) -> None:
-    clock = clock_for(services)
     while True:
         try:
-            await expire_once(services, clock)
+            await expire_once(services)
         except StoreError as exc:
             log.warning("voicemail expiry failed (will retry): %s", exc)
         except Exception:  # a job must not die

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from callflow.ari import AriConflict, AriError, AriNotFound, RecordingFailed, RecordingFinished
 from callflow.call import Call, CallerHungUp
@@ -67,13 +67,6 @@ class Outcome(enum.Enum):
     FULL = "full"  # 20 messages stored
     GONE = "gone"  # Asterisk has no such recording (any more)
     DEFERRED = "deferred"  # left in Asterisk for the recovery sweep (database/ARI trouble)
-
-
-def _now(services: Services) -> datetime:
-    # The app-wide clock (tests shift it) when the services carry one.
-    clock = getattr(services, "clock", None)
-    now: datetime = clock.now() if clock is not None else datetime.now(UTC)
-    return now
 
 
 async def release(services: Services, name: str) -> None:
@@ -131,7 +124,7 @@ async def import_recording(services: Services, rec: RecordingName,
             message_id = await save_message(
                 conn, number=rec.number, caller=rec.caller, received_at=rec.received_at,
                 duration_ms=duration_ms, audio=audio, recording_name=rec.name,
-                now=_now(services))
+                now=services.clock.now())
             if message_id is not None:
                 await notify_incoming_call_in(
                     conn, services, subscriber, caller=rec.caller,
@@ -207,7 +200,7 @@ async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
     assert rec is not None
     # The slot is taken before the greeting, so a caller who hears the beep is always
     # stored: of two callers racing for the 20th message, the second hears vm_full instead.
-    now = _now(services)
+    now = services.clock.now()
     try:
         reserved = await reserve_slot(services.db, number=subscriber.number,
                                       recording_name=name, now=now,
@@ -271,7 +264,7 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
         # restarted app can have imported the longest message.
         with contextlib.suppress(StoreError):
             await extend_reservation(
-                services.db, name, _now(services) + timedelta(
+                services.db, name, services.clock.now() + timedelta(
                     seconds=settings.voicemail_max_seconds) + _HOLD_AFTER_RECORDING)
         quiet_line = asyncio.create_task(_end_quiet_line(
             call, name, settings.voicemail_max_silence_seconds))
@@ -302,7 +295,7 @@ async def take_message(call: Call, services: Services, subscriber: SubscriberNum
                        caller: str | None) -> None:
     """Take a message for ``subscriber`` (the call goes to voicemail directly or after an
     unanswered / busy / failed forward) and send the notification mail for this call."""
-    received_at = _now(services)
+    received_at = services.clock.now()
     outcome, _ = await _record(call, services, subscriber, caller, received_at)
     log.info("call %s: voicemail for %s: %s", call.id, subscriber.number, outcome.value)
     if outcome in (Outcome.SAVED, Outcome.DUPLICATE, Outcome.DEFERRED):
