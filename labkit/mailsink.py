@@ -1,4 +1,5 @@
-"""A local mail sink for the lab: accepts SMTP on 127.0.0.1 and stores messages in a Maildir."""
+"""Local mail sinks for the lab on 127.0.0.1: `./lab up`'s Maildir sink (``python -m
+labkit.mailsink``) and :class:`MailSink`, the in-memory one the test labs read mail from."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import Envelope
+
+from labkit.ports import free_port
 
 
 def ensure_maildir(path: Path) -> None:
@@ -18,6 +22,37 @@ def ensure_maildir(path: Path) -> None:
     delivery then failed (no tmp/)."""
     for sub in ("tmp", "new", "cur"):
         (path / sub).mkdir(parents=True, exist_ok=True)
+
+
+
+class MailSink:
+    """aiosmtpd on a free port, collecting every message; stop()/start() keep the port
+    (the relay-down test)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.messages: list[tuple[str, list[str], bytes]] = []  # (MAIL FROM, RCPT TO, data)
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope
+                          ) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos),
+                              envelope.content))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        if self._controller is None:
+            self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+            self._controller.start()
+
+    def stop(self) -> None:
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+
+    def to(self, addr: str) -> list[bytes]:
+        return [data for _, rcpts, data in list(self.messages) if addr in rcpts]
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Lab fixtures: a throw-away PostgreSQL, the project's Asterisk image, and the app process.
+"""Lab fixtures: a throw-away PostgreSQL, the project's Asterisk image, a mail relay and the
+app process (labkit.fixtures builds them; the reliability lab builds its own the same way).
 
 Started once per test session. `./lab test` builds the Asterisk image and the prompts first
 and passes them in ANSHIN_ASTERISK_IMAGE / ANSHIN_PROMPTS_DIR.
@@ -6,10 +7,6 @@ and passes them in ANSHIN_ASTERISK_IMAGE / ANSHIN_PROMPTS_DIR.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,61 +14,46 @@ import psycopg
 import pytest
 
 from integration.support import MailSink, new_subscriber
+from labkit import fixtures
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
-from labkit.lab import app_env, new_asterisk
 from labkit.postgres import PgCluster
 
 __all__ = ["new_subscriber"]
 
-REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(__file__).resolve().parents[2] / "build"
 
 
 @pytest.fixture(scope="session")
 def lab_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="anshin-lab-"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with fixtures.lab_dir("anshin-lab-") as path:
+        yield path
 
 
 @pytest.fixture(scope="session")
 def pg(lab_dir: Path) -> Iterator[PgCluster]:
-    cluster = PgCluster(lab_dir / "pg")
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    with fixtures.pg_cluster(lab_dir / "pg") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
 def asterisk(lab_dir: Path) -> Iterator[AsteriskContainer]:
-    container = new_asterisk(lab_dir / "asterisk", "t")
-    container.start()
-    try:
-        asyncio.run(container.wait_ready())
+    with fixtures.asterisk_container(lab_dir / "asterisk", "t",
+                                     log_path=BUILD / "test-asterisk.log") as container:
         yield container
-    finally:
-        (lab_dir / "asterisk.log").write_text(container.logs())
-        log_copy = REPO / "build" / "test-asterisk.log"
-        log_copy.parent.mkdir(exist_ok=True)
-        shutil.copy(lab_dir / "asterisk.log", log_copy)
-        container.stop()
 
 
 @pytest.fixture(scope="session")
 def mail_sink() -> Iterator[MailSink]:
-    sink = MailSink()
-    sink.start()
-    yield sink
-    sink.stop()
+    with fixtures.mail_sink() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="session")
-def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path,
+def app_process(pg: PgCluster, asterisk: AsteriskContainer,
                 mail_sink: MailSink) -> Iterator[AppProcess]:
-    proc = AppProcess(
-        env=app_env(
-            asterisk, pg.url,
+    with fixtures.app_process(
+            asterisk, pg.url, log_path=BUILD / "test-app.log",
             ANSHIN_LOG_LEVEL="DEBUG",
             # IVR digit timeouts shortened so that timeout branches test in seconds.
             ANSHIN_IVR_FIRST_DIGIT_TIMEOUT="4",
@@ -83,14 +65,8 @@ def app_process(pg: PgCluster, asterisk: AsteriskContainer, lab_dir: Path,
             ANSHIN_MAIL_RETRY_BASE="0.5",
             ANSHIN_MAIL_RETRY_MAX="2",
             ANSHIN_RECORDING_RECOVERY_INTERVAL="5",
-        ),
-        log_path=REPO / "build" / "test-app.log",
-    )
-    proc.log_path.unlink(missing_ok=True)
-    proc.start()
-    proc.wait_connected()
-    yield proc
-    proc.stop()
+    ) as proc:
+        yield proc
 
 
 @pytest.fixture

@@ -8,20 +8,17 @@ and idle, no channel left in Asterisk), whatever the test did.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from integration.support import MailSink
 
+from labkit import fixtures
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
-from labkit.lab import app_env, new_asterisk
+from labkit.mailsink import MailSink
 from labkit.postgres import PgCluster
 from reliability import results
 from reliability.support import TcpProxy, active_channels
@@ -46,31 +43,22 @@ APP_SETTINGS = {
 
 @pytest.fixture(scope="package")
 def lab_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="anshin-rel-"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with fixtures.lab_dir("anshin-rel-") as path:
+        yield path
 
 
 @pytest.fixture(scope="package")
 def pg(lab_dir: Path) -> Iterator[PgCluster]:
-    cluster = PgCluster(lab_dir / "pg")
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    with fixtures.pg_cluster(lab_dir / "pg") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="package")
 def asterisk(lab_dir: Path) -> Iterator[AsteriskContainer]:
-    container = new_asterisk(lab_dir / "asterisk", "rel", rtp_ports=600)
-    container.start()
-    try:
-        asyncio.run(container.wait_ready())
+    # More RTP ports than the integration lab: the load faults run many calls at once.
+    with fixtures.asterisk_container(lab_dir / "asterisk", "rel", rtp_ports=600,
+                                     log_path=BUILD / "asterisk.log") as container:
         yield container
-    finally:
-        BUILD.mkdir(parents=True, exist_ok=True)
-        (BUILD / "asterisk.log").write_text(container.logs())
-        container.stop()
 
 
 @pytest.fixture(scope="package")
@@ -82,28 +70,18 @@ def ari_proxy(asterisk: AsteriskContainer) -> Iterator[TcpProxy]:
 
 @pytest.fixture(scope="package")
 def mail_sink() -> Iterator[MailSink]:
-    sink = MailSink()
-    sink.start()
-    yield sink
-    sink.stop()
+    with fixtures.mail_sink() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="package")
 def app_process(pg: PgCluster, asterisk: AsteriskContainer, ari_proxy: TcpProxy,
                 mail_sink: MailSink) -> Iterator[AppProcess]:
-    proc = AppProcess(
-        # ARI through the proxy the tests cut to simulate a lost WebSocket.
-        env=app_env(asterisk, pg.url, **APP_SETTINGS,
-                    ANSHIN_ARI_URL=f"http://127.0.0.1:{ari_proxy.port}/ari",
-                    ANSHIN_SMTP_PORT=str(mail_sink.port)),
-        log_path=BUILD / "app.log",
-    )
-    proc.log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc.log_path.unlink(missing_ok=True)
-    proc.start()
-    proc.wait_connected()
-    yield proc
-    proc.stop()
+    # ARI through the proxy the tests cut to simulate a lost WebSocket.
+    with fixtures.app_process(asterisk, pg.url, log_path=BUILD / "app.log", **APP_SETTINGS,
+                              ANSHIN_ARI_URL=f"http://127.0.0.1:{ari_proxy.port}/ari",
+                              ANSHIN_SMTP_PORT=str(mail_sink.port)) as proc:
+        yield proc
 
 
 def _heal(app: AppProcess, pg: PgCluster, asterisk: AsteriskContainer, proxy: TcpProxy,
