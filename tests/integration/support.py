@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import email
 import uuid
+from email.message import EmailMessage
+from email.policy import default
 
 import psycopg
 
 from labkit.mailsink import MailSink
 
-__all__ = ["MailSink", "new_subscriber"]
+__all__ = ["MailSink", "body_of", "new_subscriber", "parse_mail"]
 
 
 def new_subscriber(conn: psycopg.Connection[tuple[object, ...]], **settings: object) -> str:
@@ -25,3 +28,18 @@ def new_subscriber(conn: psycopg.Connection[tuple[object, ...]], **settings: obj
                      (value, number))
     return number
 
+
+
+def parse_mail(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def body_of(msg: EmailMessage) -> str:
+    """The mail's plain-text body."""
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    text = part.get_content()
+    assert isinstance(text, str)
+    return text

@@ -9,13 +9,10 @@ start talking after 11 s.
 from __future__ import annotations
 
 import asyncio
-import email
 import io
 import uuid
 import wave
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import default
 from email.utils import parsedate_to_datetime
 
 import psycopg
@@ -23,7 +20,7 @@ import pytest
 
 from callflow.features.voicemail.audio import analyse_wav, recording_name
 from callflow.mail.compose import jst_time
-from integration.support import MailSink, new_subscriber
+from integration.support import MailSink, body_of, new_subscriber, parse_mail
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.harness.sipp import Dtmf, Hangup, Speak, Wait, place_call
@@ -53,20 +50,6 @@ def outbox_sent(sql: Sql, addr: str) -> bool:
     sent row again: once this holds, every copy the relay will ever get has arrived."""
     return sql.execute("SELECT count(*) FROM mail_outbox WHERE to_addr = %s"
                        " AND sent_at IS NOT NULL", (addr,)).fetchone() == (1,)
-
-
-def parse(raw: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(raw, policy=default)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
-def body_of(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert part is not None
-    text = part.get_content()
-    assert isinstance(text, str)
-    return text
 
 
 def leftover_recordings(asterisk: AsteriskContainer, number: str) -> list[str]:
@@ -106,7 +89,7 @@ async def test_message_recorded_stored_and_mailed_with_attachment(
     await wait_until(lambda: mail_sink.to(addr), 10, "the notification mail")
     await wait_until(lambda: outbox_sent(sql, addr), 10, "the outbox row marked sent")
     [raw] = mail_sink.to(addr)  # once marked sent, nothing sends it again
-    msg = parse(raw)
+    msg = parse_mail(raw)
     assert msg["Subject"] == "【050あんしんナンバー】メッセージをお預かりしました（090-1111-2222）"
     body = body_of(msg)
     assert "発信者番号：090-1111-2222" in body
@@ -151,7 +134,7 @@ async def test_deposit_follows_the_apps_shifted_clock(
     assert [h[0] for h in history] and all(
         isinstance(h[0], datetime) and shifted[0] <= h[0] <= shifted[1] for h in history)
     [raw] = mail_sink.to(addr)
-    msg = parse(raw)
+    msg = parse_mail(raw)
     assert f"着信日時：{jst_time(received_at)}" in body_of(msg)
     date = parsedate_to_datetime(str(msg["Date"]))
     assert shifted[0] - timedelta(seconds=1) <= date <= shifted[1] + timedelta(seconds=1)
@@ -199,7 +182,7 @@ async def test_every_call_mode_mails_once_through_a_relay_outage(
     row = sql.execute("SELECT attempts, sent_at FROM mail_outbox WHERE to_addr = %s",
                       (addr,)).fetchone()
     assert row is not None and row[1] is not None and int(row[0]) >= 3  # type: ignore[call-overload]
-    msg = parse(raw)
+    msg = parse_mail(raw)
     assert msg["Subject"] == "【050あんしんナンバー】着信のお知らせ（非通知）"
     body = body_of(msg)
     assert "発信者番号：非通知" in body and "メッセージ：なし" in body
@@ -224,7 +207,7 @@ async def test_full_mailbox_plays_vm_full_and_records_nothing(
     assert len(messages(sql, number)) == 20
     assert leftover_recordings(asterisk, number) == []
     await wait_until(lambda: mail_sink.to(addr), 10, "the every-call mail")
-    body = body_of(parse(mail_sink.to(addr)[0]))
+    body = body_of(parse_mail(mail_sink.to(addr)[0]))
     assert "メッセージ：なし" in body and "上限（20件）" in body
 
 
@@ -260,7 +243,7 @@ async def test_app_killed_during_the_message_recovers_it_with_its_mail(
     assert isinstance(row[4], bytes) and analyse_wav(row[4]).speech_ms >= 1900
     assert leftover_recordings(asterisk, number) == []
     await wait_until(lambda: mail_sink.to(addr), 10, "the recovered message's mail")
-    msg = parse(mail_sink.to(addr)[0])
+    msg = parse_mail(mail_sink.to(addr)[0])
     assert msg["Subject"] == "【050あんしんナンバー】メッセージをお預かりしました（080-3333-4444）"
 
 

@@ -5,18 +5,16 @@ vm_full instead of the greeting (real PostgreSQL; SIPp → Asterisk → the app)
 from __future__ import annotations
 
 import asyncio
-import email
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.policy import default
 
 import psycopg
 import pytest
 
 from callflow.store import Database, LimitExceeded
 from callflow.store.voicemail import release_slot, reserve_slot, save_message
-from integration.support import MailSink, new_subscriber
+from integration.support import MailSink, body_of, new_subscriber, parse_mail
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.harness.sipp import Dtmf, Speak, Wait, place_call
@@ -45,20 +43,7 @@ def stored_callers(sql: Sql, number: str) -> list[object]:
 
 
 def mail_to(mail_sink: MailSink, addr: str) -> list[EmailMessage]:
-    out = []
-    for raw in mail_sink.to(addr):
-        msg = email.message_from_bytes(raw, policy=default)
-        assert isinstance(msg, EmailMessage)
-        out.append(msg)
-    return out
-
-
-def body_of(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert part is not None
-    text = part.get_content()
-    assert isinstance(text, str)
-    return text
+    return [parse_mail(raw) for raw in mail_sink.to(addr)]
 
 
 async def test_two_callers_for_the_last_slot_one_records_the_other_hears_full_first(

@@ -20,6 +20,7 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 
 from callflow.ari import (
     AriClient,
@@ -257,6 +258,54 @@ class CallbackRun:
                  reason or "", self.leg1.billable, self.leg2.billable)
 
 
+# --------------------------------------------------------------------------- one-leg calls
+
+
+class OneLegCall:
+    """A call the app places to one person and then talks to (the verification call, the
+    2FA code call). The request's status follows it - ringing, connected, then the final
+    status set with :meth:`end` (``failed`` with ``reason`` unless told otherwise) - and on
+    leaving the ``async with`` the channel is hung up and the final status written,
+    whatever happened."""
+
+    def __init__(self, svc: Services, req: CallRequest, events: CallEvents, *,
+                 shown_number: str, reason: str) -> None:
+        self.svc, self.req, self.events = svc, req, events
+        self.leg = Leg(1, events.channel_id, shown_number, req.leg1, svc.clock.now())
+        self.call: Call | None = None
+        self.status = "failed"
+        self.reason: str | None = reason
+
+    def end(self, status: str, reason: str | None) -> None:
+        self.status, self.reason = status, reason
+
+    async def answered(self, app_args: str) -> Call | None:
+        """Ring the person; the Call once they answer, or None (the reason is recorded)."""
+        await store.set_status(self.svc.db, self.req.id, "ringing")
+        start = await place_leg(self.svc, self.events, self.leg, app_args=app_args,
+                                ring_s=self.svc.settings.app_call_ring_seconds)
+        if start is None:
+            self.end("failed", f"leg1_{(self.leg.result or LegResult.FAILED).value}")
+            return None
+        self.call = Call(self.svc.ari, self.events, start, self.svc.settings.prompt_prefix)
+        await store.set_status(self.svc.db, self.req.id, "connected")
+        return self.call
+
+    async def __aenter__(self) -> OneLegCall:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.call is not None:
+            await self.call.hangup()
+        else:
+            await hangup_quietly(self.svc.ari, self.leg.channel_id)
+        log.info("request %s (%s) to %s: %s %s", self.req.id, self.req.kind, self.req.leg1,
+                 self.status, self.reason or "")
+        await best_effort(f"request {self.req.id} final status",
+                          store.set_status(self.svc.db, self.req.id, self.status, self.reason))
+
+
 # --------------------------------------------------------------------------- verification
 
 
@@ -264,50 +313,32 @@ async def run_verification(svc: Services, req: CallRequest, events: CallEvents) 
     """Call the own number; the person must key the code the portal shows the subscriber,
     then # (verification.py). Pressing 1 or any other key does not verify; after
     ``MAX_ENTRIES`` wrong or empty entries the call ends."""
-    shown = req.number or svc.settings.retrieval_number
-    leg = Leg(1, events.channel_id, shown, req.leg1, svc.clock.now())
     code = req.code or ""
     attempt = verification.Attempt()
-    status: str = "failed"
-    reason: str | None = "internal_error"  # until the call tells otherwise
-    call: Call | None = None
-    try:
-        await store.set_status(svc.db, req.id, "ringing")
-        start = await place_leg(svc, events, leg, ring_s=svc.settings.app_call_ring_seconds,
-                                app_args=f"verify,{req.id}")
-        if start is None:
-            reason = f"leg1_{(leg.result or LegResult.FAILED).value}"
+    async with OneLegCall(svc, req, events, reason="internal_error",
+                          shown_number=req.number or svc.settings.retrieval_number) as placed:
+        call = await placed.answered(f"verify,{req.id}")
+        if call is None:
             return
-        call = Call(svc.ari, events, start, svc.settings.prompt_prefix)
-        await store.set_status(svc.db, req.id, "connected")
-        while not attempt.over:
-            first = await call.play([attempt.prompt], barge_in=True)
-            # One digit more than the code: a longer entry compares unequal.
-            entered, _terminated = await call.collect_digits(
-                max_digits=verification.CODE_DIGITS + 1, first=first,
-                first_timeout=verification.FIRST_DIGIT_TIMEOUT_S,
-                inter_timeout=verification.NEXT_DIGIT_TIMEOUT_S)
-            attempt = attempt.add(verification.judge(entered, code))
-        if attempt.verified:
-            if await store.mark_verified(svc.db, req.account_id, req.leg1):
-                status, reason = "completed", None
-                log.info("verification %s: %s confirmed with the code", req.id, req.leg1)
+        try:
+            while not attempt.over:
+                first = await call.play([attempt.prompt], barge_in=True)
+                # One digit more than the code: a longer entry compares unequal.
+                entered, _terminated = await call.collect_digits(
+                    max_digits=verification.CODE_DIGITS + 1, first=first,
+                    first_timeout=verification.FIRST_DIGIT_TIMEOUT_S,
+                    inter_timeout=verification.NEXT_DIGIT_TIMEOUT_S)
+                attempt = attempt.add(verification.judge(entered, code))
+            if not attempt.verified:
+                placed.end("failed", attempt.failure_reason)
+                await call.play(["verify_failed"])
+            elif await store.mark_verified(svc.db, req.account_id, req.leg1):
+                placed.end("completed", None)
                 await call.play(["verified"])
             else:  # the subscriber removed the number meanwhile
-                reason = "rule_no_own_number"
+                placed.end("failed", "rule_no_own_number")
                 await call.play(["goodbye"])
-        else:
-            reason = attempt.failure_reason
-            log.info("verification %s: %s not confirmed (%s)", req.id, req.leg1, reason)
-            await call.play(["verify_failed"])
-    except CallerHungUp:
-        if status != "completed" and reason == "internal_error":
-            reason = (verification.WRONG_CODE if verification.Entry.WRONG in attempt.entries
-                      else "hung_up")
-    finally:
-        if call is not None:
-            await call.hangup()
-        else:
-            await hangup_quietly(svc.ari, leg.channel_id)
-        await best_effort(f"request {req.id} final status",
-                          store.set_status(svc.db, req.id, status, reason))
+        except CallerHungUp:
+            if placed.reason == "internal_error":
+                placed.end("failed", verification.WRONG_CODE
+                           if verification.Entry.WRONG in attempt.entries else "hung_up")

@@ -8,18 +8,12 @@ subscriber's 050 number: the person may not have one yet.
 
 from __future__ import annotations
 
-import logging
-
 from callflow.ari import CallEvents
-from callflow.call import Call, CallerHungUp
-from callflow.features.callback import store
-from callflow.features.callback.calls import best_effort, hangup_quietly, place_leg
-from callflow.features.callback.legs import Leg, LegResult
+from callflow.call import CallerHungUp
+from callflow.features.callback.calls import OneLegCall
 from callflow.features.callback.models import CallRequest
 from callflow.services import Services
 from callflow.speech import digits
-
-log = logging.getLogger("callflow.twofa")
 
 
 def code_prompts(code: str) -> tuple[list[str], list[str]]:
@@ -32,33 +26,18 @@ def code_prompts(code: str) -> tuple[list[str], list[str]]:
 
 async def run(svc: Services, req: CallRequest, events: CallEvents) -> None:
     first, second = code_prompts(req.code or "")
-    leg = Leg(1, events.channel_id, svc.settings.retrieval_number, req.leg1, svc.clock.now())
-    status: str = "failed"
-    reason: str | None = "hung_up"
-    call: Call | None = None
-    heard_once = False
-    try:
-        await store.set_status(svc.db, req.id, "ringing")
-        start = await place_leg(svc, events, leg, ring_s=svc.settings.app_call_ring_seconds,
-                                app_args=f"twofa,{req.id}")
-        if start is None:
-            reason = f"leg1_{(leg.result or LegResult.FAILED).value}"
+    async with OneLegCall(svc, req, events, shown_number=svc.settings.retrieval_number,
+                          reason="hung_up") as placed:
+        call = await placed.answered(f"twofa,{req.id}")
+        if call is None:
             return
-        call = Call(svc.ari, events, start, svc.settings.prompt_prefix)
-        await store.set_status(svc.db, req.id, "connected")
-        await call.play(first)
-        heard_once = True
-        await call.play(second)
-        status, reason = "completed", None
-    except CallerHungUp:
-        # Hanging up during the repetition is normal: the code was heard once.
-        if heard_once:
-            status, reason = "completed", "hung_up_during_repeat"
-    finally:
-        if call is not None:
-            await call.hangup()
-        else:
-            await hangup_quietly(svc.ari, leg.channel_id)
-        log.info("2FA voice %s to %s: %s %s", req.id, req.leg1, status, reason or "")
-        await best_effort(f"request {req.id} final status",
-                          store.set_status(svc.db, req.id, status, reason))
+        heard_once = False
+        try:
+            await call.play(first)
+            heard_once = True
+            await call.play(second)
+            placed.end("completed", None)
+        except CallerHungUp:
+            # Hanging up during the repetition is normal: the code was heard once.
+            if heard_once:
+                placed.end("completed", "hung_up_during_repeat")
