@@ -63,8 +63,9 @@ def last_sms_code(sql: Sql, to_number: str) -> str:
     return m.group(1)
 
 
-def login_sms(page: Page, base: str, sql: Sql, acct: Acct, *, trust: bool = True) -> None:
-    """The whole login in the browser: password, SMS (the lab inbox), code."""
+def request_sms_code(page: Page, base: str, acct: Acct) -> None:
+    """Login in the browser up to the code page: password, then an SMS code to the first
+    contact number."""
     page.goto(base + "/login")
     page.fill("#email", acct.email)
     page.fill("#password", acct.password)
@@ -73,6 +74,11 @@ def login_sms(page: Page, base: str, sql: Sql, acct: Acct, *, trust: bool = True
     page.check("#method-sms")
     page.click("button:has-text('送信')")
     page.wait_for_url("**/login/code")
+
+
+def login_sms(page: Page, base: str, sql: Sql, acct: Acct, *, trust: bool = True) -> None:
+    """The whole login in the browser: password, SMS (the lab inbox), code."""
+    request_sms_code(page, base, acct)
     page.fill("#code", last_sms_code(sql, acct.contacts[0]))
     if trust:  # 「このブラウザを信頼する」 is unticked unless the user ticks it
         page.check("input[name=trust]")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
 
 from labkit.portal_dev import PortalServer
-from labkit.portal_testkit import Acct, Sql, last_sms_code, make_account
+from labkit.portal_testkit import Acct, Sql, last_sms_code, make_account, request_sms_code
 from labkit.postgres import PgCluster
 from portal import auth
 from portal.config import PortalSettings
@@ -129,14 +129,7 @@ def test_concurrent_wrong_codes_cannot_outrun_the_lock(portal: PortalServer,
 def test_lock_shown_in_the_browser_refuses_the_right_code(page: Page, portal: PortalServer,
                                                           portal_sql: Sql) -> None:
     acct = make_account(portal_sql)
-    page.goto(portal.url + "/login")
-    page.fill("#email", acct.email)
-    page.fill("#password", acct.password)
-    page.click("button:has-text('ログイン')")
-    page.wait_for_url("**/login/2fa")
-    page.check("#method-sms")
-    page.click("button:has-text('送信')")
-    page.wait_for_url("**/login/code")
+    request_sms_code(page, portal.url, acct)
     code = last_sms_code(portal_sql, acct.contacts[0])
     for _ in range(5):
         page.fill("#code", wrong(code))
