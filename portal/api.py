@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from callflow.features.callback import outcomes
-from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
+from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding, mailbox, subscribers
 from portal import auth, data, forms, login_flow
 from portal.login_flow import Outcome, account_id, full_session, owned_number, pending_session
 from portal.request_context import NotFound, ensure_session, portal_of, session_of
@@ -264,7 +264,7 @@ async def put_anonymous(request: Request, number: str, body: AnonymousIn,
                         x_csrf_token: Csrf = None) -> SettingsOut:
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
-    await data.set_reject_anonymous(portal_of(request).db, n, body.reject_anonymous)
+    await subscribers.set_reject_anonymous(portal_of(request).db, n, body.reject_anonymous)
     return await _settings(request, n)
 
 
@@ -305,10 +305,10 @@ async def put_voicemail(request: Request, number: str, body: VoicemailIn,
         pin=body.pin or "", pin_confirm=None, pin_set=st.pin_set)
     if vm is None:
         return invalid(errors)
-    await data.set_voicemail(portal_of(request).db, n, enabled=vm.enabled, email=vm.email,
-                             only_recorded=vm.only_recorded, attach=vm.attach,
-                             pin_hash=(await portal_of(request).passwords.hash(vm.pin)
-                                       if vm.pin else None))
+    await subscribers.set_voicemail_center(
+        portal_of(request).db, n, enabled=vm.enabled, email=vm.email,
+        only_recorded=vm.only_recorded, attach=vm.attach,
+        pin_hash=await portal_of(request).passwords.hash(vm.pin) if vm.pin else None)
     return JSONResponse((await _settings(request, n)).model_dump())
 
 
@@ -369,7 +369,7 @@ async def delete_message(request: Request, number: str, message_id: int,
                          x_csrf_token: Csrf = None) -> Ok:
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
-    if not -2**63 <= message_id < 2**63 or not await data.delete_messages(
+    if not -2**63 <= message_id < 2**63 or not await mailbox.delete_messages(
             portal_of(request).db, n, [message_id]):
         raise NotFound()
     return Ok()

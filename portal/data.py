@@ -1,8 +1,9 @@
 """The portal's data access: subscriber settings, history, voicemail messages, callback.
 
-A thin adapter: where another module of the project owns a kind of data (the callback
-service; the store modules for forwarding and the block list) it is called — the portal
-writes those tables only through their owner; the rest is plain SQL here. Every function that
+A thin adapter for what the pages read. The portal writes nothing here: every table has one
+writer in callflow (the callback service; store.subscribers for the screening and voicemail
+settings, store.mailbox for the PIN and messages, store.forwarding, store.blocklist), which
+the pages call directly. Every function that
 takes a 050 `number` expects the caller to have checked that the account owns it
 (`owned_number`), and every query is scoped by that number or by the account id.
 """
@@ -129,24 +130,6 @@ async def settings(db: Database, number: str) -> NumberSettings:
     return row
 
 
-async def set_reject_anonymous(db: Database, number: str, reject: bool) -> None:
-    async with db.connection() as conn:
-        await conn.execute("UPDATE subscriber_numbers SET reject_anonymous = %s WHERE number = %s",
-                           (reject, number))
-
-
-async def set_voicemail(db: Database, number: str, *, enabled: bool, email: str | None,
-                        only_recorded: bool, attach: bool, pin_hash: str | None) -> None:
-    async with db.connection() as conn:
-        await conn.execute(
-            "UPDATE subscriber_numbers SET voicemail_enabled = %s, notify_email = %s,"
-            " notify_only_recorded = %s, attach_recording = %s,"
-            " voicemail_pin_hash = COALESCE(%s, voicemail_pin_hash) WHERE number = %s",
-            (enabled, email, only_recorded, attach, pin_hash, number))
-
-
-# Forwarding destinations and the block list are read and written through their owners,
-# callflow.store.forwarding and callflow.store.blocklist (the 050-loop and 30-entry rules).
 
 
 # ------------------------------------------------------------------ history
@@ -194,13 +177,6 @@ async def message_audio(db: Database, number: str, message_id: int) -> bytes | N
                                  " AND id = %s", (number, message_id))
         row = await cur.fetchone()
     return bytes(row[0]) if row else None  # type: ignore[call-overload]
-
-
-async def delete_messages(db: Database, number: str, ids: list[int]) -> int:
-    async with db.connection() as conn:
-        cur = await conn.execute("DELETE FROM voicemail_messages WHERE number = %s"
-                                 " AND id = ANY(%s)", (number, ids))
-        return cur.rowcount
 
 
 # ------------------------------------------------------------------ あんしん発信 (callback)

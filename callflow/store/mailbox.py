@@ -178,14 +178,20 @@ async def lock_state(db: Database, number: str) -> LockState:
     return LockState() if row is None else _lock_state(row)
 
 
+async def write_pin_hash(conn: Connection, number: str, pin_hash: str) -> bool:
+    """The one writer of a mailbox's PIN (the IVR's PIN change, the portal's settings); False
+    if there is no such number."""
+    cur = await conn.execute(
+        "UPDATE subscriber_numbers SET voicemail_pin_hash = %s WHERE number = %s",
+        (pin_hash, number))
+    return cur.rowcount == 1
+
+
 async def change_pin(db: Database, number: str, new_pin: str) -> None:
     """Set a new PIN (hashed); it works at once for both IVRs. Clears failure counts."""
     pin_hash = await asyncio.to_thread(hash_pin, new_pin)
     async with db.transaction() as conn:
-        cur = await conn.execute(
-            "UPDATE subscriber_numbers SET voicemail_pin_hash = %s WHERE number = %s",
-            (pin_hash, number))
-        if cur.rowcount != 1:
+        if not await write_pin_hash(conn, number, pin_hash):
             raise InvalidValue(f"no mailbox {number}")
         await conn.execute(
             "UPDATE ivr_lockouts SET failed_attempts = 0, locked_until = NULL,"
@@ -242,12 +248,17 @@ async def mark_heard(db: Database, number: str, message_id: int) -> None:
             (message_id, number))
 
 
-async def delete_message(db: Database, number: str, message_id: int) -> bool:
+async def delete_messages(db: Database, number: str, message_ids: list[int]) -> int:
+    """Delete messages of this mailbox (from the IVR's 1# or the portal); how many were."""
     async with db.connection() as conn:
         cur = await conn.execute(
-            "DELETE FROM voicemail_messages WHERE id = %s AND number = %s",
-            (message_id, number))
-        return cur.rowcount == 1
+            "DELETE FROM voicemail_messages WHERE number = %s AND id = ANY(%s)",
+            (number, message_ids))
+        return cur.rowcount
+
+
+async def delete_message(db: Database, number: str, message_id: int) -> bool:
+    return await delete_messages(db, number, [message_id]) == 1
 
 
 async def delete_expired(db: Database, now: datetime) -> int:

@@ -1,4 +1,6 @@
-"""Subscriber 050 numbers and their settings."""
+"""Subscriber 050 numbers and their settings: the one writer of the screening and
+voicemail-center settings of `subscriber_numbers` (forwarding settings: store.forwarding;
+the voicemail PIN: store.mailbox)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 from psycopg.rows import class_row
 
 from callflow.store.database import Database
+from callflow.store.mailbox import write_pin_hash
 
 
 @dataclass(frozen=True)
@@ -72,3 +75,24 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
     blocked, destination = row[width], row[width + 1]
     return IncomingCall(subscriber, bool(blocked),
                         None if destination is None else str(destination))
+
+
+async def set_reject_anonymous(db: Database, number: str, reject: bool) -> None:
+    """非通知着信拒否 on or off."""
+    async with db.connection() as conn:
+        await conn.execute("UPDATE subscriber_numbers SET reject_anonymous = %s WHERE number = %s",
+                           (reject, number))
+
+
+async def set_voicemail_center(db: Database, number: str, *, enabled: bool, email: str | None,
+                               only_recorded: bool, attach: bool,
+                               pin_hash: str | None) -> None:
+    """留守番電話センター settings; a new PIN (already hashed: store.mailbox.hash_pin) is
+    written with them, in one transaction."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE subscriber_numbers SET voicemail_enabled = %s, notify_email = %s,"
+            " notify_only_recorded = %s, attach_recording = %s WHERE number = %s",
+            (enabled, email, only_recorded, attach, number))
+        if pin_hash is not None:
+            await write_pin_hash(conn, number, pin_hash)

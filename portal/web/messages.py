@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from callflow.store import mailbox
 from portal import data, flash
 from portal.login_flow import owned_number
 from portal.request_context import NotFound, portal_of
@@ -45,6 +46,6 @@ async def messages_delete(request: Request, num: str) -> Response:
     if not ids:
         return flash.redirect(request, f"/n/{number}/messages",
                               errors={"delete": "削除するメッセージを選択してください。"})
-    count = await data.delete_messages(portal_of(request).db, number, ids)
+    count = await mailbox.delete_messages(portal_of(request).db, number, ids)
     return flash.redirect(request, f"/n/{number}/messages",
                           notice=f"{count}件のメッセージを削除しました。" if count else "")

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from callflow.numbers import display
-from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding
+from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding, subscribers
 from portal import data, flash, forms
 from portal.login_flow import account_id, full_session, owned_number
 from portal.request_context import NotFound, portal_of
@@ -92,7 +92,7 @@ async def anonymous_apply(request: Request, num: str) -> Response:
     value, errors = forms.parse_reject(form_text(form, "reject"))
     if value is None:
         return flash.redirect(request, f"/n/{number}/anonymous", errors=errors)
-    await data.set_reject_anonymous(portal_of(request).db, number, value)
+    await subscribers.set_reject_anonymous(portal_of(request).db, number, value)
     return redirect(f"/n/{number}/done/anonymous")
 
 
@@ -247,8 +247,8 @@ async def voicemail_apply(request: Request, num: str) -> Response:
     if vm is None:
         kept = {k: v[k] for k in _VOICEMAIL_KEYS if k not in ("pin", "pin_confirm")}
         return flash.redirect(request, f"/n/{number}/voicemail", errors=errors, values=kept)
-    await data.set_voicemail(portal_of(request).db, number, enabled=vm.enabled, email=vm.email,
-                             only_recorded=vm.only_recorded, attach=vm.attach,
-                             pin_hash=(await portal_of(request).passwords.hash(vm.pin)
-                                       if vm.pin else None))
+    await subscribers.set_voicemail_center(
+        portal_of(request).db, number, enabled=vm.enabled, email=vm.email,
+        only_recorded=vm.only_recorded, attach=vm.attach,
+        pin_hash=await portal_of(request).passwords.hash(vm.pin) if vm.pin else None)
     return redirect(f"/n/{number}/done/voicemail")
