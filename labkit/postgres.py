@@ -1,4 +1,7 @@
-"""A throw-away PostgreSQL cluster on a free loopback port (tests, benchmarks)."""
+"""A throw-away PostgreSQL cluster on a free loopback port (tests, benchmarks).
+
+Its database `anshin` is brought to the current schema by the same migrations a deploy runs
+(`callflow.migrate.upgrade`), not by applying schema.sql: tests run on what production runs."""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ from pathlib import Path
 
 import psycopg
 
+from callflow.migrate import upgrade
 from labkit.ports import free_port
 
 PG_BIN = Path(os.environ.get("ANSHIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
+#: the readable whole of the schema; the migrations must give the same (test_migrations.py)
 SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 
 
@@ -32,6 +37,8 @@ class PgCluster:
     root: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    #: False: leave the database `anshin` empty (migration and restore tests)
+    migrate: bool = True
 
     @property
     def url(self) -> str:
@@ -67,8 +74,8 @@ class PgCluster:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(SCHEMA.read_text(encoding="utf-8").encode())
+        if self.migrate:
+            upgrade(self.url)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import psycopg
 
+from callflow.migrate import upgrade
 from labkit.asterisk import DOCKER
 from labkit.lab import LAB_PHONES
 from labkit.render import LabConfig, LabPorts, render
 from portal.admin import main as admin_main
-
-SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 
 DEMO_EMAIL = "demo@example.jp"
 DEMO_PASSWORD = "anshin-demo"
@@ -86,14 +85,16 @@ def restart_asterisk_if_config_changed(stack_dir: Path) -> None:
     stamp.write_text(want + "\n")
 
 
-def _health(port: int) -> dict[str, object] | None:
+def _health(port: int, path: str = "/health") -> dict[str, object] | None:
+    """The app's /health (liveness figures) or /ready (503 until ARI and the database are
+    up: the body still carries the figures)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as r:
             data: dict[str, object] = json.loads(r.read())
             return data
     except urllib.error.HTTPError as exc:
         body: dict[str, object] = json.loads(exc.read() or b"{}")
-        return body
+        return {**body, "ready": False}
     except (OSError, ValueError):
         return None
 
@@ -114,8 +115,10 @@ def provision(stack_dir: Path) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    with psycopg.connect(f"{server}/anshin", autocommit=True) as conn:
-        conn.execute(SCHEMA.read_text(encoding="utf-8").encode())
+    # The same migrations a deploy runs (docs/operations.md). A lab database from before
+    # migrations existed goes through the idempotent baseline unchanged.
+    for applied in upgrade(f"{server}/anshin"):
+        print(f"[lab] schema migration applied: {applied}", file=sys.stderr)
     # The demo subscriber, through the operator CLI (idempotent).
     db = ["--database-url", f"{server}/anshin"]
     for args in (["account", DEMO_EMAIL, "--password", DEMO_PASSWORD],
@@ -124,7 +127,7 @@ def provision(stack_dir: Path) -> None:
         if admin_main([*db, *args]) != 0:
             raise SystemExit(f"provisioning failed: portal.admin {args[0]}")
     deadline = time.monotonic() + 60
-    while not ((h := _health(ports["STATUS_PORT"])) and h.get("ari_connected")):
+    while not ((h := _health(ports["STATUS_PORT"], "/ready")) and h.get("ready", True)):
         if time.monotonic() > deadline:
             raise SystemExit("the call-control app did not connect to Asterisk "
                              "(see: docker logs anshin-callflow)")
@@ -157,7 +160,7 @@ Web portal (phone-sized browser window recommended):
    as {DEMO_CONTACT}, else the carrier gateway sip:{DEMO_CONTACT}@127.0.0.1:{ports['CARRIER_PORT']})
   Operator CLI: .venv/bin/python -m portal.admin --help
 
-Operator health: http://127.0.0.1:{ports['STATUS_PORT']}/health
+Operator endpoint: http://127.0.0.1:{ports['STATUS_PORT']}/health, /ready, /metrics
 Mail sink:       SMTP 127.0.0.1:{ports['SMTP_PORT']}, messages in build/stack/mail/new/
 Stop with ./lab down; status with ./lab status.
 """)

@@ -1,0 +1,88 @@
+"""Versioned schema migrations: `python -m callflow.migrate upgrade` (docs/operations.md).
+
+The migrations are plain SQL files in `callflow/migrations/`, applied in order by
+yoyo-migrations, each in its own transaction, under yoyo's lock table (two starts racing do
+not apply a migration twice), and recorded in yoyo's tables (`_yoyo_migration`, …).
+`0001_baseline` is the schema of the last release without migrations (idempotent, so a
+database created from that release's schema.sql goes through it unchanged); every later change
+is a new file, never an edit of a shipped one. `schema.sql` stays the readable whole of the
+result; tests/integration/test_migrations.py proves both give the same `pg_dump`.
+
+The deploy runs `upgrade` before starting the app and the portal; the lab (labkit.postgres,
+`./lab up`) uses the same function, so tests run on a migrated database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from yoyo import get_backend, read_migrations
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: how long `upgrade` waits for another process's upgrade to finish (yoyo's lock)
+LOCK_TIMEOUT_S = 120
+CONNECT_TIMEOUT_S = 10
+
+
+def yoyo_url(database_url: str) -> str:
+    """The app's libpq URL as yoyo names it: the Psycopg 3 driver (the app's own), and a
+    connect timeout unless the URL has one."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ValueError(f"not a PostgreSQL URL: {parts.scheme}://…")
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, urlencode(query),
+                       parts.fragment))
+
+
+def pending(database_url: str) -> list[str]:
+    """Ids of the migrations not yet applied to the database, in the order `upgrade` runs them."""
+    backend = get_backend(yoyo_url(database_url))
+    try:
+        return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS)))]
+    finally:
+        backend.connection.close()
+
+
+def upgrade(database_url: str) -> list[str]:
+    """Apply every pending migration; returns the ids applied (none: already up to date)."""
+    backend = get_backend(yoyo_url(database_url))
+    try:
+        with backend.lock(timeout=LOCK_TIMEOUT_S):
+            todo = backend.to_apply(read_migrations(str(MIGRATIONS)))
+            backend.apply_migrations(todo)
+            return [m.id for m in todo]
+    finally:
+        backend.connection.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m callflow.migrate",
+        description="Schema migrations of the 050 Anshin Number database.")
+    parser.add_argument("command", choices=["upgrade", "status"],
+                        help="upgrade: apply pending migrations; status: list them")
+    parser.add_argument("--database-url", default=os.environ.get("ANSHIN_DATABASE_URL"),
+                        help="libpq URL (default: $ANSHIN_DATABASE_URL)")
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        print("migrate: no database: set ANSHIN_DATABASE_URL or pass --database-url",
+              file=sys.stderr)
+        return 2
+    if args.command == "status":
+        todo = pending(args.database_url)
+        print("\n".join(f"pending {m}" for m in todo) if todo else "up to date")
+        return 0
+    applied = upgrade(args.database_url)
+    print("\n".join(f"applied {m}" for m in applied) if applied else "up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

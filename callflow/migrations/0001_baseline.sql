@@ -1,0 +1,326 @@
+-- 050 Anshin Number: the baseline, the schema of the last release without migrations (7a1b842).
+-- Idempotent, so a database created from that release's schema.sql upgrades through it
+-- unchanged. Never edit a migration that has shipped: add the next one.
+-- 050 Anshin Number: the database schema, the one source of truth.
+SET client_min_messages = warning;
+-- Limits from SPEC.md are enforced here (constraints and triggers), so they hold for every
+-- app instance, the portal and the operator CLI alike.
+-- Idempotent: safe to apply to an existing database (CREATE ... IF NOT EXISTS).
+
+CREATE TABLE IF NOT EXISTS accounts (
+    id            bigserial PRIMARY KEY,
+    email         text NOT NULL UNIQUE CHECK (email ~ '^[^@\s]+@[^@\s]+$'),
+    password_hash text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Contact numbers an account receives its two-factor codes on (R-ACC-2).
+CREATE TABLE IF NOT EXISTS contact_numbers (
+    id         bigserial PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    number     text NOT NULL CHECK (number ~ '^0[0-9]{9,10}$'),
+    label      text NOT NULL DEFAULT '',
+    UNIQUE (account_id, number)
+);
+
+-- A subscriber's 050 number and its settings (one row per number; national format).
+CREATE TABLE IF NOT EXISTS subscriber_numbers (
+    number               text PRIMARY KEY CHECK (number ~ '^050[0-9]{8}$'),
+    account_id           bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    -- R-IN-1 非通知着信拒否 (default off)
+    reject_anonymous     boolean NOT NULL DEFAULT false,
+    -- R-IN-2 how a blocked caller is refused
+    block_action         text NOT NULL DEFAULT 'announce' CHECK (block_action IN ('announce', 'busy')),
+    -- R-IN-3 指定番号への接続
+    forward_enabled      boolean NOT NULL DEFAULT false,
+    forward_ring_seconds integer NOT NULL DEFAULT 20 CHECK (forward_ring_seconds BETWEEN 5 AND 60),
+    forward_show_caller  text NOT NULL DEFAULT 'caller' CHECK (forward_show_caller IN ('caller', '050')),
+    -- R-IN-4/5 voicemail center and its e-mail
+    voicemail_enabled    boolean NOT NULL DEFAULT false,
+    voicemail_pin_hash   text,
+    notify_email         text CHECK (notify_email IS NULL OR notify_email ~ '^[^@\s]+@[^@\s]+$'),
+    notify_only_recorded boolean NOT NULL DEFAULT false,
+    attach_recording     boolean NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS subscriber_numbers_account ON subscriber_numbers(account_id);
+
+-- Up to 5 forwarding destinations per 050 number, at most one active (SPEC §6).
+CREATE TABLE IF NOT EXISTS forward_destinations (
+    id          bigserial PRIMARY KEY,
+    number      text NOT NULL REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    destination text NOT NULL CHECK (destination ~ '^0[0-9]{9,10}$'),
+    active      boolean NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (number, destination)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS forward_destinations_one_active
+    ON forward_destinations(number) WHERE active;
+
+-- 指定番号着信拒否: up to 30 normalised numbers per 050 number (R-IN-2).
+CREATE TABLE IF NOT EXISTS block_list (
+    number     text NOT NULL REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    blocked    text NOT NULL CHECK (blocked ~ '^\+?[0-9]{2,20}$'),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (number, blocked)
+);
+
+-- Incoming-call history (R-IN-6). caller NULL = 非通知.
+CREATE TABLE IF NOT EXISTS call_history (
+    id          bigserial PRIMARY KEY,
+    number      text NOT NULL REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    caller      text,
+    caller_name text,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    outcome     text NOT NULL DEFAULT 'received',
+    channel_id  text
+);
+CREATE INDEX IF NOT EXISTS call_history_number_time ON call_history(number, received_at DESC);
+
+-- Per-row limits, checked under a lock on the owning 050 number so that concurrent inserts
+-- cannot both pass the count. SQLSTATE 'P0001' with a message the callers map to errors.
+CREATE OR REPLACE FUNCTION anshin_enforce_limit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    lim integer := TG_ARGV[0]::integer;
+    n   integer;
+BEGIN
+    PERFORM 1 FROM subscriber_numbers WHERE number = NEW.number FOR UPDATE;
+    EXECUTE format('SELECT count(*) FROM %I WHERE number = $1', TG_TABLE_NAME)
+        INTO n USING NEW.number;
+    IF n >= lim THEN
+        RAISE EXCEPTION 'limit_exceeded:%:%', TG_TABLE_NAME, lim
+            USING ERRCODE = 'P0001', HINT = 'anshin limit';
+    END IF;
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS block_list_limit ON block_list;
+CREATE TRIGGER block_list_limit BEFORE INSERT ON block_list
+    FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(30);
+
+DROP TRIGGER IF EXISTS forward_destinations_limit ON forward_destinations;
+CREATE TRIGGER forward_destinations_limit BEFORE INSERT ON forward_destinations
+    FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(5);
+
+-- Calls seen by the app: which handler took them (operator view and tests).
+CREATE TABLE IF NOT EXISTS call_log (
+    id          bigserial PRIMARY KEY,
+    channel_id  text NOT NULL,
+    dialed      text NOT NULL,
+    route       text NOT NULL,
+    caller      text,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    detail      text NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS call_log_started ON call_log(started_at DESC);
+
+-- ---------------------------------------------------------------------------------------------
+-- Voicemail (R-IN-4, R-VM-*). The audio is stored in the database, so any app instance can
+-- play it and nothing depends on files on one Asterisk box. At most 20 messages per number;
+-- messages older than 168 h are deleted by the expiry job (rows and audio together).
+CREATE TABLE IF NOT EXISTS voicemail_messages (
+    id             bigserial PRIMARY KEY,
+    number         text NOT NULL REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    caller         text,                       -- NULL = 非通知
+    received_at    timestamptz NOT NULL DEFAULT now(),
+    duration_ms    integer NOT NULL CHECK (duration_ms BETWEEN 0 AND 190000),
+    heard          boolean NOT NULL DEFAULT false,
+    audio          bytea NOT NULL,             -- WAV, 8 kHz 16-bit mono
+    recording_name text UNIQUE                 -- Asterisk's recording name (idempotent saves)
+);
+CREATE INDEX IF NOT EXISTS voicemail_messages_playorder
+    ON voicemail_messages(number, heard, received_at);
+CREATE INDEX IF NOT EXISTS voicemail_messages_received ON voicemail_messages(received_at);
+
+DROP TRIGGER IF EXISTS voicemail_messages_limit ON voicemail_messages;
+CREATE TRIGGER voicemail_messages_limit BEFORE INSERT ON voicemail_messages
+    FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(20);
+
+-- PIN attempts and lockout per mailbox, shared by both IVRs and every app instance (R-VM-2).
+CREATE TABLE IF NOT EXISTS mailbox_lockouts (
+    number          text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    failed_attempts integer NOT NULL DEFAULT 0,
+    locked_until    timestamptz
+);
+
+-- Transactional outbox for e-mail (R-IN-5): written in the same transaction as what it
+-- reports; a sender loop delivers with retries, so a relay outage delays mail, never loses it.
+CREATE TABLE IF NOT EXISTS mail_outbox (
+    id              bigserial PRIMARY KEY,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    to_addr         text NOT NULL,
+    subject         text NOT NULL,
+    body            text NOT NULL,
+    attachment      bytea,
+    attachment_name text,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    sent_at         timestamptz,
+    last_error      text
+);
+CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox(next_attempt_at) WHERE sent_at IS NULL;
+
+-- Calls the app is asked to place (2FA voice codes, own-number verification, two-leg callback).
+-- The portal inserts a row; any app instance takes it (FOR UPDATE SKIP LOCKED) when notified
+-- on channel 'anshin_call_requests' or by polling; a request not taken in time fails visibly.
+CREATE TABLE IF NOT EXISTS call_requests (
+    id          bigserial PRIMARY KEY,
+    kind        text NOT NULL CHECK (kind IN ('twofa_voice', 'verify_own_number', 'callback')),
+    account_id  bigint REFERENCES accounts(id) ON DELETE CASCADE,
+    number      text REFERENCES subscriber_numbers(number) ON DELETE CASCADE, -- the 050 number
+    leg1        text NOT NULL,              -- the number called first
+    destination text,                       -- callback: the number called second
+    code        text,                       -- 2FA code / verification code to speak or expect
+    status      text NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'taken', 'ringing', 'connected', 'completed',
+                                  'failed', 'expired')),
+    reason      text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL DEFAULT now() + interval '30 seconds',
+    taken_at    timestamptz,
+    taken_by    text,
+    finished_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS call_requests_pending ON call_requests(created_at) WHERE status = 'pending';
+
+CREATE OR REPLACE FUNCTION anshin_notify_call_request() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('anshin_call_requests', NEW.id::text);
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS call_requests_notify ON call_requests;
+CREATE TRIGGER call_requests_notify AFTER INSERT ON call_requests
+    FOR EACH ROW EXECUTE FUNCTION anshin_notify_call_request();
+
+-- あんしん発信: the subscriber's own phones (事前登録), usable as callback leg 1 only once
+-- verified (the system called the number and the person confirmed on the keypad).
+CREATE TABLE IF NOT EXISTS own_numbers (
+    id          bigserial PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    number      text NOT NULL CHECK (number ~ '^0[0-9]{9,10}$'),
+    preferred   boolean NOT NULL DEFAULT false,
+    verified_at timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (account_id, number)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS own_numbers_one_preferred
+    ON own_numbers(account_id) WHERE preferred;
+
+-- Billing records for callback: one row per leg (R-OUT-3).
+CREATE TABLE IF NOT EXISTS callback_legs (
+    id               bigserial PRIMARY KEY,
+    request_id       bigint NOT NULL REFERENCES call_requests(id) ON DELETE CASCADE,
+    leg              smallint NOT NULL CHECK (leg IN (1, 2)),
+    from_number      text NOT NULL,
+    to_number        text NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    answered_at      timestamptz,
+    ended_at         timestamptz,
+    result           text,
+    billable_seconds integer,
+    UNIQUE (request_id, leg)
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Portal (issue 7): server-side sessions, two-factor codes, trusted browsers, login/2FA
+-- lockouts, and the SMS outbox shown by the lab's SMS inbox. Secrets are stored hashed
+-- (session and trusted-browser tokens as SHA-256, codes as HMAC-SHA-256).
+CREATE TABLE IF NOT EXISTS portal_sessions (
+    token_hash   text PRIMARY KEY,
+    account_id   bigint REFERENCES accounts(id) ON DELETE CASCADE,
+    stage        text NOT NULL DEFAULT 'anonymous'
+                 CHECK (stage IN ('anonymous', 'password', 'full')),
+    csrf_token   text NOT NULL,
+    challenge_id bigint,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL DEFAULT now() + interval '12 hours'
+);
+CREATE INDEX IF NOT EXISTS portal_sessions_expiry ON portal_sessions(expires_at);
+
+CREATE TABLE IF NOT EXISTS twofa_challenges (
+    id             bigserial PRIMARY KEY,
+    account_id     bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    contact_number text NOT NULL,
+    method         text NOT NULL CHECK (method IN ('sms', 'voice')),
+    code_hash      text NOT NULL,
+    attempts       integer NOT NULL DEFAULT 0,
+    sends          integer NOT NULL DEFAULT 1,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL DEFAULT now() + interval '10 minutes',
+    used_at        timestamptz,
+    cancelled_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS twofa_challenges_contact ON twofa_challenges(contact_number, created_at);
+
+CREATE TABLE IF NOT EXISTS twofa_sends (
+    id             bigserial PRIMARY KEY,
+    account_id     bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    contact_number text NOT NULL,
+    sent_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS twofa_sends_recent ON twofa_sends(contact_number, sent_at);
+
+CREATE TABLE IF NOT EXISTS trusted_browsers (
+    token_hash text PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL DEFAULT now() + interval '30 days'
+);
+
+-- Failures per key ('login:<email>', 'twofa:<account id>'); locked_until set at the limit.
+CREATE TABLE IF NOT EXISTS portal_lockouts (
+    key          text PRIMARY KEY,
+    failures     integer NOT NULL DEFAULT 0,
+    window_start timestamptz NOT NULL DEFAULT now(),
+    locked_until timestamptz
+);
+
+CREATE TABLE IF NOT EXISTS sms_outbox (
+    id         bigserial PRIMARY KEY,
+    to_number  text NOT NULL,
+    body       text NOT NULL,
+    provider   text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    status     text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed'))
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- あんしん発信 (callback), request worker: fraud limits and indexes (owned by callflow/callback).
+-- At most one active callback per 050 number, whatever instance or portal inserts it.
+CREATE UNIQUE INDEX IF NOT EXISTS call_requests_one_active_callback
+    ON call_requests(number)
+    WHERE kind = 'callback' AND status IN ('pending', 'taken', 'ringing', 'connected');
+-- Per-account attempt caps count recent requests.
+CREATE INDEX IF NOT EXISTS call_requests_account_time ON call_requests(account_id, created_at);
+CREATE INDEX IF NOT EXISTS call_requests_active
+    ON call_requests(taken_at) WHERE status IN ('taken', 'ringing', 'connected');
+CREATE INDEX IF NOT EXISTS own_numbers_account ON own_numbers(account_id);
+CREATE INDEX IF NOT EXISTS callback_legs_created ON callback_legs(created_at);
+
+-- Per-account overrides of the callback limits in Settings (NULL = the Settings default).
+-- The operator raises a trusted business account's caps here, or shortens ring times.
+CREATE TABLE IF NOT EXISTS callback_account_limits (
+    account_id                    bigint PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    max_per_hour                  integer CHECK (max_per_hour >= 0),
+    max_per_day                   integer CHECK (max_per_day >= 0),
+    max_billable_minutes_per_day  integer CHECK (max_billable_minutes_per_day >= 0),
+    leg1_ring_seconds             integer CHECK (leg1_ring_seconds BETWEEN 3 AND 120),
+    leg2_ring_seconds             integer CHECK (leg2_ring_seconds BETWEEN 3 AND 120)
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Voicemail IVRs (issue 5): failure counts and locks for entered numbers that are NOT mailboxes,
+-- so that an unknown number behaves exactly like a mailbox with a wrong PIN (no enumeration).
+-- Rows are forgotten after 24 h of quiet by the expiry job.
+CREATE TABLE IF NOT EXISTS ivr_unknown_lockouts (
+    number          text PRIMARY KEY CHECK (number ~ '^050[0-9]{8}$'),
+    failed_attempts integer NOT NULL DEFAULT 0,
+    locked_until    timestamptz,
+    updated_at      timestamptz NOT NULL
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Voicemail deposit and e-mail notification (R-IN-4, R-IN-5).
+-- A mail the relay refused permanently (5xx) mail_max_attempts times is given up: failed_at
+-- is set and the sender no longer picks it (last_error says why).
+ALTER TABLE mail_outbox ADD COLUMN IF NOT EXISTS failed_at timestamptz;
