@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,10 +124,22 @@ class Settings(BaseSettings):
     call_request_poll_interval: float = 1.0
     call_request_max_concurrent: int = 20
 
-    # Operator endpoint: health and live-call metrics over HTTP (0 = off).
+    # Data lifecycle (callflow/store/retention.py, docs/operations.md): days each kind of row
+    # is kept, and how often the retention job runs (it also runs at start-up).
+    retention_history_days: int = Field(default=90, ge=1)
+    retention_outbox_days: int = Field(default=30, ge=1)
+    retention_sessions_days: int = Field(default=7, ge=1)
+    retention_billing_days: int = Field(default=7 * 365 + 2, ge=1)  # 7 years
+    retention_interval: float = Field(default=3600.0, gt=0)
+
+    # Operator endpoint: /health, /ready, /metrics (Prometheus) over HTTP (0 = off). The lab
+    # keeps it on 127.0.0.1; a container sets 0.0.0.0 so Prometheus can scrape it.
     status_port: int = 0
+    status_host: str = "127.0.0.1"
 
     log_level: str = "INFO"
+    # "json": one JSON object per line with the call's context (callflow/logs.py)
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def ari_apps(self) -> list[str]:

@@ -6,7 +6,10 @@ shutdown. A job must survive its own errors (log and retry), never end by itself
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from callflow.features.callback.worker import call_request_worker
@@ -14,8 +17,40 @@ from callflow.features.ivr.jobs import voicemail_expiry_job
 from callflow.features.voicemail.recovery import recording_recovery_job
 from callflow.mail.sender import mail_sender_job
 from callflow.services import Services
+from callflow.store import StoreError
+from callflow.store.retention import RetentionPeriods, purge_expired
 
 Job = Callable[[Services], Coroutine[Any, Any, None]]
+
+log = logging.getLogger("callflow.retention")
+
+
+def retention_periods(services: Services) -> RetentionPeriods:
+    s = services.settings
+    return RetentionPeriods(history=timedelta(days=s.retention_history_days),
+                            outbox=timedelta(days=s.retention_outbox_days),
+                            sessions=timedelta(days=s.retention_sessions_days),
+                            billing=timedelta(days=s.retention_billing_days))
+
+
+async def retention_once(services: Services) -> dict[str, int]:
+    deleted = await purge_expired(services.db, services.clock.now(), retention_periods(services))
+    if deleted:
+        log.info("retention: deleted %s", ", ".join(f"{n} {t}" for t, n in deleted.items()))
+    return deleted
+
+
+async def retention_job(services: Services) -> None:
+    """Delete rows past their retention period (callflow/store/retention.py), at start-up and
+    every `retention_interval` seconds. Every app instance runs it; the deletes are idempotent."""
+    while True:
+        try:
+            await retention_once(services)
+        except StoreError as exc:
+            log.warning("retention failed (will retry): %s", exc)
+        except Exception:  # a job must not die
+            log.exception("retention crashed (will retry)")
+        await asyncio.sleep(services.settings.retention_interval)
 
 
 def all_jobs() -> list[tuple[str, Job]]:
@@ -24,4 +59,5 @@ def all_jobs() -> list[tuple[str, Job]]:
         ("mail-sender", mail_sender_job),
         ("recording-recovery", recording_recovery_job),
         ("call-requests", call_request_worker),
+        ("retention", retention_job),
     ]
