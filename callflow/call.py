@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from callflow.ari import AriClient, AriError, AriNotFound, CallEvents
@@ -22,13 +23,17 @@ from callflow.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
+    Dial,
     Event,
     PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
     StasisEnd,
     StasisStart,
 )
 from callflow.ari.models import Channel
-from callflow.stasis_args import StasisArgs
+from callflow.metrics import dtmf_received
+from callflow.stasis_args import Entry, StasisArgs
 
 log = logging.getLogger("callflow.call")
 
@@ -37,6 +42,14 @@ _T = TypeVar("_T")
 
 class CallerHungUp(Exception):
     """The call's primary channel hung up or left Stasis."""
+
+
+@dataclass(frozen=True)
+class DialplanReturn:
+    """How a call the app sent to the dialplan (`continue_to`) came back to it."""
+
+    answered_at: float | None  # monotonic time the dialplan's Dial was answered, if it was
+    back: StasisArgs | None  # the arguments it re-entered Stasis with; None: it ended there
 
 
 class Call:
@@ -79,7 +92,9 @@ class Call:
             self.hung_up = True
             raise CallerHungUp(self.id)
         if isinstance(event, ChannelDtmfReceived) and event.channel.id == self.id:
-            log.debug("call %s DTMF %s", self.id, event.digit)
+            # Never the digit itself: it may be part of a PIN.
+            log.debug("call %s: key pressed", self.id)
+            dtmf_received()
         return event
 
     # -------------------------------------------------------------- actions
@@ -116,6 +131,81 @@ class Call:
         """Leave Stasis for the dialplan at context,extension,priority."""
         await self._on_channel(
             self.ari.continue_in_dialplan(self.id, context, extension, priority))
+
+    async def follow_dialplan(self, back_as: Entry) -> DialplanReturn:
+        """After `continue_to` (and `follow_beyond_stasis`): wait until the call re-enters
+        Stasis as `back_as`, or hangs up after the dialplan's Dial was answered. Raises
+        CallerHungUp if it hangs up unanswered (Dial cancels the other side)."""
+        answered_at: float | None = None
+        while True:
+            # The raw queue: the StasisEnd that `continue` causes is expected here.
+            event = await self.events.get()
+            if isinstance(event, Dial):
+                if (event.caller is not None and event.caller.id == self.id
+                        and event.dialstatus.upper() == "ANSWER"):
+                    answered_at = time.monotonic()
+            elif (isinstance(event, StasisStart) and event.channel.id == self.id
+                  and (back := StasisArgs.parse(event.args)).entry is back_as):
+                # (The call's first StasisStart may still be queued: other arguments.)
+                self.channel = event.channel
+                return DialplanReturn(answered_at, back)
+            elif (isinstance(event, ChannelHangupRequest | ChannelDestroyed)
+                  and event.channel.id == self.id):
+                self.hung_up = True
+                if answered_at is None:
+                    raise CallerHungUp(self.id)
+                return DialplanReturn(answered_at, None)
+
+    # -------------------------------------------------------------- recording
+
+    async def play_silence(self) -> None:
+        """Silence towards the caller until the next playback (AriConflict if the channel
+        cannot take it now)."""
+        await self._on_channel(self.ari.start_silence(self.id))
+
+    async def record(self, name: str, *, max_seconds: int, max_silence_seconds: int,
+                     terminate_on: str = "#") -> None:
+        """Start recording what the caller says into `name` (wav, overwritten if it
+        exists); Asterisk goes on recording without us until `recording_ended`."""
+        await self._on_channel(self.ari.record(
+            self.id, name, fmt="wav", max_duration_seconds=max_seconds,
+            max_silence_seconds=max_silence_seconds, beep=False, terminate_on=terminate_on,
+            if_exists="overwrite"))
+
+    async def stop_recording(self, name: str) -> None:
+        """Stop the recording (no-op if it has ended)."""
+        with contextlib.suppress(AriError):
+            await self.ari.stop_recording(name)
+
+    async def rtp_packets_received(self) -> int:
+        """RTP packets received from the caller so far (AriError without statistics)."""
+        return await self._on_channel(self.ari.rtp_packets_received(self.id))
+
+    async def recording_ended(self, name: str, limit_s: float) -> bool:
+        """Wait until the recording ends (#, max silence, max duration or hang-up); True if
+        the caller hung up. After `limit_s` the recording is stopped."""
+        def done(event: Event) -> bool:
+            return (isinstance(event, RecordingFinished | RecordingFailed)
+                    and event.recording.name == name)
+
+        try:
+            async with asyncio.timeout(limit_s):
+                while not done(await self.next_event()):
+                    pass
+            return False
+        except CallerHungUp:
+            # Asterisk stops the recording when the channel goes and closes the file before
+            # it reports RecordingFinished; wait (briefly) for that so the file is complete.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    while not done(await self.events.get()):
+                        pass
+            return True
+        except TimeoutError:
+            log.warning("call %s: recording %s did not end in %.0fs, stopping it",
+                        self.id, name, limit_s)
+            await self.stop_recording(name)
+            return False
 
     async def play(self, prompt_ids: Sequence[str], *, barge_in: bool = False,
                    timeout: float = 300.0) -> str | None:

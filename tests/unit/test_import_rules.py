@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from callflow.ari import errors as ari_errors
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("callflow", "portal", "ivr_prompts", "labkit")
 PRODUCT = ("callflow", "portal", "ivr_prompts")
@@ -54,6 +56,14 @@ FEATURES = ("inbound", "voicemail", "ivr", "callback")
 RULES: list[Rule] = [
     *(Rule(product, lab, "the product never imports lab tooling or tests")
       for product in PRODUCT for lab in ("labkit", "bench", "tests")),
+    # Speech recognition is a test dependency (the 'hearing' extra), behind one module.
+    *(Rule(package, "faster_whisper", "tests hear through labkit.harness.hearing only",
+           exempt=("labkit.harness.hearing",)) for package in (*PRODUCT, "labkit")),
+    # The schema is migrated in one place, which runs before anything else exists.
+    *(Rule(package, "yoyo", "schema migrations go through callflow.migrate",
+           exempt=("callflow.migrate",)) for package in (*PRODUCT, "labkit")),
+    Rule("callflow.migrate", "callflow", "the migration runner depends on nothing of the app",
+         allowed=("callflow.migrate",)),
     *(Rule("portal", asterisk, "the portal reaches Asterisk only through the database and the "
            "callback service", allowed=CALLBACK_SERVICE)
       for asterisk in ("callflow.ari", "callflow.call", "callflow.features")),
@@ -247,3 +257,26 @@ def test_checks_catch_a_broken_rule_and_a_cycle(tmp_path: Path) -> None:
         ["portal.a:2", "imports", "labkit"]]
     assert cycles(import_graph(found, "portal")) == [["portal.a", "portal.b"]]
     assert any(i.importer == "portal.c" and i.type_checking for i in found)
+
+
+# What a feature may take from the ARI package by name: its exception tree and the type of a
+# call's event queue. Events are read by Call (callflow/call.py) and by the placed-call
+# helper, which originates, follows and bridges the legs the app places itself.
+ARI_NAMES_FOR_FEATURES = frozenset({*ari_errors.__all__, "CallEvents"})
+PLACED_CALL_HELPER = "callflow.features.callback.calls"
+
+
+def names_from_ari(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return {alias.name for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("callflow.ari")
+            for alias in node.names}
+
+
+def test_features_speak_to_asterisk_through_call() -> None:
+    """Features never handle ARI events or models themselves (Call and the placed-call
+    helper do); they catch the ARI exception tree."""
+    offending = {module: sorted(names_from_ari(path) - ARI_NAMES_FOR_FEATURES)
+                 for module, path in module_files().items()
+                 if under(module, "callflow.features") and module != PLACED_CALL_HELPER}
+    assert {m: n for m, n in offending.items() if n} == {}

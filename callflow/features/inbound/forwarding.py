@@ -36,12 +36,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 from callflow.ari import AriError
-from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, Dial, StasisStart
-from callflow.call import Call, CallerHungUp
+from callflow.call import Call
 from callflow.config import Settings
 from callflow.features.inbound.screening import ForwardPlan
 from callflow.outbound import dial_target
-from callflow.stasis_args import Entry, StasisArgs
+from callflow.stasis_args import Entry
 
 log = logging.getLogger("callflow.forwarding")
 
@@ -132,27 +131,12 @@ async def forward(call: Call, plan: ForwardPlan, *, subscriber_number: str,
     except AriError as exc:
         log.warning("call %s: cannot hand the forward to the dialplan: %s", call.id, exc)
         return ForwardReport(ForwardResult.FAILED)
-    answered_at: float | None = None
-    while True:
-        # The raw queue: the StasisEnd that `continue` causes is expected here.
-        event = await call.events.get()
-        if isinstance(event, Dial):
-            if (event.caller is not None and event.caller.id == call.id
-                    and event.dialstatus.upper() == "ANSWER"):
-                answered_at = time.monotonic()
-                log.info("call %s: forwarded to %s and answered", call.id, plan.destination)
-        elif (isinstance(event, StasisStart) and event.channel.id == call.id
-              and (back := StasisArgs.parse(event.args)).entry is Entry.FORWARD_RESULT):
-            # Back from the dialplan: not answered. (The call's first StasisStart may
-            # still be in the queue: it has other arguments.)
-            call.channel = event.channel
-            status = back.dial_status or ""
-            log.info("call %s: forward to %s ended with %s", call.id, plan.destination,
-                     status or "?")
-            return ForwardReport(result_from_dialstatus(status))
-        elif (isinstance(event, ChannelHangupRequest | ChannelDestroyed)
-              and event.channel.id == call.id):
-            call.mark_hung_up()
-            if answered_at is None:
-                raise CallerHungUp(call.id)
-            return ForwardReport(ForwardResult.ANSWERED, time.monotonic() - answered_at)
+    returned = await call.follow_dialplan(Entry.FORWARD_RESULT)
+    if returned.back is None:
+        assert returned.answered_at is not None
+        talk = time.monotonic() - returned.answered_at
+        log.info("call %s: forwarded to %s, answered, %.0f s", call.id, plan.destination, talk)
+        return ForwardReport(ForwardResult.ANSWERED, talk)
+    status = returned.back.dial_status or ""
+    log.info("call %s: forward to %s ended with %s", call.id, plan.destination, status or "?")
+    return ForwardReport(result_from_dialstatus(status))

@@ -21,7 +21,7 @@ import enum
 import logging
 from datetime import datetime, timedelta
 
-from callflow.ari import AriConflict, AriError, AriNotFound, RecordingFailed, RecordingFinished
+from callflow.ari import AriConflict, AriError, AriNotFound
 from callflow.call import Call, CallerHungUp
 from callflow.features.voicemail.audio import (
     AudioInfo,
@@ -142,35 +142,6 @@ async def import_recording(services: Services, rec: RecordingName,
     return Outcome.SAVED, message_id
 
 
-async def _wait_recording_end(call: Call, name: str, limit_s: float) -> bool:
-    """Wait until the recording ends (#, max silence, max duration or hang-up); True if the
-    caller hung up."""
-    try:
-        async with asyncio.timeout(limit_s):
-            while True:
-                event = await call.next_event()
-                if isinstance(event, RecordingFinished | RecordingFailed) \
-                        and event.recording.name == name:
-                    return False
-    except CallerHungUp:
-        # Asterisk stops the recording when the channel goes and closes the file before it
-        # reports RecordingFinished; wait (briefly) for that so the file is complete.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5.0):
-                while True:
-                    event = await call.events.get()
-                    if isinstance(event, RecordingFinished | RecordingFailed) \
-                            and event.recording.name == name:
-                        break
-        return True
-    except TimeoutError:
-        log.warning("call %s: recording %s did not end in %.0fs, stopping it",
-                    call.id, name, limit_s)
-        with contextlib.suppress(AriError):
-            await call.ari.stop_recording(name)
-        return False
-
-
 _QUIET_POLL_S = 0.5
 
 
@@ -181,14 +152,13 @@ async def _end_quiet_line(call: Call, name: str, limit_s: float) -> None:
     loop = asyncio.get_running_loop()
     while True:
         try:
-            received = await call.ari.rtp_packets_received(call.id)
-        except AriError as exc:  # no RTP statistics for this channel: Asterisk's rule only
-            log.debug("call %s: no RTP statistics (%s)", call.id, exc)
+            received = await call.rtp_packets_received()
+        except (AriError, CallerHungUp) as exc:  # no RTP statistics: Asterisk's rule only
+            log.debug("call %s: no RTP statistics (%r)", call.id, exc)
             return
         if rule.observe(received, loop.time()):
             log.info("call %s: no RTP for %.0fs, ending recording %s", call.id, limit_s, name)
-            with contextlib.suppress(AriError):
-                await call.ari.stop_recording(name)
+            await call.stop_recording(name)
             return
         await asyncio.sleep(_QUIET_POLL_S)
 
@@ -248,14 +218,12 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
             # and a caller who pauses before speaking is cut off long before the silence
             # limit. (Playing a prompt afterwards replaces it.)
             with contextlib.suppress(AriConflict):
-                await call.ari.start_silence(call.id)
+                await call.play_silence()
             # terminateOn '#': 「お話が終わりましたら、シャープを押してください」. The digit
             # itself is not in the file (RFC 4733 / INFO DTMF never reach the audio).
-            await call.ari.record(
-                call.id, name, fmt="wav", max_duration_seconds=settings.voicemail_max_seconds,
-                max_silence_seconds=settings.voicemail_max_silence_seconds, beep=False,
-                terminate_on="#", if_exists="overwrite")
-        except AriNotFound:
+            await call.record(name, max_seconds=settings.voicemail_max_seconds,
+                              max_silence_seconds=settings.voicemail_max_silence_seconds)
+        except CallerHungUp:
             return Outcome.NO_MESSAGE, None
         except AriConflict as exc:
             log.warning("call %s: cannot record: %s", call.id, exc)
@@ -269,8 +237,7 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
         quiet_line = asyncio.create_task(_end_quiet_line(
             call, name, settings.voicemail_max_silence_seconds))
         try:
-            hung_up = await _wait_recording_end(call, name,
-                                                settings.voicemail_max_seconds + 30)
+            hung_up = await call.recording_ended(name, settings.voicemail_max_seconds + 30)
         finally:
             quiet_line.cancel()
             with contextlib.suppress(asyncio.CancelledError):
