@@ -1,8 +1,11 @@
--- 050 Anshin Number: the database schema, the one source of truth.
+-- 050 Anshin Number: the database schema, readable whole.
 SET client_min_messages = warning;
 -- Limits from SPEC.md are enforced here (constraints and triggers), so they hold for every
 -- app instance, the portal and the operator CLI alike.
--- Idempotent: safe to apply to an existing database (CREATE ... IF NOT EXISTS).
+-- Databases get this schema through the migrations in callflow/migrations/ (`python -m
+-- callflow.migrate upgrade`, docs/operations.md), not by applying this file: a change here
+-- needs a new migration, and tests/integration/test_migrations.py fails until the migrations
+-- give exactly this schema (pg_dump of both compared).
 
 CREATE TABLE IF NOT EXISTS accounts (
     id            bigserial PRIMARY KEY,
