@@ -20,9 +20,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import random
 import struct
+import wave
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -521,6 +523,9 @@ def write_audio_pcap(path: Path | str, seconds: float, *, kind: str = "speech") 
 
 # --------------------------------------------------------------------------- receiver
 
+#: raw audio bytes (a name of its own: RtpStats has a field called ``bytes``)
+Pcm = bytes
+
 #: mean |amplitude| above which a G.711 frame counts as "voice" (not silence/comfort noise)
 VOICE_THRESHOLD = 200.0
 
@@ -540,10 +545,50 @@ class RtpStats:
     first_at: float | None = None
     last_at: float | None = None
     rtcp_packets: int = 0
+    #: what the caller heard: the G.711 audio decoded to 16-bit little-endian linear PCM at
+    #: 8 kHz, in arrival order, with the gaps when nothing arrived filled with silence
+    pcm: Pcm = field(default=b"", repr=False, compare=False)
 
     @property
     def received_media(self) -> bool:
         return self.packets > 0
+
+    def wav(self) -> Pcm:
+        """What the caller heard as a WAV file (8 kHz, 16-bit, mono)."""
+        return pcm_to_wav(self.pcm)
+
+
+def pcm_to_wav(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit mono linear PCM as a WAV file."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return buf.getvalue()
+
+
+#: a pause between packets longer than this is heard as silence of that length (Asterisk
+#: sends nothing between some announcements); shorter gaps are network jitter
+_GAP_AS_SILENCE_S = 0.1
+
+
+def heard_pcm(frames: Sequence[tuple[float, int, bytes]]) -> bytes:
+    """Decode (arrival time, payload type, G.711 payload) frames to 16-bit linear PCM, laid
+    out one after the other, with silence where the sender paused."""
+    out = bytearray()
+    if not frames:
+        return b""
+    first = frames[0][0]
+    for arrived, payload_type, payload in frames:
+        due = round((arrived - first) * SAMPLE_RATE)  # where this frame starts, by arrival
+        have = len(out) // 2
+        if due - have > _GAP_AS_SILENCE_S * SAMPLE_RATE:
+            out += b"\x00\x00" * (due - have)
+        table = _ALAW_DECODE if payload_type == PT_PCMA else _ULAW_DECODE
+        out += struct.pack(f"<{len(payload)}h", *(table[b] for b in payload))
+    return bytes(out)
 
 
 class RtpReceiver(asyncio.DatagramProtocol):
@@ -565,6 +610,7 @@ class RtpReceiver(asyncio.DatagramProtocol):
         self.last_at: float | None = None
         self.rtcp_packets = 0
         self.transport: asyncio.DatagramTransport | None = None
+        self._audio: list[tuple[float, int, bytes]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -591,6 +637,7 @@ class RtpReceiver(asyncio.DatagramProtocol):
         if pkt.payload_type in (PT_PCMU, PT_PCMA):
             seconds = len(pkt.payload) / SAMPLE_RATE
             self.audio_s += seconds
+            self._audio.append((now, pkt.payload_type, pkt.payload))
             if mean_abs_amplitude(pkt.payload, pkt.payload_type) > VOICE_THRESHOLD:
                 self.voiced_s += seconds
         elif pkt.payload_type in self._event_pts or (
@@ -615,6 +662,7 @@ class RtpReceiver(asyncio.DatagramProtocol):
             first_at=self.first_at,
             last_at=self.last_at,
             rtcp_packets=self.rtcp_packets,
+            pcm=heard_pcm(self._audio),
         )
 
 

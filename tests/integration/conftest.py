@@ -17,6 +17,7 @@ from integration.support import MailSink, new_subscriber
 from labkit import fixtures
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.hearing import Ears
 from labkit.postgres import PgCluster
 
 __all__ = ["new_subscriber"]
@@ -41,6 +42,17 @@ def asterisk(lab_dir: Path) -> Iterator[AsteriskContainer]:
     with fixtures.asterisk_container(lab_dir / "asterisk", "t",
                                      log_path=BUILD / "test-asterisk.log") as container:
         yield container
+
+
+@pytest.fixture(scope="session")
+def ears() -> Iterator[Ears]:
+    """The offline Japanese recogniser, loaded once per session. Without it a test that hears
+    fails (HearingUnavailable), it never skips. Transcripts and their CPU cost go to
+    build/hearing.log."""
+    listener = Ears()
+    yield listener
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / "hearing.log").write_text(listener.report() + "\n")
 
 
 @pytest.fixture(scope="session")

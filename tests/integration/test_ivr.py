@@ -34,6 +34,7 @@ from callflow.store import mailbox as store
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.hearing import Ears, heard_in_order, missing_words
 from labkit.harness.sipp import CallResult, Dtmf, Hangup, Wait, place_call
 from labkit.harness.sipp import Step as SippStep
 from labkit.harness.wait import wait_until
@@ -137,9 +138,21 @@ def logins(sql: Sql, number: str) -> list[str]:
     return [f"{str(r[0]).split(':')[0]}:{str(r[1]).split(':')[1]}" for r in rows]
 
 
+async def assert_heard(ears: Ears, result: CallResult, *words: str,
+                       in_order: bool = False) -> str:
+    """The caller heard these words (recognised from the audio sent to SIPp)."""
+    assert result.rtp is not None, result.describe()
+    text = await ears.hear(result.rtp.wav())
+    if in_order:
+        assert heard_in_order(words, text), f"not heard in order {words}: {text!r}"
+    else:
+        assert not missing_words(words, text), f"not heard {missing_words(words, text)}: {text!r}"
+    return text
+
+
 def restart(app: AppProcess, **env: str) -> None:
     app.stop()
-    for key in ("ANSHIN_CLOCK_OFFSET_S",):
+    for key in ("ANSHIN_CLOCK_OFFSET_S", "ANSHIN_VOICEMAIL_EXPIRY_INTERVAL"):
         app.env.pop(key, None)
     app.env.update(env)
     app.start()
@@ -149,7 +162,7 @@ def restart(app: AppProcess, **env: str) -> None:
 # ------------------------------------------------------------------ authentication and lock
 
 async def test_wrong_pin_three_times_locks_both_ivrs_survives_restart_and_lifts(
-        app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, ears: Ears) -> None:
     number = new_mailbox(sql, pin="7733")  # repeated digits in the PIN: separate presses
     old = add_message(sql, number, age=timedelta(hours=169))
     t0 = datetime.now(UTC)
@@ -158,6 +171,9 @@ async def test_wrong_pin_three_times_locks_both_ivrs_survives_restart_and_lifts(
     result = await dial(asterisk, RETRIEVAL, wrong)
     assert result.answered and result.remote_hung_up, result.describe()
     assert result.rtp is not None and result.rtp.voiced_s > 5, result.describe()
+    # the lock announcement (the keys typed ahead cut the prompts before it short)
+    await assert_heard(ears, result, "3回間違えたため", "ご利用を制限しております",
+                       "おかけ直しください", in_order=True)
     failed, until = lockout(sql, number)
     assert failed == 3 and until is not None
     assert timedelta(minutes=14) < until - t0 < timedelta(minutes=16)
@@ -166,6 +182,8 @@ async def test_wrong_pin_three_times_locks_both_ivrs_survives_restart_and_lifts(
     result = await dial(asterisk, PIN_CHANGE, login(number, "7733", "info"))
     assert result.answered and result.remote_hung_up, result.describe()
     assert result.remote_bye_after_s is not None and result.remote_bye_after_s > 5
+    await assert_heard(ears, result, "3回間違えたため", "ご利用を制限しております",
+                       in_order=True)
     assert lockout(sql, number) == (3, until)
 
     try:
@@ -184,6 +202,44 @@ async def test_wrong_pin_three_times_locks_both_ivrs_survives_restart_and_lifts(
             "retrieval_ivr:ok"]
         # the expiry job ran at start-up: the 169 h old message is gone (row and audio)
         assert old not in messages(sql, number)
+    finally:
+        restart(app)
+
+
+async def test_lock_made_in_the_pin_change_ivr_holds_in_retrieval(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, ears: Ears) -> None:
+    # the other direction of the test above: three wrong PINs in 050-3300-5141, then the
+    # right PIN in 050-3300-5000 is refused with the lock announcement
+    number = new_mailbox(sql)
+    add_message(sql, number, age=timedelta(hours=1))
+    steps: list[SippStep] = [Wait(1.0)]
+    for pin in ("4827", "4828", "4829"):
+        steps += [keys(number + "#", "info"), keys(pin + "#", "info")]
+    result = await dial(asterisk, PIN_CHANGE, steps)
+    assert result.answered and result.remote_hung_up, result.describe()
+    failed, until = lockout(sql, number)
+    assert failed == 3 and until is not None
+    result = await dial(asterisk, RETRIEVAL, login(number, "4826", "info"))
+    assert result.answered and result.remote_hung_up, result.describe()
+    text = await assert_heard(ears, result, "3回間違えたため", "ご利用を制限しております")
+    assert "件目" not in text and "メッセージが" not in text, text  # no message presented
+    assert lockout(sql, number) == (3, until)
+    assert logins(sql, number) == ["pin_change_ivr:rejected"] * 2 + [
+        "pin_change_ivr:locked", "retrieval_ivr:locked"]
+    assert played(sql, number) == []
+
+
+async def test_expiry_job_runs_periodically_not_only_at_start(
+        app: AppProcess, sql: Sql) -> None:
+    try:
+        restart(app, ANSHIN_VOICEMAIL_EXPIRY_INTERVAL="1")
+        number = new_mailbox(sql)
+        # stored after the start-up run: only a later, periodic run can remove it
+        old = add_message(sql, number, age=timedelta(hours=169))
+        young = add_message(sql, number, age=timedelta(hours=167))
+        await wait_until(lambda: old not in messages(sql, number), 15,
+                         "the periodic expiry run removing the 169 h old message")
+        assert young in messages(sql, number)
     finally:
         restart(app)
 
@@ -235,18 +291,20 @@ async def test_hangup_during_login_ends_the_call_task(app: AppProcess,
 
 async def test_empty_mailbox_announces_and_hangs_up(app: AppProcess,
                                                     asterisk: AsteriskContainer,
-                                                    sql: Sql) -> None:
+                                                    sql: Sql, ears: Ears) -> None:
     number = new_mailbox(sql)
     result = await dial(asterisk, RETRIEVAL, login(number, "4826", "info"))
     assert result.answered and result.remote_hung_up, result.describe()
     # 「メッセージはお預かりしておりません。ご利用ありがとうございました。」 ≈ 4 s
     assert result.rtp is not None and result.rtp.voiced_s > 3, result.describe()
+    await assert_heard(ears, result, "メッセージはお預かりしておりません",
+                       "ご利用ありがとうございました", in_order=True)
     assert lockout(sql, number) == (0, None)
 
 
 async def test_play_replay_next_wraparound_delete_all(app: AppProcess,
                                                       asterisk: AsteriskContainer,
-                                                      sql: Sql) -> None:
+                                                      sql: Sql, ears: Ears) -> None:
     number = new_mailbox(sql)
     first = add_message(sql, number, age=timedelta(hours=2))
     second = add_message(sql, number, age=timedelta(hours=1))
@@ -260,6 +318,14 @@ async def test_play_replay_next_wraparound_delete_all(app: AppProcess,
     assert messages(sql, number) == {}
     assert [m for m, _ in played(sql, number)] == [first, first, second, first, second]
     assert result.rtp is not None and result.rtp.voiced_s > 15, result.describe()
+    # what the caller heard, in order: the count, the first header, its replay (no 再生済み),
+    # 9# refused, the second, the wrap back to the first (now 再生済み), its deletion, the
+    # second (now 1件目), and the last deletion
+    await assert_heard(ears, result, "新しいメッセージが", "2件", "1件目", "1件目",
+                       "入力が正しくありません", "2件目", "最初のメッセージに戻ります", "1件目",
+                       "再生済みです", "メッセージを消去しました", "1件目",
+                       "すべてのメッセージを消去しました",
+                       in_order=True)
 
 
 async def test_heard_on_second_call_and_expired_never_played(
@@ -301,7 +367,7 @@ async def test_keys_during_a_message_act_on_it_at_once(
 # ------------------------------------------------------------------ PIN change
 
 async def test_pin_change_mismatch_then_success_works_in_retrieval(
-        app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, ears: Ears) -> None:
     number = new_mailbox(sql)
     steps = [*login(number, "4826", "rfc4733"), keys("3#", "rfc4733"),
              keys("3911#", "rfc4733"), keys("3912#", "rfc4733"),  # mismatch
@@ -309,6 +375,9 @@ async def test_pin_change_mismatch_then_success_works_in_retrieval(
              keys("3911#", "rfc4733"), keys("3911#", "rfc4733")]
     result = await dial(asterisk, PIN_CHANGE, steps)
     assert result.answered and result.remote_hung_up, result.describe()
+    # (the mismatch and the too-short PIN are answered too, but the keys typed ahead cut
+    # those prompts short; the last one is heard whole)
+    await assert_heard(ears, result, "暗証番号を変更しました")
     row = sql.execute("SELECT voicemail_pin_hash FROM subscriber_numbers WHERE number = %s",
                       (number,)).fetchone()
     assert row is not None and isinstance(row[0], str)
