@@ -9,8 +9,9 @@
 #         the URL, $PGPASSWORD or ~/.pgpass
 #   DIR   where dumps go (default: $ANSHIN_BACKUP_DIR or ./backups)
 #   N     dumps kept in DIR, oldest removed first (default: $ANSHIN_BACKUP_KEEP or 14; 0 = all)
-#   0-9   pg_dump's compression (default: $ANSHIN_BACKUP_COMPRESS or 6); the audio compresses
-#         little, so 0 is much faster for a larger file
+#   0-9   pg_dump's compression (default: $ANSHIN_BACKUP_COMPRESS or 1): the audio compresses
+#         little, so higher levels cost minutes for a few percent; 0 doubles the size (bytea
+#         is dumped as hex text)
 #
 # Prints the path of the new dump. The dump is written beside its final name and renamed only
 # after pg_restore has read its table of contents back, so a crash never leaves a truncated
@@ -20,7 +21,7 @@ set -euo pipefail
 url=${ANSHIN_DATABASE_URL:-}
 dir=${ANSHIN_BACKUP_DIR:-./backups}
 keep=${ANSHIN_BACKUP_KEEP:-14}
-compress=${ANSHIN_BACKUP_COMPRESS:-6}
+compress=${ANSHIN_BACKUP_COMPRESS:-1}
 while (($#)); do
   case $1 in
     --database-url) url=$2; shift 2 ;;
