@@ -244,7 +244,7 @@ def run_step(lab: Lab, mode: Mode, dialed: str, rate: float, duration_s: float,
     res.samples = sampler.samples
     res.tp_samples = sampler.tp
     if mode.app:
-        res.app_metrics = lab.app_get("/metrics")
+        res.app_metrics = lab.app_get("/metrics.json")
     stat_csv = workdir / "stat.csv"
     if stat_csv.exists():
         stats = _sipp_stats(stat_csv)

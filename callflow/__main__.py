@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from callflow.app import App
 from callflow.config import Settings
 from callflow.deployment import app_problems, invalid_settings, refuse_to_start
+from callflow.logs import configure as configure_logs
 
 
 async def _main(settings: Settings) -> None:
@@ -31,10 +31,7 @@ def main() -> None:
     except ValidationError as exc:
         invalid_settings("callflow", exc)
     refuse_to_start("callflow", app_problems(settings, os.environ))
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logs(settings.log_level, settings.log_format, "callflow")
     asyncio.run(_main(settings))
 
 

@@ -25,17 +25,31 @@ from callflow.features.callback.store import close_adopted_legs
 from callflow.features.inbound import handler as inbound
 from callflow.features.ivr.driver import handle_pin_change, handle_retrieval
 from callflow.jobs import all_jobs
-from callflow.metrics import Metrics
+from callflow.logs import bind
+from callflow.metrics import LiveFigures, Metrics
 from callflow.routing import Route, RouteKind, classify
 from callflow.services import Services
 from callflow.status import StatusServer
 from callflow.store import Database, StoreError
 from callflow.store.calls import log_call
+from callflow.store.figures import database_reachable, operational_figures
 from callflow.store.subscribers import incoming_call
 
 log = logging.getLogger("callflow.app")
 
 RouteHandler = Callable[[Call, Services], Awaitable[None]]
+
+#: Asterisk global the dialplan counts its "temporarily unavailable" fallbacks in
+#: (dialplan/anshin.conf, [anshin-after-stasis])
+FALLBACK_COUNTER = "ANSHIN_FALLBACKS"
+
+
+class _CallEnd:
+    """How a call ended, for anshin_calls_total{route, outcome}."""
+
+    def __init__(self) -> None:
+        self.route = "none"  # until routing.classify decided
+        self.outcome = "completed"
 
 
 async def _not_in_service(call: Call, services: Services) -> None:
@@ -71,6 +85,11 @@ class App:
                                  clock=SystemClock(settings.clock_offset_s),
                                  dispatcher=self.dispatcher,
                                  ari_connected=self.stream.connected)
+        self.metrics.watch_live(LiveFigures(
+            live_calls=lambda: self.dispatcher.live_calls,
+            ari_connected=self.stream.connected.is_set,
+            ari_connections=lambda: self.stream.connections,
+            ari_reconnects=lambda: self.stream.reconnects))
         self.calls_handled = 0
         self.started_at = time.time()
 
@@ -79,7 +98,12 @@ class App:
             for name, job in all_jobs():
                 jobs.create_task(job(self.services), name=f"job-{name}")
             jobs.create_task(self.metrics.watch_loop(), name="loop-lag")
-            status = StatusServer(self.health, self.metrics, self.settings.status_port)
+            jobs.create_task(self.metrics.watch_database(
+                lambda: operational_figures(self.db, self.services.clock.now()),
+                self._fallback_count), name="metrics-database")
+            status = StatusServer(self.health, self.metrics, self.settings.status_port,
+                                  database_ok=lambda: database_reachable(self.db),
+                                  host=self.settings.status_host)
             await status.start()
             try:
                 await self.stream.run()
@@ -97,6 +121,12 @@ class App:
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 
+    async def _fallback_count(self) -> int | None:
+        if not self.stream.connected.is_set():
+            return None
+        value = await self.ari.get_global_var(FALLBACK_COUNTER)
+        return int(value) if value is not None and value.isdigit() else 0
+
     # ---------------------------------------------------------------- resync
 
     async def _resync(self) -> None:
@@ -113,6 +143,12 @@ class App:
           is gone): it is hung up rather than left in silence.
         """
         await self._set_event_filter()
+        # What the dialplan announced while no app was connected shows at once (the
+        # periodic refresh is slower).
+        try:
+            self.metrics.fallbacks = await self._fallback_count()
+        except (AriError, ValueError) as exc:
+            log.debug("resync: fallback count not read: %s", exc)
         try:
             channels = await self.ari.list_channels()
             bridges = await self.ari.list_bridges()
@@ -199,27 +235,39 @@ class App:
 
     async def _run_call(self, start: StasisStart, events: CallEvents) -> None:
         self.metrics.call_started(None if start.adopted else start.timestamp)
+        bind(call_id=start.channel.id, channel=start.channel.name or None)
         call = Call(self.ari, events, start, self.settings.prompt_prefix)
         self.calls_handled += 1
+        end = _CallEnd()
         try:
             if start.adopted:
                 # No state survives a lost connection; hang up rather than leave a caller
                 # in silence. (Bridged calls are adopted by _watch_bridge instead.)
                 log.info("call %s: orphan after reconnect, hanging up", call.id)
+                end.route, end.outcome = "adopted", "orphan"
                 await call.hangup()
                 return
-            await self._route(call)
+            await self._route(call, end)
         except CallerHungUp:
+            end.outcome = "caller_hung_up"
             log.info("call %s: caller hung up", call.id)
         except (AriError, StoreError) as exc:
+            end.outcome = "error"
             log.warning("call %s: ended on error: %s", call.id, exc)
+        except Exception:
+            end.outcome = "error"  # a bug: the dispatcher logs it
+            raise
         finally:
+            self.metrics.call_ended(end.route, end.outcome)
             await call.hangup()
 
-    async def _route(self, call: Call) -> None:
+    async def _route(self, call: Call, end: _CallEnd) -> None:
         dialed = call.stasis.dialed_or(call.channel.dialplan_exten)
         route = classify(dialed, retrieval_number=self.settings.retrieval_number,
                          pin_change_number=self.settings.pin_change_number)
+        end.route = route.kind.value
+        if route.kind is RouteKind.SUBSCRIBER:
+            bind(number=route.number)
         caller = call.channel.caller.number or None
         log.info("call %s from %r to %r: %s", call.id, caller, dialed, route.kind.value)
         incoming = None
@@ -231,12 +279,14 @@ class App:
                     channel_id=call.id, dialed=dialed[:64], caller=caller)
                 if incoming is None:
                     route = Route(RouteKind.NOT_IN_SERVICE, route.number)
+                    end.route = route.kind.value
             else:
                 await log_call(self.db, channel_id=call.id, dialed=dialed[:64],
                                route=route.kind.value, caller=caller)
         except StoreError as exc:
             # Degraded mode: without the database we cannot screen or route safely.
             log.error("call %s: database unavailable (%s): announcing", call.id, exc)
+            end.outcome = "unavailable"
             await announcements.unavailable(call)
             return
         if route.kind is RouteKind.SUBSCRIBER:

@@ -42,12 +42,21 @@ class AppProcess:
         except (OSError, ValueError):
             return None
 
+    def ready(self) -> bool:
+        """GET /ready: the app's ARI WebSocket is connected and its database answers."""
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.status_port}/ready", timeout=3) as r:
+                return bool(r.status == 200)
+        except (OSError, ValueError):  # HTTPError (503: not ready) is an OSError
+            return False
+
     def wait_connected(self, timeout: float = 30.0) -> float:
-        """Wait until the app reports its ARI WebSocket connected; seconds taken."""
+        """Wait until the app is ready (/ready: ARI connected, database reachable); seconds
+        taken."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            h = self.health()
-            if h and h.get("ari_connected"):
+            if self.ready():
                 return time.monotonic() - t0
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"app exited ({self.proc.returncode}):\n{self.log_tail()}")

@@ -6,6 +6,8 @@ routes take what they share from portal.request_context."""
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,12 +19,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from callflow.logs import bind
 from callflow.numbers import display
 from callflow.pins import PIN_DIGITS
 from callflow.store import Database, StoreUnavailable
 from callflow.store.forwarding import MAX_DESTINATIONS
 from portal import api, auth, web
 from portal.config import PortalSettings
+from portal.metrics import PROBES, PortalMetrics, route_template
+from portal.metrics import router as probes_router
 from portal.request_context import (
     NONCE_COOKIE,
     SESSION_COOKIE,
@@ -81,12 +86,16 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
                   openapi_url="/api/openapi.json")
     portal = Portal(settings, db, sms, templates, passwords or auth.PasswordHashing())
     app.state.portal = portal
+    app.state.metrics = PortalMetrics()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
     async def sessions_and_headers(request: Request,
                                    call_next: Callable[[Request], Awaitable[Response]]
                                    ) -> Response:
+        if request.url.path in PROBES:
+            # Probes and metrics need no session: /health must answer with the database down.
+            return await call_next(request)
         request.state.session = None
         request.state.new_session_token = None
         request.state.new_nonce = None
@@ -113,6 +122,20 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
                                 max_age=settings.portal_session_hours * 3600, path="/")
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
+        return response
+
+    @app.middleware("http")
+    async def request_context_and_timing(request: Request,
+                                         call_next: Callable[[Request], Awaitable[Response]]
+                                         ) -> Response:
+        # Outermost: every log line of the request carries its id, method and path.
+        bind(request_id=secrets.token_hex(6), method=request.method, path=request.url.path)
+        started = time.monotonic()
+        response = await call_next(request)
+        if request.url.path not in PROBES:
+            app.state.metrics.requests.labels(
+                method=request.method, route=route_template(request),
+                status=f"{response.status_code // 100}xx").observe(time.monotonic() - started)
         return response
 
     @app.exception_handler(LoginRequired)
@@ -195,6 +218,7 @@ def create_app(settings: PortalSettings | None = None, *, sms: SmsProvider | Non
                             "</title><p>ただいまご利用いただけません。しばらくしてから再度お試しください。",
                             status_code=503)
 
+    app.include_router(probes_router)
     app.include_router(web.router)
     app.include_router(api.router)
     return app

@@ -38,6 +38,10 @@ class PortalSettings(BaseSettings):
     portal_sms_gateway_url: str = ""
     portal_sms_gateway_token: str = ""
     portal_sms_timeout: float = 5.0
+    # Logs: level, and "json" for one JSON object per line with the request's context
+    # (callflow/logs.py); GET /metrics serves the Prometheus metrics (portal/metrics.py).
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     # Limits (R-ACC-4)
     portal_code_minutes: int = 10
     portal_login_max_failures: int = 5

@@ -10,6 +10,7 @@ from enum import Enum
 from fastapi import Request
 
 from portal import auth, data
+from portal.metrics import metrics_of
 from portal.request_context import (
     TRUST_COOKIE,
     CsrfRejected,
@@ -52,6 +53,7 @@ async def password_step(request: Request, email: str, password: str) -> Outcome:
     attempt = await auth.begin_attempt(p.db, key, limit=limit,
                                        minutes=p.settings.portal_lock_minutes)
     if not attempt.allowed:
+        metrics_of(request).logins.labels(outcome="locked").inc()
         return Outcome.LOCKED
     try:
         # argon2 runs in the hashing threads, bounded: refused when too many are queued
@@ -61,6 +63,9 @@ async def password_step(request: Request, email: str, password: str) -> Outcome:
         raise
     if account is None or not ok:
         log.info("login failed (locked=%s)", attempt.locks)
+        metrics_of(request).logins.labels(outcome="bad").inc()
+        if attempt.locks:
+            metrics_of(request).lockouts.labels(kind="login").inc()
         return Outcome.LOCKED if attempt.locks else Outcome.BAD
     await auth.clear_failures(p.db, key)
     old = session_of(request)
@@ -73,6 +78,7 @@ async def password_step(request: Request, email: str, password: str) -> Outcome:
     set_session_cookie(request, token)
     request.state.session = session
     log.info("login account=%s trusted=%s", account.id, trusted)
+    metrics_of(request).logins.labels(outcome="trusted" if trusted else "ok").inc()
     return Outcome.TRUSTED if trusted else Outcome.OK
 
 
@@ -153,10 +159,12 @@ async def send_code(request: Request, contact_id: int | None, method: str) -> Se
         await _deliver(p, contact, method, acct, code)
     except SmsError as exc:
         log.warning("2FA SMS failed: %s", exc)
+        metrics_of(request).twofa_send_failed.labels(method=method).inc()
         await auth.cancel_challenge(p.db, challenge.id)
         return SendResult(False, MSG_SEND_FAILED, "method")
     await auth.update_session(p.db, s, challenge_id=challenge.id)
     log.info("2FA code sent account=%s method=%s", acct, method)
+    metrics_of(request).twofa_sent.labels(method=method).inc()
     return SendResult(True)
 
 
@@ -177,7 +185,10 @@ async def resend_code(request: Request) -> SendResult:
         await _deliver(p, challenge.contact_number, challenge.method, account_id(s), code)
     except SmsError as exc:
         log.warning("2FA SMS resend failed: %s", exc)
+        metrics_of(request).twofa_send_failed.labels(method=challenge.method).inc()
         return SendResult(False, MSG_SEND_FAILED, "code")
+    log.info("2FA code sent again account=%s method=%s", account_id(s), challenge.method)
+    metrics_of(request).twofa_sent.labels(method=challenge.method).inc()
     return SendResult(True)
 
 
@@ -187,24 +198,29 @@ async def verify_code(request: Request, code: str) -> SendResult:
     s = pending_session(request)
     acct = account_id(s)
     key = f"twofa:{acct}"
+    checks = metrics_of(request).twofa_checks
     if await auth.locked(p.db, key):
+        checks.labels(outcome="locked").inc()
         return SendResult(False, MSG_LOCKED, "code")
     challenge = await auth.get_challenge(p.db, s.challenge_id, acct)
     if challenge is None:
         return SendResult(False, "もう一度最初から操作してください。", "code")
-    if not challenge.live:
-        return SendResult(False, MSG_EXPIRED, "code")
-    if challenge.attempts >= p.settings.portal_code_max_failures:
+    if not challenge.live or challenge.attempts >= p.settings.portal_code_max_failures:
+        checks.labels(outcome="expired").inc()
         return SendResult(False, MSG_EXPIRED, "code")
     # Counted per account across resends (a new code does not restart the count), and before
     # the check, so concurrent wrong codes cannot outrun the lock.
     attempt = await auth.begin_attempt(p.db, key, limit=p.settings.portal_code_max_failures,
                                        minutes=p.settings.portal_lock_minutes)
     if not attempt.allowed:
+        checks.labels(outcome="locked").inc()
         return SendResult(False, MSG_LOCKED, "code")
     if not await auth.check_code(p.db, p.settings.portal_secret, challenge, code,
                                  p.settings.portal_code_max_failures):
         log.info("2FA code wrong account=%s (locked=%s)", acct, attempt.locks)
+        checks.labels(outcome="wrong").inc()
+        if attempt.locks:
+            metrics_of(request).lockouts.labels(kind="twofa").inc()
         return SendResult(False, MSG_LOCKED if attempt.locks else MSG_BAD_CODE, "code")
     await auth.clear_failures(p.db, key)
     await auth.end_session(p.db, s)
@@ -213,6 +229,7 @@ async def verify_code(request: Request, code: str) -> SendResult:
     set_session_cookie(request, token)
     request.state.session = session
     log.info("2FA passed account=%s", acct)
+    checks.labels(outcome="ok").inc()
     return SendResult(True)
 
 

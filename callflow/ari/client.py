@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .errors import AriError, AriProtocolError, error_for_status
+from .errors import AriError, AriNotFound, AriProtocolError, error_for_status
 from .models import (
     AsteriskInfo,
     Bridge,
@@ -364,6 +364,17 @@ class AriClient:
             raise AriProtocolError(f"expected a Variable object, got {type(data).__name__}")
         value = data.get("value")
         return value if isinstance(value, str) else "" if value is None else str(value)
+
+    async def get_global_var(self, variable: str) -> str | None:
+        """A dialplan global variable (None when Asterisk does not have it)."""
+        try:
+            data = await self.request("GET", "/asterisk/variable", params={"variable": variable})
+        except AriNotFound:
+            return None
+        if not isinstance(data, Mapping):
+            raise AriProtocolError(f"expected a Variable object, got {type(data).__name__}")
+        value = data.get("value")
+        return value if isinstance(value, str) and value else None
 
     async def continue_in_dialplan(
         self,

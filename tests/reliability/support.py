@@ -161,6 +161,15 @@ async def wait_health(app: AppProcess, predicate: Callable[[dict[str, object]], 
         await asyncio.sleep(0.02)
 
 
+async def wait_ready(app: AppProcess, timeout: float, what: str) -> float:
+    """Poll /ready (ARI connected, database reachable) until it answers 200; seconds taken."""
+    t0 = time.monotonic()
+    while not await asyncio.to_thread(app.ready):
+        assert time.monotonic() - t0 < timeout, f"timed out after {timeout}s: {what}"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - t0
+
+
 def as_int(value: object) -> int:
     return int(value) if isinstance(value, int | float | str) else 0
 

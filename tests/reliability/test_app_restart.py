@@ -15,7 +15,7 @@ from labkit.asterisk import AsteriskContainer
 from labkit.harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
 from labkit.harness.wait import wait_until
 from reliability.results import Row
-from reliability.support import wait_health, wait_no_channels
+from reliability.support import wait_health, wait_no_channels, wait_ready
 
 pytestmark = pytest.mark.lab
 
@@ -49,8 +49,7 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
         t_kill = time.monotonic()
         voiced_at_kill = uas.rtp_stats().voiced_s
         app.start()
-        back_s = await wait_health(app, lambda h: bool(h.get("ari_connected")), 30,
-                                   "the app to come back")
+        back_s = await wait_ready(app, 30, "the app to come back")
         ivr_result = await ivr
         ivr_end_s = time.monotonic() - t_kill
         assert ivr_result.answered and ivr_result.remote_hung_up, ivr_result.describe()
@@ -91,8 +90,7 @@ async def test_restart_while_forward_rings_reaches_voicemail(
         await uas.wait_for(lambda ms: any(m.method == "INVITE" for m in ms), timeout_s=10)
         app.kill()
         app.start()
-        back_s = await wait_health(app, lambda h: bool(h.get("ari_connected")), 30,
-                                   "the app to come back")
+        back_s = await wait_ready(app, 30, "the app to come back")
         result = await call
     assert result.answered, result.describe()
     assert result.received("INVITE", status=180), "ringback while the forward rang"

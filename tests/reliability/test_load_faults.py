@@ -18,7 +18,7 @@ from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.ports import free_port
 from reliability.results import Row
-from reliability.support import channel_log, health, wait_health, wait_no_channels
+from reliability.support import channel_log, health, wait_health, wait_no_channels, wait_ready
 
 pytestmark = pytest.mark.lab
 
@@ -59,8 +59,7 @@ async def test_app_restart_under_load(app: AppProcess, asterisk: AsteriskContain
         app.kill()
         t_kill = time.monotonic()
         app.start()
-        back_s = await wait_health(app, lambda h: bool(h.get("ari_connected")), 30,
-                                   "the app to come back")
+        back_s = await wait_ready(app, 30, "the app to come back")
         await asyncio.wait_for(sipp.wait(), DURATION_S + 60)
         wall_s = time.monotonic() - t_start
         rows = list(csv.DictReader((workdir / "stat.csv").open(newline=""), delimiter=";"))
