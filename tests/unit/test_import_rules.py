@@ -77,6 +77,13 @@ RULES: list[Rule] = [
       for up in ("callflow.ari", "callflow.call", "callflow.features", "callflow.app",
                  "callflow.jobs")),
     Rule("callflow.store", "callflow.services", "the store takes a Database, not the container"),
+    # Observability: log output is a leaf the app and the portal share; the metrics are fed
+    # by the call (callflow.call) and read the store's figures, never the reverse.
+    Rule("callflow.logs", "callflow", "log output depends on nothing of the app",
+         allowed=("callflow.logs",)),
+    *(Rule("callflow.metrics", up, "metrics are fed by calls and the app, never the reverse")
+      for up in ("callflow.ari", "callflow.call", "callflow.features", "callflow.app",
+                 "callflow.services")),
     # Decisions are pure: they take values and return values, never act.
     *(Rule(pure, effect, "a decision is pure: it never talks to Asterisk or owns a service")
       for pure in PURE_DECISIONS

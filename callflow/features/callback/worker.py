@@ -20,6 +20,7 @@ import psycopg
 
 from callflow.ari import AriError, CallEvents
 from callflow.features.callback import twofa_call
+from callflow.logs import bind
 from callflow.services import Services
 from callflow.store import StoreError
 
@@ -34,6 +35,8 @@ CHANNEL = "anshin_call_requests"
 
 async def handle_request(svc: Services, req: CallRequest, events: CallEvents) -> None:
     """The call task of one request (its leg-1 channel id is ``events.channel_id``)."""
+    # every log line of this placed call carries it (callflow/logs.py)
+    bind(call_id=events.channel_id, request=str(req.id), kind=req.kind, number=req.number)
     log.info("request %s (%s): placing call to %s", req.id, req.kind, req.leg1)
     try:
         refused = await service.placement_refusal(svc.db, req, svc.settings)
