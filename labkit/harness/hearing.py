@@ -92,27 +92,30 @@ def normalise(text: str) -> str:
     return _DROP.sub("", folded)
 
 
-def _similarity(word: str, text: str) -> float:
-    """How well ``word`` occurs in ``text``: 1.0 for a substring, else the best ratio of a
-    window of ``text`` as long as ``word`` (±1 character)."""
+def _best_window(word: str, text: str, start: int = 0) -> tuple[float, int]:
+    """Where ``word`` occurs best in ``text[start:]``: (1.0, end) for the first exact
+    occurrence, else the best ratio of a window as long as ``word`` (±1 character, a
+    recogniser drops or adds a kana) and where that window ends."""
     if not word:
-        return 1.0
-    if word in text:
-        return 1.0
-    best = 0.0
+        return 1.0, start
+    at = text.find(word, start)
+    if at >= 0:
+        return 1.0, at + len(word)
+    best, end = 0.0, start
     n = len(word)
-    for size in {max(1, n - 1), n, n + 1}:
-        for start in range(max(1, len(text) - size + 1)):
-            window = text[start : start + size]
-            best = max(best, difflib.SequenceMatcher(None, word, window).ratio())
-    return best
+    for size in sorted({max(1, n - 1), n, n + 1}):
+        for begin in range(start, max(start + 1, len(text) - size + 1)):
+            ratio = difflib.SequenceMatcher(None, word, text[begin : begin + size]).ratio()
+            if ratio > best:
+                best, end = ratio, begin + size
+    return best, end
 
 
 def missing_words(expected_words: Sequence[str], text: str, tolerance: float = 0.25) -> list[str]:
     """The expected words not found in ``text`` (both normalised); a word counts as found
     when a window of the text matches it with at most ``tolerance`` of it wrong."""
     norm = normalise(text)
-    return [w for w in expected_words if _similarity(normalise(w), norm) < 1.0 - tolerance]
+    return [w for w in expected_words if _best_window(normalise(w), norm)[0] < 1.0 - tolerance]
 
 
 def heard(expected_words: Sequence[str], text: str, tolerance: float = 0.25) -> bool:
@@ -121,24 +124,14 @@ def heard(expected_words: Sequence[str], text: str, tolerance: float = 0.25) -> 
 
 
 def heard_in_order(expected_words: Sequence[str], text: str, tolerance: float = 0.25) -> bool:
-    """The words are heard, each after the previous one (exact substrings after
-    normalising where possible, else the best fuzzy window)."""
+    """The words are heard, each after the previous one (its first exact occurrence after
+    normalising where there is one, else the best fuzzy window; see :func:`missing_words`)."""
     norm = normalise(text)
     pos = 0
     for word in expected_words:
-        w = normalise(word)
-        at = norm.find(w, pos)
-        if at < 0:
-            best, best_at = 0.0, -1
-            n = len(w)
-            for start in range(pos, max(pos + 1, len(norm) - n + 1)):
-                r = difflib.SequenceMatcher(None, w, norm[start : start + n]).ratio()
-                if r > best:
-                    best, best_at = r, start
-            if best < 1.0 - tolerance:
-                return False
-            at = best_at
-        pos = at + len(w)
+        ratio, pos = _best_window(normalise(word), norm, pos)
+        if ratio < 1.0 - tolerance:
+            return False
     return True
 
 

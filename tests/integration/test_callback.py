@@ -26,6 +26,7 @@ from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.harness.callback_uas import Behaviour, routed_uas_scenario
+from labkit.harness.hearing import Ears, digit_runs, heard_in_order
 from labkit.harness.rtp import RtpStream, write_pcap
 from labkit.harness.sipp import SipMessage, Uas
 from labkit.harness.wait import wait_until
@@ -89,6 +90,14 @@ def legs(sql: Sql, rid: int) -> dict[int, tuple[object, ...]]:
     return {int(str(r[0])): r for r in rows}
 
 
+def assert_not_shown(messages: list[SipMessage], private: str) -> None:
+    """R-OUT-4: a private number in no form (national, +81…, without the trunk 0) in any
+    message of these dialogs."""
+    assert messages
+    for m in messages:
+        assert private[1:] not in str(m), f"private number {private} leaked:\n{m}"
+
+
 def dialog(messages: list[SipMessage], user: str) -> list[SipMessage]:
     """Every message of the dialogs whose INVITE was sent to ``user``."""
     ids = {m.header("call-id") for m in messages
@@ -136,8 +145,7 @@ async def test_callback_success_bridges_and_bills_both_legs(
     invite2 = next(m for m in dest_dialog if m.method == "INVITE")
     assert invite1.from_user == number and invite2.from_user == number
     assert invite1.timestamp and invite2.timestamp and invite1.timestamp < invite2.timestamp
-    for m in dest_dialog:  # R-OUT-4: nothing of the private number towards the destination
-        assert OWN[1:] not in str(m), f"private number leaked to leg 2:\n{m}"
+    assert_not_shown(dest_dialog, OWN)  # R-OUT-4: nothing of it towards the destination
     assert any(m.method == "BYE" and m.direction == "received" for m in own_dialog), \
         "leg 1 was not hung up when the destination hung up"
     rec = legs(sql, rid)
@@ -201,6 +209,8 @@ async def test_destination_not_reached_announces_and_bills_leg1(
         rid = await service.request_callback(db, account, number, DEST)
         assert await wait_request(sql, rid, ("completed", "failed"), 30) == ("failed", reason)
         messages = uas.messages()
+    # failure paths too: the destination never sees the private number
+    assert_not_shown(dialog(messages, DEST), OWN)
     said = outcomes.explain(reason)  # what the status page says (issue 13 item 18)
     assert said is not None and said.startswith("相手先") and said != outcomes.GENERIC
     own_dialog = dialog(messages, OWN)
@@ -240,7 +250,9 @@ async def test_leg1_hangs_up_while_destination_rings(
         rid = await service.request_callback(db, account, number, DEST)
         assert await wait_request(sql, rid, ("completed", "failed"), 20) == \
             ("failed", "leg1_hung_up")
-        await uas.wait_for(lambda ms: any(m.method == "CANCEL" for m in dialog(ms, DEST)), 5)
+        messages = await uas.wait_for(
+            lambda ms: any(m.method == "CANCEL" for m in dialog(ms, DEST)), 5)
+    assert_not_shown(dialog(messages, DEST), OWN)  # nor while it rang and was cancelled
     rec = legs(sql, rid)
     assert rec[1][6] == "answered" and int(str(rec[1][7])) >= 2
     assert rec[2][6] == "cancelled" and rec[2][7] == 0
@@ -249,6 +261,9 @@ async def test_leg1_hangs_up_while_destination_rings(
 async def test_refusals_and_verification_call(
         app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
     account, number, own_id = subscriber(sql, verified=False)
+    forward_to = "09087650001"  # another private number of the subscriber
+    sql.execute("INSERT INTO forward_destinations (number, destination, active)"
+                " VALUES (%s, %s, true)", (number, forward_to))
     with pytest.raises(CallbackRefused) as exc:
         await service.request_callback(db, account, number, DEST)
     assert exc.value.reason_code == "unverified_own_number"
@@ -261,6 +276,7 @@ async def test_refusals_and_verification_call(
         assert await wait_request(sql, rid, ("completed", "failed"), 30) == ("completed", None)
         invite = next(m for m in dialog(uas.messages(), OWN) if m.method == "INVITE")
         assert invite.from_user == number
+        assert_not_shown(dialog(uas.messages(), OWN), forward_to)
     (own,) = await service.list_own_numbers(db, account)
     assert own.verified
     for dest, code in [("+14155550100", "international"), ("010-1-415-555-0100",
@@ -406,21 +422,31 @@ async def test_request_not_taken_in_time_expires(app: AppProcess, sql: Sql) -> N
 
 
 async def test_twofa_voice_call_reads_the_code(
-        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database,
+        ears: Ears) -> None:
     number = new_subscriber(sql)
     row = sql.execute("SELECT account_id FROM subscriber_numbers WHERE number = %s",
                       (number,)).fetchone()
     assert row is not None
     contact = "0801234" + str(uuid.uuid4().int)[:4]
-    async with carrier(asterisk, {contact: Behaviour()}) as uas:
-        rid = await service.request_twofa_voice(db, int(str(row[0])), contact, "482915")
+    code = "482915"
+    # the carrier gateway answers like the called phone and keeps what it heard
+    async with Uas(port=asterisk.config.ports.carrier, mode="answer", answer_after_s=0.3,
+                   max_lifetime_s=120) as uas:
+        rid = await service.request_twofa_voice(db, int(str(row[0])), contact, code)
         assert await wait_request(sql, rid, ("completed", "failed"), 60) == ("completed", None)
         messages = dialog(uas.messages(), contact)
+        text = await ears.hear(uas.rtp_stats().wav())
     answered = next(m for m in messages if m.status == 200 and m.cseq_method == "INVITE")
-    bye = next(m for m in messages if m.method == "BYE" and m.direction == "received")
-    assert answered.timestamp and bye.timestamp
-    # greeting + intro + 6 digits + repeat + 6 digits + closing: well over 8 s of audio
-    assert (bye.timestamp - answered.timestamp).total_seconds() >= 8.0
+    assert answered.timestamp
+    # it shows the service's number, nothing of the subscriber's
+    invite = next(m for m in messages if m.method == "INVITE")
+    assert invite.from_user == "05033005000"
+    assert_not_shown(messages, number)
+    # greeting, intro, the six digits, 「もう一度繰り返します」, the six digits, the closing
+    assert heard_in_order(["ナンバーです", "認証番号をお知らせします", "もう一度繰り返します",
+                           "このまま電話をお切りください"], text), text
+    assert digit_runs(text).count(code) == 2, text
 
 
 async def test_own_number_registry_and_caps(sql: Sql, db: Database) -> None:
@@ -457,3 +483,103 @@ async def test_own_number_registry_and_caps(sql: Sql, db: Database) -> None:
     with pytest.raises(CallbackRefused) as exc:
         await service.request_callback(db, other_account, number, DEST)
     assert exc.value.reason_code == "not_your_050_number"
+
+
+# ------------------------------------------------------------------ fraud rules, in the database
+
+def limits(sql: Sql, account: int, **values: int) -> None:
+    for column, value in values.items():
+        sql.execute(f"UPDATE callback_account_limits SET {column} = %s WHERE account_id = %s",
+                    (value, account))
+
+
+def past_request(sql: Sql, account: int, number: str, *, age: str,
+                 billable_s: int | None = None) -> int:
+    """A finished callback request made ``age`` ago (with its billed legs if given)."""
+    row = sql.execute(
+        "INSERT INTO call_requests (kind, account_id, number, leg1, destination, status,"
+        " reason, created_at, expires_at) VALUES ('callback', %s, %s, %s, %s, 'completed',"
+        " NULL, now() - %s::interval, now() - %s::interval) RETURNING id",
+        (account, number, OWN, DEST, age, age)).fetchone()
+    assert row is not None
+    rid = int(str(row[0]))
+    if billable_s is not None:
+        for leg, to in ((1, OWN), (2, DEST)):
+            sql.execute(
+                "INSERT INTO callback_legs (request_id, leg, from_number, to_number, created_at,"
+                " answered_at, ended_at, result, billable_seconds) VALUES (%s, %s, %s, %s,"
+                " now() - %s::interval, now() - %s::interval, now() - %s::interval,"
+                " 'answered', %s)", (rid, leg, number, to, age, age, age, billable_s))
+    return rid
+
+
+async def refused_for(db: Database, account: int, number: str) -> str:
+    with pytest.raises(CallbackRefused) as exc:
+        await service.request_callback(db, account, number, DEST)
+    assert exc.value.message_ja
+    return exc.value.reason_code
+
+
+async def test_fraud_rules_read_the_usage_from_the_database(sql: Sql, db: Database) -> None:
+    """daily_limit and spend_limit count what the database holds for the last 24 h (requests
+    and billed legs), per account; no_own_number when the account has none."""
+    account, number, _own = subscriber(sql)
+    limits(sql, account, max_per_hour=10, max_per_day=2, max_billable_minutes_per_day=60)
+    past_request(sql, account, number, age="25 hours")  # outside the day: not counted
+    past_request(sql, account, number, age="3 hours")
+    past_request(sql, account, number, age="2 hours")
+    assert await refused_for(db, account, number) == "daily_limit"
+
+    account, number, _own = subscriber(sql)
+    limits(sql, account, max_per_hour=10, max_per_day=10, max_billable_minutes_per_day=3)
+    past_request(sql, account, number, age="26 hours", billable_s=3600)  # yesterday's
+    past_request(sql, account, number, age="5 hours", billable_s=60)  # 2 legs: 2 minutes
+    past_request(sql, account, number, age="4 hours", billable_s=30)  # +1 minute: at the cap
+    assert await refused_for(db, account, number) == "spend_limit"
+
+    account, number, own_id = subscriber(sql)
+    sql.execute("DELETE FROM own_numbers WHERE id = %s", (own_id,))
+    assert await refused_for(db, account, number) == "no_own_number"
+    assert sql.execute("SELECT count(*) FROM call_requests WHERE account_id = %s",
+                       (account,)).fetchone() == (0,)
+
+
+async def test_two_requests_at_once_for_one_050_number_place_one_call(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, db: Database) -> None:
+    """Two あんしん発信 requests for the same 050 number at the same moment (two browsers):
+    the row lock serialises them, one is accepted, the other refused as busy."""
+    account, number, _own = subscriber(sql)
+    async with carrier(asterisk, {OWN: Behaviour(mode="busy")}) as uas:
+        results = await asyncio.gather(
+            *(service.request_callback(db, account, number, DEST) for _ in range(2)),
+            return_exceptions=True)
+        accepted = [r for r in results if isinstance(r, int)]
+        refused = [r for r in results if isinstance(r, CallbackRefused)]
+        assert len(accepted) == 1 and len(refused) == 1, results
+        assert refused[0].reason_code == "busy_050_number"
+        # the own phone is busy: the one request ends, and the number is free again
+        assert await wait_request(sql, accepted[0], ("completed", "failed"), 20) == \
+            ("failed", "leg1_busy")
+        again = await service.request_callback(db, account, number, DEST)
+        await wait_request(sql, again, ("completed", "failed"), 20)
+        calls = {m.header("call-id") for m in dialog(uas.messages(), OWN)
+                 if m.method == "INVITE"}
+    assert len(calls) == 2, "one call per accepted request"
+
+
+async def test_request_whose_own_number_was_removed_is_not_dialled(
+        app: AppProcess, sql: Sql) -> None:
+    """The worker checks again before it spends money: a request whose own phone is no longer
+    the account's (removed after the request, or a row written around the service) ends
+    'failed' with rule_no_own_number and no leg is placed."""
+    account, number, own_id = subscriber(sql)
+    sql.execute("DELETE FROM own_numbers WHERE id = %s", (own_id,))
+    row = sql.execute(
+        "INSERT INTO call_requests (kind, account_id, number, leg1, destination) "
+        "VALUES ('callback', %s, %s, %s, %s) RETURNING id",
+        (account, number, OWN, DEST)).fetchone()
+    assert row is not None
+    rid = int(str(row[0]))
+    assert await wait_request(sql, rid, ("completed", "failed"), 10) == \
+        ("failed", "rule_no_own_number")
+    assert legs(sql, rid) == {}

@@ -12,6 +12,7 @@ import pytest
 from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.hearing import Ears, heard
 from labkit.harness.sipp import Dtmf, Hangup, Wait, place_call
 from labkit.harness.wait import wait_until
 
@@ -27,7 +28,7 @@ def routes_for(sql: Sql, channel_like: str = "%", since: float = 0) -> list[tupl
 
 
 async def test_unknown_number_hears_not_in_service(app: AppProcess, asterisk: AsteriskContainer,
-                                                   sql: Sql) -> None:
+                                                   sql: Sql, ears: Ears) -> None:
     t0 = time.time()
     result = await place_call(target=asterisk.sip_target, dialed="0311112222",
                               wait_for_remote_bye=True, timeout_s=20)
@@ -37,6 +38,8 @@ async def test_unknown_number_hears_not_in_service(app: AppProcess, asterisk: As
     # 「おかけになった電話番号は現在使われておりません。」 is about 3 s of speech.
     assert result.rtp.voiced_s > 1.5, result.describe()
     assert result.remote_bye_after_s is not None and result.remote_bye_after_s > 1.5
+    text = await ears.hear(result.rtp.wav())
+    assert heard(["おかけになった電話番号は現在使われておりません"], text), text
     assert ("0311112222", "not_in_service") in [(r[0], r[1]) for r in routes_for(sql, since=t0)]
 
 

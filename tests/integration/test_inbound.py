@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import psycopg
 import pytest
@@ -23,10 +25,12 @@ from callflow.store.forwarding import (
 )
 from callflow.store.history import list_history, record_call
 from callflow.store.subscribers import IncomingCall, incoming_call
-from integration.support import new_subscriber
+from integration.support import MailSink, body_of, new_subscriber, parse_mail
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.hearing import Ears, heard
 from labkit.harness.sipp import CallResult, Hangup, Speak, Uas, Wait, place_call
+from labkit.harness.wait import wait_until
 from labkit.postgres import PgCluster
 
 pytestmark = pytest.mark.lab
@@ -68,6 +72,20 @@ def assert_no_leak(result: CallResult, private: str = DEST) -> None:
         assert private[1:] not in text, f"private number leaked to the caller:\n{text}"
 
 
+async def one_mail_to(mail_sink: MailSink, addr: str) -> EmailMessage:
+    """The one notification mail sent to ``addr`` (waits for it, then a few sender polls
+    for a second one that must not come)."""
+    await wait_until(lambda: mail_sink.to(addr), 15, f"a mail to {addr}")
+    await asyncio.sleep(1.0)  # the sender polls every 0.3 s: nothing else is coming
+    mails = mail_sink.to(addr)
+    assert len(mails) == 1, [parse_mail(m)["Subject"] for m in mails]
+    return parse_mail(mails[0])
+
+
+def every_call_address() -> str:
+    return f"every-{uuid.uuid4().hex[:10]}@example.jp"
+
+
 def uas_for(asterisk: AsteriskContainer, **kwargs: object) -> Uas:
     return Uas(port=asterisk.config.ports.carrier, max_lifetime_s=120, **kwargs)  # type: ignore[arg-type]
 
@@ -75,7 +93,8 @@ def uas_for(asterisk: AsteriskContainer, **kwargs: object) -> Uas:
 # ------------------------------------------------------------------ R-IN-1 anonymous
 
 # An empty user part (`<sip:@host>`) is a SIP syntax error PJSIP drops before any
-# dialplan, so "empty caller id" is covered by the unit tests of identify_caller.
+# dialplan (test_empty_from_user_is_dropped_by_pjsip shows what the caller gets), so
+# "empty caller id" in the app is covered by the unit tests of identify_caller.
 ANONYMOUS_FORMS = [
     dict(caller="anonymous"),  # "Anonymous" <sip:anonymous@anonymous.invalid>
     dict(caller="Anonymous", caller_name="", from_host="127.0.0.1"),
@@ -89,7 +108,7 @@ ANONYMOUS_FORMS = [
 
 async def test_anonymous_callers_rejected_in_every_form(app: AppProcess,
                                                         asterisk: AsteriskContainer,
-                                                        sql: Sql) -> None:
+                                                        sql: Sql, ears: Ears) -> None:
     # Voicemail and forwarding are on: a rejected caller must reach neither.
     number = new_subscriber(sql, reject_anonymous=True, voicemail_enabled=True,
                             forward_enabled=True, forward_ring_seconds=5)
@@ -103,9 +122,32 @@ async def test_anonymous_callers_rejected_in_every_form(app: AppProcess,
             assert result.answered and result.remote_hung_up, (form, result.describe())
             assert result.rtp is not None and result.rtp.voiced_s > 3.0, form  # the announcement
         assert await uas.calls() == [], "a rejected caller must never be forwarded"
+    # what the caller hears (the first form; they all hear the same prompt): why, and 186
+    rtp = results[0].rtp
+    assert rtp is not None
+    text = await ears.hear(rtp.wav())
+    assert heard(["通知されない方からのお電話はおつなぎできません", "186をつけて"], text), text
     rows = await wait_outcome(sql, number, "rejected_anonymous", count=len(ANONYMOUS_FORMS))
     assert all(r[0] is None and r[1] is None for r in rows), rows  # 非通知, 登録なし
     assert sql.execute("SELECT count(*) FROM voicemail_messages WHERE number = %s",
+                       (number,)).fetchone() == (0,)
+
+
+async def test_empty_from_user_is_dropped_by_pjsip(app: AppProcess,
+                                                  asterisk: AsteriskContainer,
+                                                  sql: Sql) -> None:
+    """What a caller whose From is ``<sip:@host>`` (empty user; here the Contact too, as
+    SIPp writes both from the caller) receives: nothing. PJSIP's parser rejects the header
+    ("syntax error exception when parsing 'From' header") and drops the packet before any
+    endpoint or dialplan, without a response; the caller's INVITE retransmissions go
+    unanswered, and the app never sees the call (no history, no call log)."""
+    number = new_subscriber(sql, reject_anonymous=True, voicemail_enabled=True)
+    result = await place_call(target=asterisk.sip_target, dialed=number, caller="",
+                              wait_for_remote_bye=True, timeout_s=8)
+    assert result.final_status is None and not result.answered, result.describe()
+    assert result.received() == [], result.describe()
+    assert history(sql, number) == []
+    assert sql.execute("SELECT count(*) FROM call_log WHERE dialed = %s",
                        (number,)).fetchone() == (0,)
 
 
@@ -129,7 +171,7 @@ async def test_anonymous_callers_accepted_when_rejection_off(app: AppProcess,
 # ------------------------------------------------------------------ R-IN-2 block list
 
 async def test_blocked_caller_hears_announcement(app: AppProcess, asterisk: AsteriskContainer,
-                                                 sql: Sql, pg: PgCluster) -> None:
+                                                 sql: Sql, pg: PgCluster, ears: Ears) -> None:
     number = new_subscriber(sql, voicemail_enabled=True, forward_enabled=True,
                             forward_ring_seconds=5)
     add_forward(sql, number)
@@ -142,6 +184,9 @@ async def test_blocked_caller_hears_announcement(app: AppProcess, asterisk: Aste
         assert result.answered and result.remote_hung_up, result.describe()
         assert result.rtp is not None and result.rtp.voiced_s > 2.0
         assert await uas.calls() == [], "a blocked caller must never be forwarded"
+    text = await ears.hear(result.rtp.wav())
+    assert heard(["おかけになった電話番号への通話は", "お客様のご希望によりおつなぎできません"],
+                 text), text
     assert await wait_outcome(sql, number, "blocked") == [(CALLER, "Yamada", "blocked")]
 
 
@@ -159,9 +204,11 @@ async def test_blocked_caller_gets_busy_without_answer(app: AppProcess,
 # ------------------------------------------------------------------ R-IN-3 forwarding
 
 async def test_forwarded_call_is_bridged_and_hides_private_number(
-        app: AppProcess, asterisk: AsteriskContainer, sql: Sql) -> None:
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, mail_sink: MailSink) -> None:
+    addr = every_call_address()  # 「すべての着信」: a mail for a forwarded call too
     number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=10,
-                            voicemail_enabled=True)
+                            voicemail_enabled=True, notify_email=addr,
+                            notify_only_recorded=False)
     add_forward(sql, number)
     async with uas_for(asterisk, mode="answer", answer_after_s=1.0, play_audio_s=4.0) as uas:
         result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
@@ -179,6 +226,10 @@ async def test_forwarded_call_is_bridged_and_hides_private_number(
     # No re-INVITE/UPDATE towards the caller at all (that is how a connected line would go).
     assert [m.method for m in result.received() if m.method in ("INVITE", "UPDATE")] == []
     assert await wait_outcome(sql, number, "forwarded") == [(CALLER, "Yamada", "forwarded")]
+    mail = await one_mail_to(mail_sink, addr)
+    assert "着信のお知らせ" in str(mail["Subject"])
+    body = body_of(mail)
+    assert "発信者番号：090-1234-5678" in body and "メッセージ：なし" in body, body
 
 
 async def test_forward_shows_050_number_and_callee_hangup_ends_call(
@@ -245,17 +296,45 @@ async def test_forward_busy_goes_to_voicemail(app: AppProcess, asterisk: Asteris
 
 async def test_forward_failure_without_voicemail_announces(app: AppProcess,
                                                            asterisk: AsteriskContainer,
-                                                           sql: Sql) -> None:
+                                                           sql: Sql, ears: Ears,
+                                                           mail_sink: MailSink) -> None:
+    addr = every_call_address()  # 「すべての着信」: a mail for the missed call
     number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=5,
-                            notify_email="sub@example.jp")
+                            notify_email=addr, notify_only_recorded=False)
     add_forward(sql, number)
     async with uas_for(asterisk, mode="ring"):
         result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
                                   wait_for_remote_bye=True, timeout_s=40)
     assert result.answered and result.remote_hung_up, result.describe()
     assert result.rtp is not None and result.rtp.voiced_s > 2.0  # forward_failed
+    text = await ears.hear(result.rtp.wav())
+    assert heard(["ただいま電話をおつなぎすることができません"], text), text
     assert_no_leak(result)
     await wait_outcome(sql, number, "missed")
+    mail = await one_mail_to(mail_sink, addr)
+    assert "着信のお知らせ" in str(mail["Subject"])
+    body = body_of(mail)
+    assert "発信者番号：090-1234-5678" in body and "メッセージ：なし" in body, body
+    assert DEST[1:] not in body  # the subscriber's forward target is not the caller
+
+
+@pytest.mark.parametrize("refusal", [403, 503])
+async def test_forward_refused_by_the_far_end_goes_to_voicemail(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, refusal: int) -> None:
+    # The carrier (or the forward target) answers the forward INVITE with a 4xx/5xx: Dial
+    # ends CHANUNAVAIL/CONGESTION at once, and the caller reaches the voicemail greeting.
+    number = new_subscriber(sql, forward_enabled=True, forward_ring_seconds=20,
+                            voicemail_enabled=True)
+    add_forward(sql, number)
+    async with uas_for(asterisk, mode="reject", reject_code=refusal) as uas:
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  steps=[Wait(3.0), Hangup()], timeout_s=30)
+        assert result.answered, result.describe()
+        assert result.setup_s is not None and result.setup_s < 10  # not the 20 s ring time
+        assert result.rtp is not None and result.rtp.voiced_s > 1.0  # the greeting
+        assert len(await uas.calls()) == 1
+    assert_no_leak(result)
+    await wait_outcome(sql, number, "voicemail")
 
 
 async def test_caller_hangup_while_ringing_cancels_forward(app: AppProcess,

@@ -23,6 +23,7 @@ from callflow.mail.compose import jst_time
 from integration.support import MailSink, body_of, new_subscriber, parse_mail
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.hearing import Ears, heard_in_order
 from labkit.harness.sipp import Dtmf, Hangup, Speak, Wait, place_call
 from labkit.harness.wait import wait_until
 
@@ -251,3 +252,34 @@ def test_recording_names_are_what_the_recovery_parses() -> None:
     # guard: the test above relies on this prefix to find Asterisk's files
     assert recording_name("05012345678", None, datetime.now(UTC)).startswith(
         "vm-05012345678-anon-")
+
+
+async def test_a_message_longer_than_the_maximum_is_cut_kept_and_closed(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, ears: Ears) -> None:
+    """The 3-minute cut (ANSHIN_VOICEMAIL_MAX_SECONDS, 180 in production; 4 here so that the
+    test takes seconds): a caller still talking at the maximum is cut, the message is kept,
+    and the caller hears the closing words before the app hangs up."""
+    number, _addr = subscriber(sql, notify_only_recorded=True)
+    try:
+        app.stop()
+        app.env["ANSHIN_VOICEMAIL_MAX_SECONDS"] = "4"
+        app.start()
+        app.wait_connected()
+        result = await place_call(target=asterisk.sip_target, dialed=number,
+                                  caller="09011112222", steps=[Wait(GREETING_S), Speak(12.0)],
+                                  wait_for_remote_bye=True, timeout_s=40)
+        assert result.answered and result.remote_hung_up, result.describe()
+        # cut: the app hung up while the caller was still talking
+        bye = result.remote_bye_after_s
+        assert bye is not None and bye < GREETING_S + 12.0, result.describe()
+        [row] = messages(sql, number)
+        duration_ms = row[2]
+        assert isinstance(duration_ms, int) and 3000 <= duration_ms <= 5000, duration_ms
+        assert result.rtp is not None
+        text = await ears.hear(result.rtp.wav())
+        assert heard_in_order(["発信音のあとに", "メッセージをお預かりしました"], text), text
+    finally:
+        app.stop()
+        app.env.pop("ANSHIN_VOICEMAIL_MAX_SECONDS", None)
+        app.start()
+        app.wait_connected()

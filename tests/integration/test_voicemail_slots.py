@@ -17,6 +17,7 @@ from callflow.store.voicemail import release_slot, reserve_slot, save_message
 from integration.support import MailSink, body_of, new_subscriber, parse_mail
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.harness.hearing import BEEP_HZ, Ears, heard, missing_words, tone_starts
 from labkit.harness.sipp import Dtmf, Speak, Wait, place_call
 from labkit.postgres import PgCluster
 
@@ -47,7 +48,8 @@ def mail_to(mail_sink: MailSink, addr: str) -> list[EmailMessage]:
 
 
 async def test_two_callers_for_the_last_slot_one_records_the_other_hears_full_first(
-        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, mail_sink: MailSink) -> None:
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, mail_sink: MailSink,
+        ears: Ears) -> None:
     number, addr = mailbox_with(sql, 19, notify_only_recorded=False)
     speak_at = 13.0  # after the greeting + beep (~10 s), with room for the other's vm_full
     callers = ("09011110001", "09011110002")
@@ -68,10 +70,18 @@ async def test_two_callers_for_the_last_slot_one_records_the_other_hears_full_fi
     assert bye is not None and bye < speak_at, by_caller[refused].describe()
     rtp = by_caller[refused].rtp
     assert rtp is not None and rtp.voiced_s > 6
+    # ... and what it heard was the full-box announcement, with no beep and no greeting
+    text = await ears.hear(rtp.wav())
+    assert heard(["お預かりできる件数をこえているため", "録音することができません"], text), text
+    assert missing_words(["発信音のあとに"], text) == ["発信音のあとに"], text
+    assert tone_starts(rtp.wav(), BEEP_HZ) == [], "the refused caller heard a beep"
     # the recorder heard 「メッセージをお預かりしました」 after '#'
     assert isinstance(recorder, str)
     bye = by_caller[recorder].remote_bye_after_s
     assert bye is not None and bye > speak_at + 3
+    rec_rtp = by_caller[recorder].rtp
+    assert rec_rtp is not None
+    assert len(tone_starts(rec_rtp.wav(), BEEP_HZ)) == 1, "the recorder heard one beep"
     # every-call mode: the recorder's mail carries the message; the refused caller's says
     # the mailbox was full — and there is no third mail about a discarded message
     for _ in range(75):  # up to 15 s
