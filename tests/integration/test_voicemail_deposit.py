@@ -283,3 +283,30 @@ async def test_a_message_longer_than_the_maximum_is_cut_kept_and_closed(
         app.env.pop("ANSHIN_VOICEMAIL_MAX_SECONDS", None)
         app.start()
         app.wait_connected()
+
+
+async def test_app_killed_during_a_silent_recording_still_mails_the_call(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, mail_sink: MailSink) -> None:
+    """Every-call mode: the app dies while the caller is silent after the beep and the caller
+    hangs up without a word. The recovery sweep of the restarted app finds no message in the
+    recording, and the subscriber still gets the call's mail (メッセージ：なし), once."""
+    number, addr = subscriber(sql, notify_only_recorded=False)
+    call = asyncio.create_task(place_call(
+        target=asterisk.sip_target, dialed=number, caller="08055556666",
+        steps=[Wait(GREETING_S + 2.5), Hangup()], timeout_s=30))
+    await asyncio.sleep(GREETING_S + 1.0)
+    app.kill()  # SIGKILL while recording silence
+    result = await call
+    assert result.answered and result.local_hung_up, result.describe()
+    assert len(leftover_recordings(asterisk, number)) == 1
+    app.start()
+    app.wait_connected()
+    await wait_until(lambda: not leftover_recordings(asterisk, number), 15,
+                     "the recovery sweep taking the recording")
+    await wait_until(lambda: mail_sink.to(addr), 10, "the call's mail")
+    await wait_until(lambda: outbox_sent(sql, addr), 10, "the outbox row marked sent")
+    [raw] = mail_sink.to(addr)
+    msg = parse_mail(raw)
+    assert msg["Subject"] == "【050あんしんナンバー】着信のお知らせ（080-5555-6666）"
+    assert "メッセージ：なし" in body_of(msg)
+    assert messages(sql, number) == []

@@ -5,6 +5,8 @@ killed in between (or the database was down), the file stays in Asterisk's recor
 directory. This job — at start-up and then periodically — lists Asterisk's stored
 recordings over ARI and imports every `vm-*` one that is not recording any more and not in
 the database yet (message row and e-mail in one transaction), then deletes it from Asterisk.
+A recording that holds no message still means a call: in 「すべての着信」 mode its mail
+(メッセージ：なし) is sent here, as the dead call task would have.
 Everything needed is in the recording's name, so any app instance can do it.
 """
 
@@ -12,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from callflow.ari import AriError, AriNotFound
 from callflow.features.voicemail import deposit as voicemail_deposit
-from callflow.features.voicemail.audio import PREFIX, parse_recording_name
+from callflow.features.voicemail.audio import PREFIX, RecordingName, parse_recording_name
+from callflow.mail.notify import notify_incoming_call_in, wants_notification
 from callflow.services import Services
 from callflow.store import StoreError
-from callflow.store.subscribers import find_subscriber
+from callflow.store.subscribers import SubscriberNumber, find_subscriber
 
 log = logging.getLogger("callflow.voicemail")
 
@@ -42,11 +47,53 @@ async def recover_recordings(services: Services) -> int:
             log.info("recording %s: number %s no longer exists, deleted", rec.name, rec.number)
             await voicemail_deposit.forget_recording(services, rec.name)
             continue
-        outcome, message_id = await voicemail_deposit.import_recording(services, rec, subscriber)
-        log.info("recovery: recording %s: %s (message %s)", rec.name, outcome.value, message_id)
-        if outcome is voicemail_deposit.Outcome.SAVED:
-            imported += 1
+        async with _sweeping(services, rec.name) as mine:
+            if not mine:
+                continue  # another app instance is importing it right now
+            outcome, message_id = await voicemail_deposit.import_recording(
+                services, rec, subscriber)
+            log.info("recovery: recording %s: %s (message %s)", rec.name, outcome.value,
+                     message_id)
+            if outcome is voicemail_deposit.Outcome.SAVED:
+                imported += 1
+            elif outcome in (voicemail_deposit.Outcome.NO_MESSAGE,
+                             voicemail_deposit.Outcome.FULL):
+                await _mail_call_without_message(services, rec, subscriber,
+                                                 full=outcome is voicemail_deposit.Outcome.FULL)
     return imported
+
+
+@asynccontextmanager
+async def _sweeping(services: Services, name: str) -> AsyncIterator[bool]:
+    """Whether this instance may import ``name`` now: a session advisory lock per recording,
+    so that two instances sweeping at once do not both mail a call without a message (a
+    saved message is kept once by its unique recording name anyway)."""
+    async with services.db.connection() as conn:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(hashtext('vm-recovery'),"
+                                 " hashtext(%s))", (name,))
+        row = await cur.fetchone()
+        mine = bool(row and row[0])
+        try:
+            yield mine
+        finally:
+            if mine:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext('vm-recovery'),"
+                                   " hashtext(%s))", (name,))
+
+
+async def _mail_call_without_message(services: Services, rec: RecordingName,
+                                     subscriber: SubscriberNumber, *, full: bool) -> None:
+    """「すべての着信」: the call whose task died still gets its mail (メッセージ：なし) —
+    the call task would have sent it. Only once Asterisk's copy is gone: while the deletion
+    fails, the next sweep finds the recording again and mails then."""
+    if not wants_notification(subscriber, recorded=False):
+        return
+    if any(r.name == rec.name for r in await services.ari.list_stored_recordings()):
+        return
+    async with services.db.transaction() as conn:
+        await notify_incoming_call_in(conn, services, subscriber, caller=rec.caller,
+                                      received_at=rec.received_at, message_id=None,
+                                      mailbox_full=full)
 
 
 async def recording_recovery_job(services: Services) -> None:
