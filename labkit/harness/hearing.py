@@ -139,8 +139,11 @@ def digit_runs(text: str) -> list[str]:
     """The numbers a transcript reads out, each as its digits: runs of written digits (any
     width, or kanji numerals 〇一…九 next to another digit) with the spaces and commas a
     recogniser puts between digits read one at a time removed. 「認証番号をお知らせします4 8 2
-    5 1 3 もう一度」 → ["482513"]. A lone kanji numeral (一度) is no number."""
+    5 1 3 もう一度」 → ["482513"]; 号 (ゴー) right after a digit is a 5. A lone kanji numeral
+    (一度) is no number."""
     folded = unicodedata.normalize("NFKC", text)
+    # 5 is read ゴー one digit at a time, which the recogniser may write as 号 after a digit
+    folded = re.sub(r"(?<=[0-9〇一二三四五六七八九])[\s、,]*(?:号|ゴー|ごう)", "5", folded)
     runs = re.findall(r"[0-9〇一二三四五六七八九](?:[\s、,.・]*[0-9〇一二三四五六七八九])*", folded)
     out = []
     for run in runs:
