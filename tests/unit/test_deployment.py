@@ -29,6 +29,7 @@ from portal.deployment import portal_problems
 REPO = Path(__file__).resolve().parents[2]
 GOOD_DB = "postgresql://anshin:Zq8-long-db-password@db.internal:5432/anshin"
 GOOD_SECRET = "7f" * 32
+GOOD_GATEWAY = "https://sms.example.jp/send"
 LAB_CONFIG = LabConfig(instance="x", ports=LabPorts(sip=1, http=2, rtp_start=3, rtp_end=4,
                                                     carrier=5))
 
@@ -98,15 +99,31 @@ def test_production_is_the_default_profile() -> None:
 def test_portal_production_refuses_shipped_defaults() -> None:
     found = portal_problems(PortalSettings(profile="production"), {})
     assert variables(found) == ["ANSHIN_PORTAL_SECRET", "ANSHIN_DATABASE_URL",
-                                "ANSHIN_PORTAL_COOKIE_SECURE"]
+                                "ANSHIN_PORTAL_COOKIE_SECURE", "ANSHIN_PORTAL_SMS_GATEWAY_URL"]
     assert "not set" in found[0].reason  # the per-process random default does not count
     short = PortalSettings(profile="production", portal_secret="test-secret",
-                           portal_cookie_secure=True, database_url=GOOD_DB)
+                           portal_cookie_secure=True, database_url=GOOD_DB,
+                           portal_sms_gateway_url=GOOD_GATEWAY)
     assert variables(portal_problems(short, {})) == ["ANSHIN_PORTAL_SECRET"]
     good = PortalSettings(profile="production", portal_secret=GOOD_SECRET,
-                          portal_cookie_secure=True, database_url=GOOD_DB)
+                          portal_cookie_secure=True, database_url=GOOD_DB,
+                          portal_sms_gateway_url=GOOD_GATEWAY)
     assert portal_problems(good, {}) == []
     assert portal_problems(PortalSettings(profile="lab"), {}) == []
+
+
+def test_portal_production_refuses_the_lab_pages_and_the_lab_sms_inbox() -> None:
+    """/lab/sms shows every 2FA code without login; the lab provider sends nothing."""
+    lab_pages = PortalSettings(profile="production", portal_secret=GOOD_SECRET,
+                               portal_cookie_secure=True, database_url=GOOD_DB,
+                               portal_sms_gateway_url=GOOD_GATEWAY, portal_lab_pages=True)
+    assert variables(portal_problems(lab_pages, {})) == ["ANSHIN_PORTAL_LAB_PAGES"]
+    lab_inbox = PortalSettings(profile="production", portal_secret=GOOD_SECRET,
+                               portal_cookie_secure=True, database_url=GOOD_DB,
+                               portal_sms_provider="lab")
+    assert variables(portal_problems(lab_inbox, {})) == ["ANSHIN_PORTAL_SMS_PROVIDER"]
+    assert portal_problems(PortalSettings(profile="lab", portal_lab_pages=True,
+                                          portal_sms_provider="lab"), {}) == []
 
 
 def test_the_lab_sets_the_lab_profile(tmp_path: Path) -> None:
@@ -125,7 +142,8 @@ def start(module: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(("module", "names"), [
     ("callflow", ["ANSHIN_ARI_PASSWORD", "ANSHIN_DATABASE_URL"]),
-    ("portal", ["ANSHIN_PORTAL_SECRET", "ANSHIN_DATABASE_URL", "ANSHIN_PORTAL_COOKIE_SECURE"]),
+    ("portal", ["ANSHIN_PORTAL_SECRET", "ANSHIN_DATABASE_URL", "ANSHIN_PORTAL_COOKIE_SECURE",
+                "ANSHIN_PORTAL_SMS_GATEWAY_URL"]),
 ])
 def test_production_start_with_defaults_exits_naming_each_variable(
         module: str, names: list[str]) -> None:
