@@ -6,7 +6,6 @@ shutdown. A job must survive its own errors (log and retry), never end by itself
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
@@ -16,8 +15,8 @@ from callflow.features.callback.worker import call_request_worker
 from callflow.features.ivr.jobs import voicemail_expiry_job
 from callflow.features.voicemail.recovery import recording_recovery_job
 from callflow.mail.sender import mail_sender_job
+from callflow.periodic import repeat
 from callflow.services import Services
-from callflow.store import StoreError
 from callflow.store.retention import RetentionPeriods, purge_expired
 
 Job = Callable[[Services], Coroutine[Any, Any, None]]
@@ -43,14 +42,8 @@ async def retention_once(services: Services) -> dict[str, int]:
 async def retention_job(services: Services) -> None:
     """Delete rows past their retention period (callflow/store/retention.py), at start-up and
     every `retention_interval` seconds. Every app instance runs it; the deletes are idempotent."""
-    while True:
-        try:
-            await retention_once(services)
-        except StoreError as exc:
-            log.warning("retention failed (will retry): %s", exc)
-        except Exception:  # a job must not die
-            log.exception("retention crashed (will retry)")
-        await asyncio.sleep(services.settings.retention_interval)
+    await repeat("retention", lambda: retention_once(services),
+                 services.settings.retention_interval, log)
 
 
 def all_jobs() -> list[tuple[str, Job]]:

@@ -17,8 +17,8 @@ import aiosmtplib
 from callflow.config import Settings
 from callflow.mail.compose import build_mime, retry_delay
 from callflow.mail.outbox import OutboxRow, claim_due, mark_failed_attempt, mark_sent
+from callflow.periodic import repeat
 from callflow.services import Services
-from callflow.store import StoreError
 
 log = logging.getLogger("callflow.mail")
 
@@ -80,12 +80,9 @@ async def deliver_one(services: Services) -> bool:
 
 async def mail_sender_job(services: Services) -> None:
     """Runs forever: deliver everything due, then sleep for the poll interval."""
-    while True:
-        try:
-            while await deliver_one(services):
-                pass
-        except StoreError as exc:
-            log.warning("mail sender: database unavailable: %s", exc)
-        except Exception:  # a job must never die; log and carry on
-            log.exception("mail sender: unexpected error")
-        await asyncio.sleep(services.settings.mail_poll_interval)
+
+    async def deliver_due() -> None:
+        while await deliver_one(services):
+            pass
+
+    await repeat("mail sender", deliver_due, services.settings.mail_poll_interval, log)

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from callflow.features.ivr.driver import MEDIA_PREFIX
+from callflow.periodic import repeat
 from callflow.services import Services
-from callflow.store import StoreError
 from callflow.store.mailbox import delete_expired
 
 log = logging.getLogger("callflow.ivr.expiry")
@@ -46,11 +46,5 @@ def sweep_media_cache(media_dir: Path, max_age_s: float = MEDIA_CACHE_TTL_S) -> 
 
 
 async def voicemail_expiry_job(services: Services) -> None:
-    while True:
-        try:
-            await expire_once(services)
-        except StoreError as exc:
-            log.warning("voicemail expiry failed (will retry): %s", exc)
-        except Exception:  # a job must not die
-            log.exception("voicemail expiry crashed (will retry)")
-        await asyncio.sleep(services.settings.voicemail_expiry_interval)
+    await repeat("voicemail expiry", lambda: expire_once(services),
+                 services.settings.voicemail_expiry_interval, log)
