@@ -34,9 +34,10 @@ def lab_dir(prefix: str) -> Iterator[Path]:
 
 
 @contextmanager
-def pg_cluster(directory: Path) -> Iterator[PgCluster]:
-    """A throw-away PostgreSQL cluster in `directory` with the schema applied."""
-    cluster = PgCluster(directory)
+def pg_cluster(directory: Path, *, migrate: bool = True) -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL cluster in `directory`, migrated to today's schema unless
+    `migrate` is False (an empty database: restore and migration tests)."""
+    cluster = PgCluster(directory, migrate=migrate)
     cluster.start()
     try:
         yield cluster

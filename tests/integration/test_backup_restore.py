@@ -34,6 +34,7 @@ from integration.test_ivr import (
 )
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.fixtures import pg_cluster
 from labkit.harness.sipp import Hangup, Wait
 from labkit.postgres import PG_BIN, PgCluster
 
@@ -65,12 +66,8 @@ def backup_and_restore(source_url: str, target_url: str, backups: Path) -> None:
 
 @pytest.fixture
 def restored(lab_dir: Path) -> Iterator[PgCluster]:
-    cluster = PgCluster(lab_dir / "pg-restored", migrate=False)
-    cluster.start()
-    try:
+    with pg_cluster(lab_dir / "pg-restored", migrate=False) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 async def test_restored_dump_serves_the_message_through_the_ivr(

@@ -22,6 +22,7 @@ import pytest
 from callflow.migrate import MIGRATIONS, pending, upgrade
 from callflow.store import Database
 from callflow.store import mailbox as mailbox_store
+from labkit.fixtures import pg_cluster
 from labkit.postgres import PG_BIN, SCHEMA, PgCluster
 
 Sql = psycopg.Connection[tuple[object, ...]]
@@ -31,12 +32,8 @@ YOYO_TABLES = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
 
 @pytest.fixture(scope="module")
 def cluster(lab_dir: Path) -> Iterator[PgCluster]:
-    c = PgCluster(lab_dir / "pg-migrations", migrate=False)
-    c.start()
-    try:
+    with pg_cluster(lab_dir / "pg-migrations", migrate=False) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def new_database(cluster: PgCluster, name: str) -> str:

@@ -12,7 +12,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from argon2 import PasswordHasher
@@ -26,7 +25,7 @@ from labkit.harness.sipp import Dtmf, Wait, place_call
 from labkit.harness.sipp import Step as SippStep
 from labkit.harness.wait import wait_until
 from labkit.portal_dev import PortalServer
-from labkit.portal_testkit import Acct, last_sms_code, make_account
+from labkit.portal_testkit import api_login, last_sms_code, make_account
 from labkit.postgres import PgCluster
 from portal.config import PortalSettings
 
@@ -81,22 +80,6 @@ async def dial(asterisk: AsteriskContainer, dialed: str, steps: list[SippStep]) 
     result = await place_call(target=asterisk.sip_target, dialed=dialed, steps=steps,
                               digit_gap_s=0.08, wait_for_remote_bye=True, timeout_s=60)
     assert result.answered and result.remote_hung_up, result.describe()
-
-
-def portal_login(base: str, sql: Sql, acct: Acct) -> tuple[httpx.Client, str]:
-    """Password, SMS code (the lab inbox), verify: a full session and its CSRF token."""
-    client = httpx.Client(base_url=base, timeout=10)
-    csrf = client.get("/api/v1/session").json()["csrf_token"]
-    r = client.post("/api/v1/login", json={"email": acct.email, "password": acct.password},
-                    headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200, r.text
-    csrf = r.json()["csrf_token"]
-    r = client.post("/api/v1/twofa/send", json={"method": "sms"}, headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200, r.text
-    r = client.post("/api/v1/twofa/verify", json={"code": last_sms_code(sql, acct.contacts[0])},
-                    headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200, r.text
-    return client, r.json()["csrf_token"]
 
 
 class Captured(logging.Handler):
@@ -208,7 +191,7 @@ async def test_both_services_export_prometheus_metrics_that_move(
 
     # The portal: a login with an SMS code.
     acct = make_account(sql)
-    client, _csrf = portal_login(portal.url, sql, acct)
+    client, _csrf = api_login(portal.url, sql, acct)
     client.close()
     _, portal_after = scrape(portal.url + "/metrics")
     for name, labels in (("anshin_portal_logins_total", {"outcome": "ok"}),
@@ -256,7 +239,7 @@ async def test_no_secret_in_the_logs_of_real_flows(
 
     # Portal: login with password and SMS code, then the voicemail PIN changed in the API.
     acct = make_account(sql)
-    client, csrf = portal_login(portal.url, sql, acct)
+    client, csrf = api_login(portal.url, sql, acct)
     sms = sql.execute("SELECT body FROM sms_outbox WHERE to_number = %s ORDER BY id DESC"
                       " LIMIT 1", (acct.contacts[0],)).fetchone()
     assert sms is not None

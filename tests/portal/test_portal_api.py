@@ -18,24 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labkit.portal_dev import PortalServer
-from labkit.portal_testkit import Acct, Sql, last_sms_code, make_account, unique_mobile
+from labkit.portal_testkit import Acct, Sql, api_login, last_sms_code, make_account, unique_mobile
 from labkit.postgres import PgCluster
 from portal.config import PortalSettings
-
-
-def api_login(base: str, sql: Sql, acct: Acct) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base, timeout=10)
-    csrf = client.get("/api/v1/session").json()["csrf_token"]
-    r = client.post("/api/v1/login", json={"email": acct.email, "password": acct.password},
-                    headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200, r.text
-    csrf = r.json()["csrf_token"]
-    r = client.post("/api/v1/twofa/send", json={"method": "sms"}, headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200, r.text
-    r = client.post("/api/v1/twofa/verify", json={"code": last_sms_code(sql, acct.contacts[0])},
-                    headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200, r.text
-    return client, r.json()["csrf_token"]
 
 
 @pytest.fixture
