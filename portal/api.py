@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from callflow.features.callback import outcomes
+from callflow.features.callback import service as callback_service
 from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding, mailbox, subscribers
 from portal import auth, data, forms, login_flow
 from portal.login_flow import Outcome, account_id, full_session, owned_number, pending_session
@@ -390,8 +391,9 @@ async def post_callback(request: Request, number: str, body: CallbackIn,
     if body.own_number_id not in {o.id for o in await data.own_numbers(db, acct)}:
         return invalid({"own_number_id": "発信番号を選択してください。"})
     try:
-        request_id = await data.request_callback(db, acct, n, dest, body.own_number_id)
-    except data.CallbackRefused as exc:
+        request_id = await callback_service.request_callback(
+            db, acct, n, dest, own_number_id=body.own_number_id)
+    except callback_service.CallbackRefused as exc:
         return invalid({"destination": exc.message_ja})
     req = await data.call_request(db, acct, request_id)
     assert req is not None

@@ -3,9 +3,9 @@
 A thin adapter for what the pages read. The portal writes nothing here: every table has one
 writer in callflow (the callback service; store.subscribers for the screening and voicemail
 settings, store.mailbox for the PIN and messages, store.forwarding, store.blocklist), which
-the pages call directly. Every function that
-takes a 050 `number` expects the caller to have checked that the account owns it
-(`owned_number`), and every query is scoped by that number or by the account id.
+the pages call directly. Every function that takes a 050 `number` expects the caller to have
+checked that the account owns it (`owned_number`), and every query is scoped by that number
+or by the account id.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from datetime import datetime
 
 from psycopg.rows import class_row
 
-from callflow.features.callback import service as callback_service
 from callflow.store import Database
 from callflow.store.errors import InvalidValue
 
@@ -180,11 +179,8 @@ async def message_audio(db: Database, number: str, message_id: int) -> bytes | N
 
 
 # ------------------------------------------------------------------ あんしん発信 (callback)
-# Own numbers and call requests are written only by the callback service; these are the
-# portal's names for its functions.
-
-CallbackRefused = callback_service.CallbackRefused
-
+# Own numbers and call requests are written only by the callback service
+# (callflow.features.callback.service), which the pages call directly; these read them.
 
 async def own_numbers(db: Database, account_id: int) -> list[OwnNumber]:
     async with db.connection() as conn:
@@ -194,29 +190,6 @@ async def own_numbers(db: Database, account_id: int) -> list[OwnNumber]:
         return await cur.fetchall()
 
 
-async def register_own_number(db: Database, account_id: int, number: str) -> int:
-    return await callback_service.register_own_number(db, account_id, number)
-
-
-async def set_preferred(db: Database, account_id: int, own_id: int) -> None:
-    await callback_service.set_preferred(db, account_id, own_id)
-
-
-async def remove_own_number(db: Database, account_id: int, own_id: int) -> None:
-    await callback_service.remove_own_number(db, account_id, own_id)
-
-
-async def request_verification(db: Database, account_id: int, own_id: int) -> int:
-    return await callback_service.request_verification(db, account_id, own_id)
-
-
-async def request_callback(db: Database, account_id: int, number: str, destination: str,
-                           own_id: int | None) -> int:
-    """Raises CallbackRefused (reason_code, message_ja) when a rule refuses the call."""
-    return await callback_service.request_callback(db, account_id, number, destination,
-                                                   own_number_id=own_id)
-
-
 async def call_request(db: Database, account_id: int, request_id: int) -> CallRequest | None:
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=class_row(CallRequest))
@@ -224,9 +197,3 @@ async def call_request(db: Database, account_id: int, request_id: int) -> CallRe
                           " FROM call_requests WHERE id = %s AND account_id = %s",
                           (request_id, account_id))
         return await cur.fetchone()
-
-
-async def request_twofa_voice(db: Database, account_id: int, contact_number: str,
-                              code: str) -> int:
-    """Ask the call-control app to call `contact_number` and read `code` out, twice."""
-    return await callback_service.request_twofa_voice(db, account_id, contact_number, code)

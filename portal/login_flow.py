@@ -9,6 +9,7 @@ from enum import Enum
 
 from fastapi import Request
 
+from callflow.features.callback import service as callback_service
 from portal import auth, data
 from portal.metrics import metrics_of
 from portal.request_context import (
@@ -123,7 +124,7 @@ async def _deliver(p: Portal, contact: str, method: str, acct: int, code: str) -
     if method == "sms":
         await p.sms.send(contact, code_message(code))
     else:
-        await data.request_twofa_voice(p.db, acct, contact, code)
+        await callback_service.request_twofa_voice(p.db, acct, contact, code)
 
 
 @dataclass(frozen=True)

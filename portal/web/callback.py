@@ -60,8 +60,9 @@ async def call_submit(request: Request, num: str) -> Response:
         errors["own_number"] = "発信番号を選択してください。"
     if not errors:
         try:
-            request_id = await data.request_callback(db, acct, number, dest, own_id)
-        except data.CallbackRefused as exc:
+            request_id = await callback_service.request_callback(db, acct, number, dest,
+                                                              own_number_id=own_id)
+        except callback_service.CallbackRefused as exc:
             errors["destination"] = exc.message_ja
         else:
             return redirect(f"/n/{number}/call/{request_id}")
@@ -131,27 +132,27 @@ async def register_submit(request: Request, num: str) -> Response:
         except Invalid as exc:
             errors["phone"] = exc.message
         else:
-            new_id = await data.register_own_number(db, acct, phone)
+            new_id = await callback_service.register_own_number(db, acct, phone)
             notice = "お客さまの電話番号を登録しました。"
             try:
-                await data.request_verification(db, acct, new_id)
-            except data.CallbackRefused as exc:
+                await callback_service.request_verification(db, acct, new_id)
+            except callback_service.CallbackRefused as exc:
                 errors["phone"] = exc.message_ja
             else:
                 notice += VERIFY_NOTICE
     elif own_id is not None and own_id in {o.id for o in await data.own_numbers(db, acct)}:
         if action == "prefer":
-            await data.set_preferred(db, acct, own_id)
+            await callback_service.set_preferred(db, acct, own_id)
             notice = "優先する発信番号を設定しました。"
         elif action == "verify":
             try:
-                await data.request_verification(db, acct, own_id)
-            except data.CallbackRefused as exc:
+                await callback_service.request_verification(db, acct, own_id)
+            except callback_service.CallbackRefused as exc:
                 errors["phone"] = exc.message_ja
             else:
                 notice = VERIFY_NOTICE
         elif action == "delete":
-            await data.remove_own_number(db, acct, own_id)
+            await callback_service.remove_own_number(db, acct, own_id)
             notice = "電話番号を削除しました。"
     else:
         errors["phone"] = "電話番号を選択してください。"
