@@ -85,11 +85,12 @@ class App:
                                  clock=SystemClock(settings.clock_offset_s),
                                  dispatcher=self.dispatcher,
                                  ari_connected=self.stream.connected)
-        self.metrics.watch_live(LiveFigures(
+        self.live = LiveFigures(
             live_calls=lambda: self.dispatcher.live_calls,
             ari_connected=self.stream.connected.is_set,
             ari_connections=lambda: self.stream.connections,
-            ari_reconnects=lambda: self.stream.reconnects))
+            ari_reconnects=lambda: self.stream.reconnects)
+        self.metrics.watch_live(self.live)
         self.calls_handled = 0
         self.started_at = time.time()
 
@@ -112,11 +113,12 @@ class App:
 
     def health(self) -> dict[str, object]:
         """The operator endpoint's /health figures."""
+        live = self.live
         return {
-            "ari_connected": self.stream.connected.is_set(),
-            "ari_connections": self.stream.connections,
-            "ari_reconnects": self.stream.reconnects,
-            "live_calls": self.dispatcher.live_calls,
+            "ari_connected": live.ari_connected(),
+            "ari_connections": live.ari_connections(),
+            "ari_reconnects": live.ari_reconnects(),
+            "live_calls": live.live_calls(),
             "calls_handled": self.calls_handled,
             "uptime_s": round(time.time() - self.started_at, 1),
         }
