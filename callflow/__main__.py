@@ -11,7 +11,12 @@ from pydantic import ValidationError
 
 from callflow.app import App
 from callflow.config import Settings
-from callflow.deployment import app_problems, invalid_settings, refuse_to_start
+from callflow.deployment import (
+    app_problems,
+    invalid_settings,
+    refuse_to_start,
+    refuse_unless_schema_current,
+)
 from callflow.logs import configure as configure_logs
 
 
@@ -31,6 +36,7 @@ def main() -> None:
     except ValidationError as exc:
         invalid_settings("callflow", exc)
     refuse_to_start("callflow", app_problems(settings, os.environ))
+    refuse_unless_schema_current("callflow", settings.database_url)
     configure_logs(settings.log_level, settings.log_format, "callflow")
     asyncio.run(_main(settings))
 

@@ -12,6 +12,7 @@ entry points (`python -m callflow`, `python -m portal`) print them and exit.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NoReturn
@@ -20,11 +21,14 @@ import psycopg
 import psycopg.conninfo
 from pydantic import ValidationError
 
+from callflow.migrate import schema_state
+
 if TYPE_CHECKING:
     from callflow.config import Settings
 
 __all__ = ["LAB_DATABASE_URL", "SHIPPED_SECRETS", "Problem", "Profile", "app_problems",
-           "database_url_problems", "invalid_settings", "refuse_to_start", "secret_problems"]
+           "database_url_problems", "invalid_settings", "refuse_to_start",
+           "refuse_unless_schema_current", "secret_problems"]
 
 Profile = Literal["lab", "production"]
 
@@ -42,6 +46,10 @@ SHIPPED_SECRETS = frozenset({
     "test-secret",  # the portal tests' session secret
     "anshin", "postgres", "password", "secret", "changeme",
 })
+
+# How long a start waits for the database to answer the schema check (it may be starting
+# at the same time, e.g. after a power cut) before refusing.
+SCHEMA_CHECK_WAIT_S = 30.0
 
 # Connection parameters other than a password that make PostgreSQL authenticate the app.
 _CREDENTIAL_PARAMS = ("password", "passfile", "sslcert")
@@ -109,6 +117,30 @@ def invalid_settings(program: str, exc: ValidationError) -> NoReturn:
         name = "ANSHIN_" + "_".join(str(part) for part in error["loc"]).upper()
         print(f"  {name}: {error['msg']}", file=sys.stderr)
     sys.exit(2)
+
+
+def refuse_unless_schema_current(program: str, database_url: str,
+                                 wait_s: float = SCHEMA_CHECK_WAIT_S) -> None:
+    """Exit with status 2 and one line on stderr unless the database has exactly the
+    migrations this release ships (pending ones: run `upgrade`; unknown ones: a newer
+    release migrated it). Every profile: the lab migrates before it starts anything. A
+    database that does not answer is waited for (it may be starting beside us) up to
+    `wait_s`, then refused too: nothing could be checked."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            problem = schema_state(database_url).problem()
+            break
+        except psycopg.OperationalError as exc:
+            if time.monotonic() >= deadline:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+                problem = (f"cannot check the database schema: the database does not answer "
+                           f"({first}); check ANSHIN_DATABASE_URL")
+                break
+            time.sleep(1.0)
+    if problem is not None:
+        print(f"{program}: refusing to start: {problem}", file=sys.stderr)
+        sys.exit(2)
 
 
 def refuse_to_start(program: str, problems: Iterable[Problem]) -> None:

@@ -17,10 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
+import psycopg.conninfo
 from yoyo import get_backend, read_migrations
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -50,6 +53,55 @@ def pending(database_url: str) -> list[str]:
         backend.connection.close()
 
 
+@dataclass(frozen=True)
+class SchemaState:
+    """How a database's applied migrations compare with the ones this code ships."""
+
+    pending: tuple[str, ...]  # shipped, not applied: run `upgrade`
+    unknown: tuple[str, ...]  # applied by a newer release: this code does not know them
+
+    def problem(self) -> str | None:
+        """One line saying why the app and the portal must not start on this database, or
+        None when the schema is the one this code was written for."""
+        if self.unknown:
+            return (f"the database schema is newer than this release: migration(s) "
+                    f"{', '.join(self.unknown)} applied by a newer release are unknown here; "
+                    "deploy that release (or newer), or restore a backup taken before it")
+        if self.pending:
+            return (f"the database schema is behind this release: migration(s) "
+                    f"{', '.join(self.pending)} pending; run `python -m callflow.migrate "
+                    "upgrade` first")
+        return None
+
+
+def compare(shipped: Sequence[str], applied: Iterable[str]) -> SchemaState:
+    done = set(applied)
+    known = set(shipped)
+    return SchemaState(pending=tuple(m for m in shipped if m not in done),
+                       unknown=tuple(sorted(done - known)))
+
+
+def shipped() -> list[str]:
+    """Ids of the migrations in this release, in the order `upgrade` applies them."""
+    return [m.id for m in read_migrations(str(MIGRATIONS))]
+
+
+def schema_state(database_url: str) -> SchemaState:
+    """Read which migrations the database has (yoyo's `_yoyo_migration` rows) without
+    writing anything, so that a hot standby answers too: any server of a multi-host URL
+    will do (target_session_attrs is relaxed to `any`; a standby has the primary's schema).
+    Raises psycopg.OperationalError when no server answers."""
+    params = psycopg.conninfo.conninfo_to_dict(database_url)
+    params["target_session_attrs"] = "any"
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    with psycopg.connect(psycopg.conninfo.make_conninfo("", **params), autocommit=True) as conn:
+        try:
+            rows = conn.execute("SELECT migration_id FROM _yoyo_migration").fetchall()
+        except psycopg.errors.UndefinedTable:  # never migrated: everything is pending
+            rows = []
+    return compare(shipped(), (str(r[0]) for r in rows))
+
+
 def upgrade(database_url: str) -> list[str]:
     """Apply every pending migration; returns the ids applied (none: already up to date)."""
     backend = get_backend(yoyo_url(database_url))
@@ -76,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     if args.command == "status":
-        todo = pending(args.database_url)
-        print("\n".join(f"pending {m}" for m in todo) if todo else "up to date")
+        state = schema_state(args.database_url)
+        lines = [*(f"pending {m}" for m in state.pending),
+                 *(f"unknown {m} (applied by a newer release)" for m in state.unknown)]
+        print("\n".join(lines) if lines else "up to date")
         return 0
     applied = upgrade(args.database_url)
     print("\n".join(f"applied {m}" for m in applied) if applied else "up to date")

@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,10 +21,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from callflow.migrate import MIGRATIONS, pending, upgrade
+from callflow.migrate import MIGRATIONS, pending, schema_state, upgrade
 from callflow.store import Database
 from callflow.store import mailbox as mailbox_store
 from labkit.fixtures import pg_cluster
+from labkit.ports import free_port
 from labkit.postgres import PG_BIN, SCHEMA, PgCluster
 
 Sql = psycopg.Connection[tuple[object, ...]]
@@ -192,3 +195,44 @@ async def test_upgrade_from_previous_release_keeps_every_row(cluster: PgCluster)
             state = await mailbox_store.lock_state(db, entered)
             assert mailbox_store.is_locked(state, now), entered
             assert not mailbox_store.is_locked(state, now + timedelta(minutes=11)), entered
+
+
+# ------------------------------------------------------------------ start-up refuses a stale schema
+
+def start(program: str, url: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <program>` in the lab profile (no production checks in the way) against
+    `url`; it must refuse before doing anything, so it exits by itself."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSHIN_")}
+    env.update(ANSHIN_PROFILE="lab", ANSHIN_DATABASE_URL=url,
+               ANSHIN_STATUS_PORT=str(free_port()), ANSHIN_PORTAL_PORT=str(free_port()),
+               ANSHIN_PORTAL_SMS_PROVIDER="lab")
+    return subprocess.run([sys.executable, "-m", program], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_app_and_portal_refuse_a_database_behind_or_ahead_of_the_code(
+        cluster: PgCluster) -> None:
+    shipped = [m.stem for m in sorted(MIGRATIONS.glob("*.sql"))]
+    url = new_database(cluster, "stale_schema")
+    assert schema_state(url).pending == tuple(shipped)  # never migrated
+    for program in ("callflow", "portal"):
+        result = start(program, url)
+        assert result.returncode == 2, (program, result.stderr)
+        assert result.stderr.strip() == (
+            f"{program}: refusing to start: the database schema is behind this release: "
+            f"migration(s) {', '.join(shipped)} pending; run `python -m callflow.migrate "
+            "upgrade` first"), program
+
+    upgrade(url)
+    assert schema_state(url).problem() is None  # what the lab's app and portal start on
+    # a newer release migrated the database (a rollback of the code, not of the data)
+    with psycopg.connect(url, autocommit=True) as sql:
+        sql.execute("INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc)"
+                    " VALUES ('f00d', '9001_from_the_future', now())")
+    for program in ("callflow", "portal"):
+        result = start(program, url)
+        assert result.returncode == 2, (program, result.stderr)
+        line = result.stderr.strip()
+        assert line.startswith(f"{program}: refusing to start: the database schema is newer "
+                               "than this release: migration(s) 9001_from_the_future"), line
+        assert "\n" not in line
