@@ -26,7 +26,13 @@ from callflow.features.inbound import handler as inbound
 from callflow.features.ivr.driver import handle_pin_change, handle_retrieval
 from callflow.jobs import all_jobs
 from callflow.logs import bind
-from callflow.metrics import LiveFigures, Metrics
+from callflow.metrics import (
+    FALLBACK_COUNTER,
+    OVERLOAD_COUNTER,
+    DialplanCounters,
+    LiveFigures,
+    Metrics,
+)
 from callflow.routing import Route, RouteKind, classify
 from callflow.services import Services
 from callflow.status import StatusServer
@@ -38,10 +44,6 @@ from callflow.store.subscribers import incoming_call
 log = logging.getLogger("callflow.app")
 
 RouteHandler = Callable[[Call, Services], Awaitable[None]]
-
-#: Asterisk global the dialplan counts its "temporarily unavailable" fallbacks in
-#: (dialplan/anshin.conf, [anshin-after-stasis])
-FALLBACK_COUNTER = "ANSHIN_FALLBACKS"
 
 
 class _CallEnd:
@@ -101,7 +103,7 @@ class App:
             jobs.create_task(self.metrics.watch_loop(), name="loop-lag")
             jobs.create_task(self.metrics.watch_database(
                 lambda: operational_figures(self.db, self.services.clock.now()),
-                self._fallback_count), name="metrics-database")
+                self._dialplan_counters), name="metrics-database")
             status = StatusServer(self.health, self.metrics, self.settings.status_port,
                                   database_ok=lambda: database_reachable(self.db),
                                   host=self.settings.status_host)
@@ -123,11 +125,16 @@ class App:
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 
-    async def _fallback_count(self) -> int | None:
+    async def _dialplan_counters(self) -> DialplanCounters | None:
         if not self.stream.connected.is_set():
             return None
-        value = await self.ari.get_global_var(FALLBACK_COUNTER)
-        return int(value) if value is not None and value.isdigit() else 0
+
+        async def count(name: str) -> int:
+            value = await self.ari.get_global_var(name)
+            return int(value) if value is not None and value.isdigit() else 0
+
+        return DialplanCounters(fallbacks=await count(FALLBACK_COUNTER),
+                                overload_refusals=await count(OVERLOAD_COUNTER))
 
     # ---------------------------------------------------------------- resync
 
@@ -148,9 +155,9 @@ class App:
         # What the dialplan announced while no app was connected shows at once (the
         # periodic refresh is slower).
         try:
-            self.metrics.fallbacks = await self._fallback_count()
+            self.metrics.dialplan = await self._dialplan_counters()
         except (AriError, ValueError) as exc:
-            log.debug("resync: fallback count not read: %s", exc)
+            log.debug("resync: dialplan counters not read: %s", exc)
         try:
             channels = await self.ari.list_channels()
             bridges = await self.ari.list_bridges()

@@ -40,6 +40,11 @@ log = logging.getLogger("callflow.call")
 _T = TypeVar("_T")
 
 
+#: The dialplan's admission control counts inbound calls waiting for the app in this group
+#: ([anshin-inbound]); setting it empty takes the call out of the count.
+SETUP_GROUP = "GROUP(anshin)"
+
+
 class CallerHungUp(Exception):
     """The call's primary channel hung up or left Stasis."""
 
@@ -68,6 +73,9 @@ class Call:
         self.typeahead: deque[str] = deque()
         # When the StasisStart reached the app (monotonic), for latency measurements.
         self.started = time.monotonic()
+        # An inbound call counts as "in setup" for the dialplan's admission control until
+        # it is answered (or handed to Dial, where the dialplan ends the setup itself).
+        self._in_setup = self.stasis.entry is Entry.INBOUND
 
     @property
     def id(self) -> str:
@@ -113,7 +121,14 @@ class Call:
             raise CallerHungUp(self.id) from exc
 
     async def answer(self) -> None:
-        await self._on_channel(self.ari.answer(self.id))
+        """Answer; an inbound call leaves the dialplan's setup count at the same time."""
+        if not self._in_setup:
+            await self._on_channel(self.ari.answer(self.id))
+            return
+        self._in_setup = False
+        await asyncio.gather(
+            self._on_channel(self.ari.answer(self.id)),
+            self._on_channel(self.ari.set_channel_var(self.id, SETUP_GROUP, "")))
 
     async def ring(self) -> None:
         """180 Ringing with ringback for the caller; the call stays unanswered."""

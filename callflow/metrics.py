@@ -11,9 +11,10 @@
 * Event-loop lag: how late a periodic wake-up fires (a busy loop delays every call).
 * Calls by route and outcome, and live figures read at scrape time (live calls, ARI
   connection state and reconnects) through `LiveFigures`.
-* Database-derived gauges (mail outbox, lockouts, call requests, voicemail storage,
-  fallback announcements) are refreshed by `watch_database` every few seconds, never on a
-  call's path; a scrape only reads the last values.
+* Database-derived gauges (mail outbox, lockouts, call requests, voicemail storage) and
+  the dialplan's counters (fallback announcements, overload refusals) are refreshed by
+  `watch_database` every few seconds, never on a call's path; a scrape only reads the last
+  values.
 
 Per-call timing rides a context variable set at the top of the call task, so the ARI
 client's request hook needs no call argument (tasks a call spawns inherit it).
@@ -131,17 +132,39 @@ class _LiveCollector(Collector):
                                   value=f.ari_reconnects())
 
 
-class _FallbackCollector(Collector):
+@dataclass(frozen=True)
+class DialplanCounters:
+    """What the dialplan counts in Asterisk globals (dialplan/anshin.conf); they restart with
+    Asterisk (Prometheus counters allow that)."""
+
+    fallbacks: int  # ANSHIN_FALLBACKS: 'temporarily unavailable', no app was connected
+    overload_refusals: int  # ANSHIN_OVERLOAD_REFUSALS: refused with 503 before Stasis
+
+
+#: Asterisk globals the dialplan counts in ([anshin-after-stasis], [anshin-overload])
+FALLBACK_COUNTER = "ANSHIN_FALLBACKS"
+OVERLOAD_COUNTER = "ANSHIN_OVERLOAD_REFUSALS"
+
+
+class _DialplanCollector(Collector):
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
     def collect(self) -> Iterable[Metric]:
-        if self._metrics.fallbacks is not None:  # absent until Asterisk was asked once
-            yield CounterMetricFamily(
-                "anshin_dialplan_fallback_announcements",
-                "Callers the dialplan told 'temporarily unavailable' because no app was"
-                " connected (Asterisk's global ANSHIN_FALLBACKS; restarts with Asterisk)",
-                value=self._metrics.fallbacks)
+        counts = self._metrics.dialplan
+        if counts is None:  # absent until Asterisk was asked once
+            return
+        yield CounterMetricFamily(
+            "anshin_dialplan_fallback_announcements",
+            "Callers the dialplan told 'temporarily unavailable' because no app was"
+            f" connected (Asterisk's global {FALLBACK_COUNTER}; restarts with Asterisk)",
+            value=counts.fallbacks)
+        yield CounterMetricFamily(
+            "anshin_dialplan_overload_refusals",
+            "Calls the dialplan refused with 503 before Stasis because too many calls were"
+            f" waiting for the app (Asterisk's global {OVERLOAD_COUNTER}; restarts with"
+            " Asterisk)",
+            value=counts.overload_refusals)
 
 
 class Metrics:
@@ -173,8 +196,8 @@ class Metrics:
         self.loop_lag_seconds = Histogram(
             "anshin_event_loop_lag_seconds", "How late a 50 ms wake-up of the event loop fires",
             buckets=LOOP_LAG_BUCKETS, registry=r)
-        self.fallbacks: int | None = None  # read from Asterisk by watch_database
-        r.register(_FallbackCollector(self))
+        self.dialplan: DialplanCounters | None = None  # read from Asterisk by watch_database
+        r.register(_DialplanCollector(self))
         self.outbox_depth = Gauge("anshin_mail_outbox_depth",
                                   "Mails waiting to be sent (not sent, not given up)", registry=r)
         self.outbox_oldest = Gauge("anshin_mail_outbox_oldest_age_seconds",
@@ -265,10 +288,10 @@ class Metrics:
             self.loop_lag_seconds.observe(lag)
 
     async def watch_database(self, read: Callable[[], Awaitable[OperationalFigures]],
-                             read_fallbacks: Callable[[], Awaitable[int | None]],
+                             read_dialplan: Callable[[], Awaitable[DialplanCounters | None]],
                              interval: float = 15.0, timeout: float = 5.0) -> None:
-        """Runs forever: refreshes the database-derived gauges (and the dialplan's fallback
-        count, read from Asterisk) every `interval`; a slow or failing read keeps the last
+        """Runs forever: refreshes the database-derived gauges (and the dialplan's counters,
+        read from Asterisk) every `interval`; a slow or failing read keeps the last
         values (their age shows in anshin_database_figures_updated_timestamp_seconds)."""
         while True:
             try:
@@ -278,11 +301,11 @@ class Metrics:
                 log.warning("metrics: database figures not refreshed: %s", exc)
             try:
                 async with asyncio.timeout(timeout):
-                    fallbacks = await read_fallbacks()
-                if fallbacks is not None:
-                    self.fallbacks = fallbacks
+                    counts = await read_dialplan()
+                if counts is not None:
+                    self.dialplan = counts
             except Exception as exc:
-                log.debug("metrics: fallback count not read: %s", exc)
+                log.debug("metrics: dialplan counters not read: %s", exc)
             await asyncio.sleep(interval)
 
     # ---------------------------------------------------------------- views

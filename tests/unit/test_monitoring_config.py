@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from callflow.metrics import LiveFigures, Metrics
+from callflow.metrics import DialplanCounters, LiveFigures, Metrics
 from portal.metrics import PortalMetrics
 
 MONITORING = Path(__file__).resolve().parents[2] / "docker" / "monitoring"
@@ -28,7 +28,7 @@ def exported() -> set[str]:
     """Sample names both services export (with every optional family present)."""
     app = Metrics()
     app.watch_live(LiveFigures(lambda: 0, lambda: True, lambda: 1, lambda: 0))
-    app.fallbacks = 0
+    app.dialplan = DialplanCounters(0, 0)
     names: set[str] = set()
     for text in (app.prometheus().decode(), PortalMetrics().generate().decode()):
         for family in text_string_to_metric_families(text):

@@ -14,7 +14,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from callflow.logs import JsonFormatter, TextFormatter, bind
-from callflow.metrics import LiveFigures, Metrics, dtmf_received
+from callflow.metrics import DialplanCounters, LiveFigures, Metrics, dtmf_received
 from callflow.status import StatusServer
 from callflow.store.figures import OperationalFigures
 from labkit.ports import free_port
@@ -77,9 +77,10 @@ def test_calls_by_route_and_outcome_live_figures_and_fallbacks() -> None:
     assert s[("anshin_live_calls", ())] == 3
     assert s[("anshin_ari_connected", ())] == 1
     assert s[("anshin_ari_reconnects_total", ())] == 1
-    assert not any(name.startswith("anshin_dialplan_fallback") for name, _ in s)
-    m.fallbacks = 4  # read from Asterisk's global once connected
+    assert not any(name.startswith("anshin_dialplan_") for name, _ in s)
+    m.dialplan = DialplanCounters(fallbacks=4, overload_refusals=7)  # once connected
     assert samples(m)[("anshin_dialplan_fallback_announcements_total", ())] == 4
+    assert samples(m)[("anshin_dialplan_overload_refusals_total", ())] == 7
 
 
 def test_database_figures_replace_the_last_ones() -> None:
@@ -115,14 +116,14 @@ async def test_database_job_survives_failures_and_keeps_last_values() -> None:
             raise OSError("database down")
         return OperationalFigures(outbox_depth=reads)
 
-    async def fallbacks() -> int | None:
-        return None  # ARI not connected: the count stays unknown
+    async def dialplan() -> DialplanCounters | None:
+        return None  # ARI not connected: the counts stay unknown
 
-    job = asyncio.create_task(m.watch_database(read, fallbacks, interval=0.01, timeout=1))
+    job = asyncio.create_task(m.watch_database(read, dialplan, interval=0.01, timeout=1))
     await asyncio.wait_for(third.wait(), 10)
     job.cancel()
     assert samples(m)[("anshin_mail_outbox_depth", ())] >= 1
-    assert m.fallbacks is None
+    assert m.dialplan is None
 
 
 def _get(url: str) -> tuple[int, bytes, str]:
