@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labkit import testlogs
 from labkit.ports import free_port
 
 
@@ -29,6 +30,7 @@ class AppProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "callflow"], env=env,
                                          stdout=log, stderr=subprocess.STDOUT)
+        testlogs.keep(self.log_path, "app")  # the session's log-secrets check reads it
 
     def health(self) -> dict[str, object] | None:
         try:

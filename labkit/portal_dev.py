@@ -9,6 +9,7 @@ import urllib.request
 
 import uvicorn
 
+from labkit import testlogs
 from labkit.ports import free_port
 from portal.app import create_app
 from portal.auth import PasswordHashing
@@ -40,6 +41,7 @@ class PortalServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> PortalServer:
+        testlogs.keep_portal_records()  # the session's log-secrets check reads them
         self.thread.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
