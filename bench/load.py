@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 import signal
 import subprocess
 import threading
@@ -29,6 +30,7 @@ class Mode:
     uas: bool  # a forward target answers on the carrier port
     latency_label: str  # what SIPp's rtd 1 measures
     app: bool  # the app handles these calls (app metrics apply)
+    refusable: bool = False  # admission control may refuse calls (503): overload steps
 
 
 MODES: dict[str, Mode] = {m.name: m for m in (
@@ -40,6 +42,11 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          False, "INVITE→200", True),
     Mode("retrieval-app", "retrieval IVR (050-3300-5000), app", "uac_answer.xml", CALLER,
          "retrieval", False, "INVITE→200", True),
+    # The forward-app path offered beyond its knee: admitted calls are forwarded, the
+    # excess is refused by admission control (dialplan/anshin.conf [anshin-inbound]).
+    Mode("overload-app", "forward to a phone beyond the knee, app + admission control",
+         "uac_forward_or_refused.xml", CALLER, "forward", True, "INVITE→180", True,
+         refusable=True),
 )}
 
 
@@ -79,6 +86,10 @@ class StepResult:
     app_metrics: dict[str, object] = field(default_factory=dict)
     rss_before_kb: dict[str, int] = field(default_factory=dict)
     drained: bool = True
+    # overload steps: calls refused with 503, INVITE→503, and the admitted calls per second
+    refused_calls: int = 0
+    refused_latency_ms: dict[str, float | None] = field(default_factory=dict)
+    goodput_cps: float = 0.0
     sustained: bool = False  # every criterion
     capacity_ok: bool = False  # every criterion but the latency one
     reasons: list[str] = field(default_factory=list)
@@ -166,17 +177,31 @@ def _max_current(stat_csv: Path) -> int:
                     for r in csv.DictReader(f, delimiter=";")), default=0)
 
 
-def _rtt(workdir: Path) -> tuple[list[float], list[float]]:
-    """(arrival times ms, response times ms) of rtd 1 from SIPp's -trace_rtt files."""
+def _rtt(workdir: Path, rtd: str = "1") -> tuple[list[float], list[float]]:
+    """(arrival times ms, response times ms) of one response-time counter (rtd) from SIPp's
+    -trace_rtt files."""
     times: list[float] = []
     values: list[float] = []
     for path in workdir.glob("*_rtt.csv"):
         with path.open(newline="") as f:
             for row in csv.DictReader(f, delimiter=";"):
+                if row.get("rtd_no", rtd) != rtd:
+                    continue
                 with contextlib.suppress(KeyError, ValueError):
                     times.append(float(row["Date_ms"]))
                     values.append(float(row["response_time_ms"]))
     return times, values
+
+
+def _received(workdir: Path, status: int) -> int:
+    """How many `status` responses the scenario's recv lines took (-trace_counts)."""
+    total = 0
+    pattern = re.compile(rf"^\d+_{status}_Recv$")
+    for path in workdir.glob("*_counts.csv"):
+        rows = list(csv.DictReader(path.open(newline=""), delimiter=";"))
+        if rows:
+            total += sum(int(v or 0) for k, v in rows[-1].items() if k and pattern.match(k))
+    return total
 
 
 def run_step(lab: Lab, mode: Mode, dialed: str, rate: float, duration_s: float,
@@ -213,7 +238,8 @@ def run_step(lab: Lab, mode: Mode, dialed: str, rate: float, duration_s: float,
              "-r", f"{rate:g}", "-rp", "1000", "-m", str(offered), "-l", str(limit),
              "-d", hold_ms, "-recv_timeout", "30000", "-nostdin",
              "-trace_stat", "-stf", "stat.csv", "-fd", "1",
-             "-trace_rtt", "-rtt_freq", "1", "-trace_err"],
+             "-trace_rtt", "-rtt_freq", "1", "-trace_err",
+             *(["-trace_counts"] if mode.refusable else [])],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=err)
     try:
         uac.wait(timeout=duration_s + hold_s + 60)
@@ -259,6 +285,14 @@ def run_step(lab: Lab, mode: Mode, dialed: str, rate: float, duration_s: float,
         # Calls that got their timed response, over the span in which they got it.
         span_s = (max(times) - min(times)) / 1000 * len(times) / (len(times) - 1)
         res.achieved_cps = round(res.successful_calls / span_s, 2) if span_s else 0.0
+    if mode.refusable:
+        res.refused_calls = _received(workdir, 503)
+        _t, refused = _rtt(workdir, "2")
+        res.refused_latency_ms = {"p50": _pct(refused, 0.5), "p99": _pct(refused, 0.99),
+                                  "max": max(refused) if refused else None}
+        if len(times) > 1 and times[-1] > times[0]:
+            span_s = (max(times) - min(times)) / 1000 * len(times) / (len(times) - 1)
+            res.goodput_cps = round(len(times) / span_s, 2) if span_s else 0.0
     res.drained = lab.wait_drained()
     _judge(res, mode, latency_limit_ms)
     return res

@@ -1,0 +1,197 @@
+"""`python -m bench.overload --knee R`: the forward path offered 1×, 2×, 3× its sustained
+rate R and then R again, with admission control on (dialplan/anshin.conf, [anshin-inbound]).
+
+Goal (issue 15): beyond the knee the box still completes ≥ 90 % of R with normal latency,
+refuses the excess fast (503 within 100 ms), and takes every call again once the burst
+ends. Each step uses `scenarios/uac_forward_or_refused.xml` (a call is either forwarded or
+refused with 503) against the same lab as `bench.run`. Writes
+bench/results/overload-<time>.{json,md,svg} (the SVG plots goodput, refusals and latency
+against the offered rate). R is the sustained forward-app rate from a `bench.run` on the
+same machine; `--limit` sets ANSHIN_SETUP_LIMIT for the run (A/B of the limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bench.lab import REPO, Lab
+from bench.load import MODES, StepResult, run_step
+
+#: offered rate as multiples of the knee; the last step shows the recovery
+MULTIPLES = (1.0, 2.0, 3.0, 1.0)
+GOODPUT_MIN = 0.9  # of the knee, while overloaded
+LATENCY_LIMIT_MS = 100.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    multiple: float
+    passed: bool
+    reasons: list[str]
+
+
+def judge(step: StepResult, knee: float, multiple: float, recovery: bool) -> Verdict:
+    """Pure: did this step meet the overload goal?"""
+    reasons: list[str] = []
+    if step.failed_calls:
+        reasons.append(f"{step.failed_calls} failed calls")
+    admitted_p99 = step.latency_ms.get("p99")
+    if admitted_p99 is None or admitted_p99 > LATENCY_LIMIT_MS:
+        reasons.append(f"admitted INVITE→180 p99 {admitted_p99} ms > {LATENCY_LIMIT_MS:g}")
+    if recovery or multiple <= 1.0:
+        if step.refused_calls:
+            reasons.append(f"{step.refused_calls} calls refused at the sustained rate")
+        if step.goodput_cps < 0.99 * step.rate:
+            reasons.append(f"goodput {step.goodput_cps} < 99% of {step.rate:g}")
+    else:
+        if step.goodput_cps < GOODPUT_MIN * knee:
+            reasons.append(f"goodput {step.goodput_cps} < {GOODPUT_MIN:.0%} of the knee {knee:g}")
+        refused_p99 = step.refused_latency_ms.get("p99")
+        if step.refused_calls and (refused_p99 is None or refused_p99 > LATENCY_LIMIT_MS):
+            reasons.append(f"INVITE→503 p99 {refused_p99} ms > {LATENCY_LIMIT_MS:g}")
+    if not step.drained:
+        reasons.append("calls/channels left over after the step")
+    return Verdict(multiple, not reasons, reasons)
+
+
+def svg_plot(steps: list[StepResult], knee: float) -> str:
+    """Goodput and refusals (calls/s) and admitted p99 (ms) against the offered rate, as a
+    dependency-free SVG."""
+    w, h, pad = 640, 360, 50
+    top = max([s.rate for s in steps] + [1.0]) * 1.1
+    lat_top = max([float(s.latency_ms.get("p99") or 0) for s in steps] + [LATENCY_LIMIT_MS])
+    lat_top *= 1.1
+
+    def x(v: float) -> float:
+        return pad + (w - 2 * pad) * v / top
+
+    def y(v: float, scale: float = top) -> float:
+        return h - pad - (h - 2 * pad) * v / scale
+
+    def dots(points: list[tuple[float, float]], color: str, scale: float = top) -> str:
+        return "".join(f'<circle cx="{x(a):.1f}" cy="{y(b, scale):.1f}" r="4" fill="{color}"/>'
+                       for a, b in points)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}"'
+             ' font-family="sans-serif" font-size="12">',
+             f'<rect width="{w}" height="{h}" fill="white"/>',
+             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
+             f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(top)}" y2="{y(top)}" stroke="#ccc"'
+             ' stroke-dasharray="4"/>',
+             f'<line x1="{pad}" y1="{y(GOODPUT_MIN * knee):.1f}" x2="{w - pad}"'
+             f' y2="{y(GOODPUT_MIN * knee):.1f}" stroke="green" stroke-dasharray="2"/>',
+             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">offered calls/s</text>',
+             f'<text x="{pad}" y="{pad - 20}">calls/s: goodput (green), refused (red);'
+             f' admitted INVITE→180 p99 ms (blue, right scale to {lat_top:.0f} ms)</text>']
+    for s in steps:
+        parts.append(f'<text x="{x(s.rate):.1f}" y="{h - pad + 15}"'
+                     f' text-anchor="middle">{s.rate:g}</text>')
+    parts.append(dots([(s.rate, s.goodput_cps) for s in steps], "green"))
+    refused = [(s.rate, s.refused_calls / s.duration_s) for s in steps if s.duration_s]
+    parts.append(dots(refused, "red"))
+    parts.append(dots([(s.rate, float(s.latency_ms.get("p99") or 0)) for s in steps], "blue",
+                      lat_top))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def markdown(meta: dict[str, object], steps: list[StepResult], verdicts: list[Verdict],
+             svg_name: str) -> str:
+    lines = [f"# Overload {meta['started']}", "",
+             f"`python -m bench.overload --knee {meta['knee']}` — steps of {meta['step_s']} s,"
+             f" calls held {meta['hold_s']} s, ANSHIN_SETUP_LIMIT {meta['setup_limit']},"
+             f" run took {meta['elapsed_s']} s.", "",
+             "| offered CPS | × knee | goodput CPS | refused | INVITE→503 p99 ms |"
+             " admitted INVITE→180 p50/p99 ms | failed | Asterisk CPU ms/call | host CPU % |"
+             " TP queue max | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s, v in zip(steps, verdicts, strict=True):
+        tp_max = max((t.in_queue_total for t in s.tp_samples), default=None)
+        lines.append(
+            f"| {s.rate:g} | {v.multiple:g} | {s.goodput_cps} | {s.refused_calls} |"
+            f" {s.refused_latency_ms.get('p99')} | {s.latency_ms.get('p50')}/"
+            f"{s.latency_ms.get('p99')} | {s.failed_calls} | {s.per_call_ms(s.asterisk_cpu_s)}"
+            f" | {s.host_cpu_pct} | {tp_max} |"
+            f" {'pass' if v.passed else 'FAIL: ' + '; '.join(v.reasons)} |")
+    lines += ["", f"![goodput against offered rate]({svg_name})", "",
+              f"Pass: overloaded steps complete ≥ {GOODPUT_MIN:.0%} of the knee with admitted"
+              f" p99 ≤ {LATENCY_LIMIT_MS:g} ms and refusals within {LATENCY_LIMIT_MS:g} ms;"
+              " the steps at the knee (first and last) refuse nothing. CPU per call counts"
+              " admitted and refused calls alike (successful SIPp calls).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__)
+    ap.add_argument("--knee", type=float, required=True,
+                    help="the sustained forward-app rate (CPS) measured by bench.run")
+    ap.add_argument("--step", type=float, default=60.0, help="seconds of load per step")
+    ap.add_argument("--hold", type=float, default=3.0, help="seconds a call stays up")
+    ap.add_argument("--limit", type=int, help="ANSHIN_SETUP_LIMIT for this run")
+    ap.add_argument("--multiples", default=",".join(f"{m:g}" for m in MULTIPLES),
+                    help="offered rates as multiples of the knee, in order")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = ap.parse_args(argv)
+    if shutil.which("sipp") is None:
+        print("sipp not found (apt-get install sip-tester)", file=sys.stderr)
+        return 2
+    multiples = [float(m) for m in args.multiples.split(",")]
+    started = datetime.now()
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    workdir = REPO / "build" / "bench" / f"overload-{stamp}"
+    lab = Lab(app_log=REPO / "build" / "bench-app.log")
+    steps: list[StepResult] = []
+    verdicts: list[Verdict] = []
+    t0 = time.monotonic()
+    limit = "30 (shipped)"
+    try:
+        lab.start()
+        numbers = lab.provision()
+        assert lab.asterisk is not None
+        if args.limit is not None:
+            lab.asterisk.cli(f"dialplan set global ANSHIN_SETUP_LIMIT {args.limit}")
+            limit = str(args.limit)
+        seen_peak = False
+        for i, multiple in enumerate(multiples):
+            rate = round(args.knee * multiple, 1)
+            step = run_step(lab, MODES["overload-app"], numbers.forward, rate, args.step,
+                            args.hold, workdir / f"{i}-{rate:g}")
+            recovery = seen_peak and multiple <= 1.0
+            seen_peak = seen_peak or multiple > 1.0
+            verdict = judge(step, args.knee, multiple, recovery)
+            steps.append(step)
+            verdicts.append(verdict)
+            print(f"[{datetime.now():%H:%M:%S}] {rate:g} CPS ({multiple:g}×): goodput"
+                  f" {step.goodput_cps}, refused {step.refused_calls}"
+                  f" (p99 {step.refused_latency_ms.get('p99')} ms), admitted p99"
+                  f" {step.latency_ms.get('p99')} ms, failed {step.failed_calls}:"
+                  f" {'pass' if verdict.passed else 'FAIL ' + '; '.join(verdict.reasons)}",
+                  flush=True)
+    finally:
+        lab.stop()
+    meta: dict[str, object] = {
+        "started": started.isoformat(timespec="seconds"), "knee": args.knee,
+        "step_s": args.step, "hold_s": args.hold, "setup_limit": limit,
+        "elapsed_s": round(time.monotonic() - t0)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"overload-{stamp}"
+    (args.out / f"{name}.svg").write_text(svg_plot(steps, args.knee))
+    (args.out / f"{name}.md").write_text(markdown(meta, steps, verdicts, f"{name}.svg"))
+    (args.out / f"{name}.json").write_text(json.dumps(
+        {"meta": meta, "steps": [asdict(s) for s in steps],
+         "verdicts": [asdict(v) for v in verdicts]}, indent=1, ensure_ascii=False))
+    passed = sum(v.passed for v in verdicts)
+    print(f"{passed}/{len(verdicts)} steps passed; wrote {args.out / name}.md")
+    return 0 if passed == len(verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
