@@ -332,3 +332,30 @@ CREATE TABLE IF NOT EXISTS callback_account_limits (
 -- A mail the relay refused permanently (5xx) mail_max_attempts times is given up: failed_at
 -- is set and the sender no longer picks it (last_error says why).
 ALTER TABLE mail_outbox ADD COLUMN IF NOT EXISTS failed_at timestamptz;
+
+-- ---------------------------------------------------------------------------------------------
+-- おやすみモード (quiet hours, migration 0005, callflow/quiet_hours.py): on/off and the action,
+-- at most one window per weekday (JST; the end at or before the start is the next day), up to
+-- 10 exception numbers. Written only by callflow/store/quiet_hours.py.
+CREATE TABLE IF NOT EXISTS quiet_hours (
+    number     text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    enabled    boolean NOT NULL DEFAULT false,
+    action     text NOT NULL DEFAULT 'voicemail' CHECK (action IN ('voicemail', 'announce')),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS quiet_hours_windows (
+    number       text NOT NULL REFERENCES quiet_hours(number) ON DELETE CASCADE,
+    weekday      smallint NOT NULL CHECK (weekday BETWEEN 0 AND 6),      -- 0 = Monday (JST)
+    start_minute smallint NOT NULL CHECK (start_minute BETWEEN 0 AND 1439),
+    end_minute   smallint NOT NULL CHECK (end_minute BETWEEN 0 AND 1439),
+    PRIMARY KEY (number, weekday)
+);
+CREATE TABLE IF NOT EXISTS quiet_hours_exceptions (
+    number     text NOT NULL REFERENCES quiet_hours(number) ON DELETE CASCADE,
+    caller     text NOT NULL CHECK (caller ~ '^\+?[0-9]{2,20}$'),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (number, caller)
+);
+DROP TRIGGER IF EXISTS quiet_hours_exceptions_limit ON quiet_hours_exceptions;
+CREATE TRIGGER quiet_hours_exceptions_limit BEFORE INSERT ON quiet_hours_exceptions
+    FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(10);

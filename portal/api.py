@@ -12,7 +12,16 @@ from pydantic import BaseModel, Field
 
 from callflow.features.callback import outcomes
 from callflow.features.callback import service as callback_service
-from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding, mailbox, subscribers
+from callflow.quiet_hours import QuietHours, format_minute
+from callflow.store import (
+    InvalidValue,
+    LimitExceeded,
+    blocklist,
+    forwarding,
+    mailbox,
+    quiet_hours,
+    subscribers,
+)
 from portal import auth, data, forms, login_flow
 from portal.login_flow import Outcome, account_id, full_session, owned_number, pending_session
 from portal.request_context import NotFound, ensure_session, portal_of, session_of
@@ -108,6 +117,27 @@ class VoicemailIn(BaseModel):
 
 class BlockIn(BaseModel):
     number: str = Field(max_length=40)
+
+
+class QuietWindowIO(BaseModel):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday (JST)")
+    start: str = Field(max_length=8, description="HH:MM, JST")
+    end: str = Field(max_length=8, description="HH:MM, JST; at or before start: the next day")
+
+
+class QuietHoursIO(BaseModel):
+    enabled: bool
+    action: Literal["voicemail", "announce"] = "voicemail"
+    windows: list[QuietWindowIO] = Field(default_factory=list, max_length=7)
+    exceptions: list[str] = Field(default_factory=list, max_length=20)
+
+
+def _quiet_out(q: QuietHours) -> QuietHoursIO:
+    return QuietHoursIO(
+        enabled=q.enabled, action=q.action.value,
+        windows=[QuietWindowIO(weekday=w.weekday, start=format_minute(w.start),
+                               end=format_minute(w.end)) for w in q.windows],
+        exceptions=list(q.exceptions))
 
 
 class HistoryOut(BaseModel):
@@ -414,3 +444,36 @@ async def get_callback(request: Request, number: str, request_id: int) -> CallOu
 
 
 __all__ = ["BLOCK_LIMIT", "router"]
+
+
+@router.get("/numbers/{number}/quiet-hours", response_model=QuietHoursIO,
+            responses={404: {"model": ErrorOut}})
+async def get_quiet_hours(request: Request, number: str) -> QuietHoursIO:
+    n = await owned_number(request, number)
+    return _quiet_out(await quiet_hours.get_quiet_hours(portal_of(request).db, n))
+
+
+@router.put("/numbers/{number}/quiet-hours", response_model=QuietHoursIO,
+            responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+async def put_quiet_hours(request: Request, number: str, body: QuietHoursIO,
+                          x_csrf_token: Csrf = None) -> Response:
+    """おやすみモード: the whole setting (windows and exceptions replaced)."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    starts, ends = [""] * 7, [""] * 7
+    for w in body.windows:
+        if starts[w.weekday]:
+            return invalid({f"day{w.weekday}": "1つの曜日に指定できる時間帯は1つです。"})
+        starts[w.weekday], ends[w.weekday] = w.start or " ", w.end or " "
+    q, errors = forms.parse_quiet_hours(
+        enabled="on" if body.enabled else "off", action=body.action, starts=starts,
+        ends=ends, exceptions=body.exceptions)
+    if q is None:
+        return invalid(errors)
+    try:
+        await quiet_hours.save_quiet_hours(portal_of(request).db, n, q)
+    except InvalidValue as exc:
+        return invalid({"exceptions": str(exc)})
+    except LimitExceeded:
+        return invalid({"exceptions": forms.quiet_exception_limit_message()})
+    return JSONResponse(_quiet_out(q).model_dump())

@@ -3,9 +3,13 @@ out. Shared by the HTML pages and the JSON API; unit-tested without a database."
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from callflow.pins import PIN_DIGITS
+from callflow.quiet_hours import DAYS_PER_WEEK, QuietAction, QuietHours, QuietWindow
+from callflow.store.quiet_hours import MAX_EXCEPTIONS as QUIET_EXCEPTION_LIMIT
 from portal.validation import (
     BLOCK_LIMIT,
     FORWARD_LIMIT,
@@ -164,3 +168,66 @@ def clean_entries(raw: list[str]) -> list[str]:
 class BlockEdit:
     entries: list[str]
     errors: Errors = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ おやすみモード
+
+_TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+
+
+def parse_time(raw: str) -> int | None:
+    """'22:00' / '7:05' / full-width digits → minutes after 00:00; None if not a time."""
+    m = _TIME.fullmatch(unicodedata.normalize("NFKC", raw).strip())
+    if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        return None
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def split_numbers(raw: str) -> list[str]:
+    """The exception box: one number a line (commas and spaces separate as well)."""
+    return [part for part in re.split(r"[\s,、，]+", raw) if part]
+
+
+def parse_quiet_hours(*, enabled: str, action: str, starts: list[str], ends: list[str],
+                      exceptions: list[str]) -> tuple[QuietHours | None, Errors]:
+    """`starts`/`ends`: the time boxes of 月…日 (both empty: no window that day); an end at
+    or before the start is the next morning. `exceptions`: numbers as typed."""
+    errors: Errors = {}
+    if enabled not in ("on", "off"):
+        errors["enabled"] = "おやすみモードの利用を選択してください。"
+    if action not in ("voicemail", "announce"):
+        errors["handling"] = "おやすみモード中の着信の扱いを選択してください。"
+    windows: list[QuietWindow] = []
+    for day in range(DAYS_PER_WEEK):
+        start_raw = starts[day].strip() if day < len(starts) else ""
+        end_raw = ends[day].strip() if day < len(ends) else ""
+        if not start_raw and not end_raw:
+            continue
+        if not start_raw or not end_raw:
+            errors[f"day{day}"] = "開始時刻と終了時刻を両方入力してください。"
+            continue
+        start, end = parse_time(start_raw), parse_time(end_raw)
+        if start is None or end is None:
+            errors[f"day{day}"] = "時刻は「22:00」のように00:00～23:59で入力してください。"
+            continue
+        windows.append(QuietWindow(day, start, end))
+    if enabled == "on" and not windows and not any(k.startswith("day") for k in errors):
+        errors["windows"] = "おやすみモードにする時間帯を1つ以上入力してください。"
+    numbers: list[str] = []
+    for raw in exceptions:
+        try:
+            number = validate_block_number(raw)
+        except Invalid as exc:
+            errors["exceptions"] = f"{raw}：{exc.message}"
+            break
+        if number not in numbers:
+            numbers.append(number)
+    if len(numbers) > QUIET_EXCEPTION_LIMIT and "exceptions" not in errors:
+        errors["exceptions"] = quiet_exception_limit_message()
+    if errors:
+        return None, errors
+    return QuietHours(enabled == "on", QuietAction(action), tuple(windows), tuple(numbers)), {}
+
+
+def quiet_exception_limit_message() -> str:
+    return f"例外の電話番号は{QUIET_EXCEPTION_LIMIT}件まで登録できます。"

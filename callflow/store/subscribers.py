@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from psycopg.rows import class_row
 
+from callflow.quiet_hours import QuietHoursForCall
+from callflow.store import quiet_hours
 from callflow.store.database import Database
 from callflow.store.mailbox import write_pin_hash
 
@@ -46,14 +48,15 @@ class IncomingCall:
     subscriber: SubscriberNumber
     blocked: bool  # the presented caller is on this number's block list
     forward_destination: str | None  # the active destination (whether or not forwarding is on)
+    quiet: QuietHoursForCall | None = None  # おやすみモード, when on (store/quiet_hours.py)
 
 
 async def incoming_call(db: Database, *, number: str, presented: str | None, channel_id: str,
                         dialed: str, caller: str | None) -> IncomingCall | None:
     """One round trip for a call to a 050 number: log it in call_log (route "subscriber",
     or "not_in_service" when the number is not provisioned) and read the subscriber's
-    settings, whether `presented` (the normalised caller) is on the block list and the
-    active forward destination. None: not provisioned."""
+    settings, whether `presented` (the normalised caller) is on the block list, the
+    active forward destination and the quiet hours. None: not provisioned."""
     async with db.connection() as conn:
         cur = await conn.execute(
             "WITH logged AS ("
@@ -63,7 +66,9 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
             "  THEN 'subscriber' ELSE 'not_in_service' END, %(caller)s)"
             f" SELECT {_COLUMNS},"
             " EXISTS (SELECT 1 FROM block_list WHERE number = %(n)s AND blocked = %(p)s),"
-            " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active)"
+            " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active),"
+            # kept last: read back from the row's end (quiet_hours.INCOMING_WIDTH)
+            f" {quiet_hours.INCOMING_COLUMNS}"
             " FROM subscriber_numbers WHERE number = %(n)s",
             {"n": number, "p": presented, "channel": channel_id, "dialed": dialed,
              "caller": caller})
@@ -74,7 +79,8 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
     subscriber = SubscriberNumber(*row[:width])  # type: ignore[arg-type]
     blocked, destination = row[width], row[width + 1]
     return IncomingCall(subscriber, bool(blocked),
-                        None if destination is None else str(destination))
+                        None if destination is None else str(destination),
+                        quiet=quiet_hours.for_call(row[-quiet_hours.INCOMING_WIDTH:]))
 
 
 async def set_reject_anonymous(db: Database, number: str, reject: bool) -> None:

@@ -8,7 +8,15 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from callflow.numbers import display
-from callflow.store import InvalidValue, LimitExceeded, blocklist, forwarding, subscribers
+from callflow.quiet_hours import WEEKDAY_NAMES_JA, QuietHours, describe_window, format_minute
+from callflow.store import (
+    InvalidValue,
+    LimitExceeded,
+    blocklist,
+    forwarding,
+    quiet_hours,
+    subscribers,
+)
 from portal import data, flash, forms
 from portal.login_flow import account_id, full_session, owned_number
 from portal.request_context import NotFound, portal_of
@@ -27,9 +35,10 @@ async def overview(request: Request, num: str) -> Response:
     blocked = await blocklist.blocked_numbers(db, number)
     msgs = await data.messages(db, number)
     numbers = await data.account_numbers(db, account_id(full_session(request)))
+    quiet = await quiet_hours.get_quiet_hours(db, number)
     return render(request, "overview.html", number=number, st=st, active=active,
                   blocked_count=len(blocked), message_count=len(msgs),
-                  several=len(numbers) > 1)
+                  several=len(numbers) > 1, quiet=quiet)
 
 
 # ------------------------------------------------------------------ 非通知着信拒否
@@ -43,6 +52,7 @@ DONE_TITLES = {
     "forwarding": "指定番号への接続",
     "voicemail": "メッセージ（留守番電話）センターへの接続",
     "blocklist": "指定番号着信拒否の設定",
+    "quiet": "おやすみモードの設定",
 }
 
 
@@ -252,3 +262,90 @@ async def voicemail_apply(request: Request, num: str) -> Response:
         only_recorded=vm.only_recorded, attach=vm.attach,
         pin_hash=await portal_of(request).passwords.hash(vm.pin) if vm.pin else None)
     return redirect(f"/n/{number}/done/voicemail")
+
+
+# ------------------------------------------------------------------ おやすみモード
+
+# "handling", not "action": the confirmation's 戻る button is name="action".
+_QUIET_KEYS = ["enabled", "handling", "exceptions",
+               *(f"start{d}" for d in range(7)), *(f"end{d}" for d in range(7))]
+
+
+def _quiet_values(q: QuietHours) -> dict[str, str]:
+    v = {k: "" for k in _QUIET_KEYS}
+    v.update(enabled="on" if q.enabled else "off", handling=q.action.value,
+             exceptions="\n".join(q.exceptions))
+    for w in q.windows:
+        v[f"start{w.weekday}"], v[f"end{w.weekday}"] = format_minute(w.start), format_minute(w.end)
+    return v
+
+
+def _quiet_fields(form: FormData) -> dict[str, str]:
+    return {k: form_text(form, k) for k in _QUIET_KEYS}
+
+
+def _parse_quiet(v: dict[str, str]) -> tuple[QuietHours | None, forms.Errors]:
+    return forms.parse_quiet_hours(
+        enabled=v["enabled"], action=v["handling"],
+        starts=[v[f"start{d}"] for d in range(7)], ends=[v[f"end{d}"] for d in range(7)],
+        exceptions=forms.split_numbers(v["exceptions"]))
+
+
+def _quiet_page(request: Request, number: str, v: dict[str, str], status_code: int = 200,
+                errors: forms.Errors | None = None) -> Response:
+    return render(request, "quiet_hours.html", status_code, number=number, v=v,
+                  errors=errors or {}, days=list(enumerate(WEEKDAY_NAMES_JA)),
+                  exception_limit=quiet_hours.MAX_EXCEPTIONS)
+
+
+@router.get("/n/{num}/quiet")
+async def quiet_page(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    f = flash.take(request)
+    if f.values:
+        return _quiet_page(request, number, {k: f.value(k) for k in _QUIET_KEYS},
+                           errors=f.errors)
+    q = await quiet_hours.get_quiet_hours(portal_of(request).db, number)
+    return _quiet_page(request, number, _quiet_values(q))
+
+
+@router.post("/n/{num}/quiet")
+async def quiet_back(request: Request, num: str) -> Response:
+    """確認's 戻る: the form again with what was typed."""
+    number = await owned_number(request, num)
+    return _quiet_page(request, number, _quiet_fields(await checked_form(request)))
+
+
+@router.post("/n/{num}/quiet/confirm")
+async def quiet_confirm(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    v = _quiet_fields(await checked_form(request))
+    q, errors = _parse_quiet(v)
+    if q is None:
+        return _quiet_page(request, number, v, 400, errors)
+    by_day = {w.weekday: describe_window(w) for w in q.windows}
+    rows = [("おやすみモード", "利用する" if q.enabled else "利用しない"),
+            ("おやすみモード中の着信", "メッセージセンターへ接続" if q.action.value == "voicemail"
+             else "お断りのアナウンスを流す")]
+    rows += [(f"{name}曜日", by_day.get(d, "なし")) for d, name in enumerate(WEEKDAY_NAMES_JA)]
+    rows += [("例外の電話番号", "、".join(display(n) for n in q.exceptions) or "なし")]
+    return render(request, "confirm.html", number=number, title="おやすみモードの設定",
+                  rows=rows, hidden=v, action=f"/n/{number}/quiet/apply",
+                  back=f"/n/{number}/quiet")
+
+
+@router.post("/n/{num}/quiet/apply")
+async def quiet_apply(request: Request, num: str) -> Response:
+    number = await owned_number(request, num)
+    v = _quiet_fields(await checked_form(request))
+    q, errors = _parse_quiet(v)
+    if q is not None:
+        try:
+            await quiet_hours.save_quiet_hours(portal_of(request).db, number, q)
+        except InvalidValue as exc:
+            errors = {"exceptions": str(exc)}
+        except LimitExceeded:
+            errors = {"exceptions": forms.quiet_exception_limit_message()}
+        else:
+            return redirect(f"/n/{number}/done/quiet")
+    return flash.redirect(request, f"/n/{number}/quiet", errors=errors, values=dict(v))

@@ -45,6 +45,7 @@ CALLBACK_SERVICE = tuple(f"callflow.features.callback.{name}"
 
 # Pure decision modules (unit-tested without Asterisk or a database).
 PURE_DECISIONS = ("callflow.routing", "callflow.numbers", "callflow.stasis_args", "callflow.pins",
+                  "callflow.quiet_hours",
                   "callflow.speech", "callflow.clock", "callflow.features.inbound.screening",
                   "callflow.features.callback.legs", "callflow.features.callback.rules",
                   "callflow.features.callback.verification", "callflow.features.ivr.model",

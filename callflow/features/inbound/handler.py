@@ -85,7 +85,9 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
     destination = incoming.forward_destination if subscriber.forward_enabled else None
     caller = identify_caller(raw_number, raw_name, *pres)
     decision = decide(settings, caller, subscriber_number=subscriber.number,
-                      blocked=incoming.blocked, forward_destination=destination)
+                      blocked=incoming.blocked, forward_destination=destination,
+                      quiet=incoming.quiet,
+                      now=services.clock.now() if incoming.quiet is not None else None)
     state = _State(decision.outcome)
     resumed = _resumed_forward(call)
     plan = decision.forward
@@ -150,7 +152,7 @@ async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumbe
     match decision.action:
         case Action.REJECT_ANONYMOUS:
             await announce_and_hang_up(call, ["anonymous_rejected"])
-        case Action.BLOCK_ANNOUNCE:
+        case Action.BLOCK_ANNOUNCE | Action.QUIET_ANNOUNCE:
             await announce_and_hang_up(call, ["blocked"])
         case Action.BLOCK_BUSY:
             # Not answered: the caller gets 486 Busy Here (Q.850 cause 17) and hears busy.

@@ -7,6 +7,9 @@ destination) and then only carries out the `Decision`. Order, as in the user gui
 1. 非通知着信拒否 (reject_anonymous): a caller who presents no number is refused with an
    announcement; never reaches voicemail.
 2. 指定番号着信拒否 (block list): announcement or busy; never reaches forwarding/voicemail.
+   おやすみモード (quiet hours, callflow/quiet_hours.py): inside a window, a caller who is
+   not one of the exceptions goes straight to voicemail or hears the refusal announcement
+   (`blocked`, the block list's words); with voicemail off, the announcement.
 3. 指定番号への接続 (forwarding) to the active destination, with voicemail (if enabled) or
    the "cannot connect" announcement when it is not answered, busy or fails.
 4. 留守番電話 directly when forwarding is off.
@@ -21,9 +24,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
 from callflow.numbers import is_anonymous, normalize
+from callflow.quiet_hours import QuietAction, QuietHoursForCall
 
 # Asterisk's CALLERID(pres) values (main/callerid.c, ast_named_caller_presentation): only
 # the "allowed_*" ones may be shown. "prohib_*" is what PJSIP sets for `Privacy: id` from a
@@ -42,6 +47,7 @@ class Action(Enum):
     FORWARD = "forward"  # Dial the destination (dialplan), ringback for the caller
     VOICEMAIL = "voicemail"  # the voicemail center takes a message
     UNAVAILABLE = "unavailable"  # answer, forward_failed, hang up
+    QUIET_ANNOUNCE = "quiet_announce"  # おやすみモード: answer, blocked, hang up
 
 
 class Outcome(Enum):
@@ -53,6 +59,7 @@ class Outcome(Enum):
     FORWARDED = "forwarded"  # forwarded and answered
     VOICEMAIL = "voicemail"  # went to the voicemail center
     MISSED = "missed"  # nobody took it (caller gave up while ringing, or nowhere to go)
+    QUIET_HOURS = "quiet_hours"  # refused with the announcement during おやすみモード
 
 
 @dataclass(frozen=True)
@@ -134,14 +141,20 @@ def identify_caller(raw_number: str | None, raw_name: str | None,
 
 
 def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number: str,
-           blocked: bool, forward_destination: str | None) -> Decision:
+           blocked: bool, forward_destination: str | None,
+           quiet: QuietHoursForCall | None = None, now: datetime | None = None) -> Decision:
     """The screening decision for one call. `blocked`: the caller's normalised number is
-    on this 050 number's block list (meaningless for a withheld caller)."""
+    on this 050 number's block list (meaningless for a withheld caller). `quiet`: the
+    quiet hours when they are on (with `now`, the time the call arrived)."""
     if caller.anonymous and settings.reject_anonymous:
         return Decision(Action.REJECT_ANONYMOUS, Outcome.REJECTED_ANONYMOUS)
     if blocked and not caller.anonymous:
         action = Action.BLOCK_BUSY if settings.block_action == "busy" else Action.BLOCK_ANNOUNCE
         return Decision(action, Outcome.BLOCKED)
+    if quiet is not None and now is not None and quiet.holds(now):
+        if quiet.action is QuietAction.VOICEMAIL and settings.voicemail_enabled:
+            return Decision(Action.VOICEMAIL, Outcome.VOICEMAIL)
+        return Decision(Action.QUIET_ANNOUNCE, Outcome.QUIET_HOURS)
     fallback = Action.VOICEMAIL if settings.voicemail_enabled else Action.UNAVAILABLE
     if settings.forward_enabled and forward_destination:
         shown: str | None = caller.number
@@ -159,8 +172,9 @@ def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number
 
 def notify_every_call(settings: ScreeningSettings, outcome: Outcome) -> bool:
     """E-mail in "every incoming call" mode for a call that did not reach the voicemail
-    center (which sends its own mail): forwarded or missed calls. Refused calls (anonymous,
-    blocked) never produce mail."""
+    center (which sends its own mail): forwarded or missed calls, and calls refused during
+    おやすみモード (wanted, only not now). Refused calls (anonymous, blocked) never produce
+    mail."""
     if not settings.notify_email or settings.notify_only_recorded:
         return False
-    return outcome in (Outcome.FORWARDED, Outcome.MISSED)
+    return outcome in (Outcome.FORWARDED, Outcome.MISSED, Outcome.QUIET_HOURS)
