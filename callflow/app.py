@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from callflow.adoption import resume_adopted
 from callflow.ari import AriClient, AriError, AriNotFound, CallEvents, Dispatcher, EventStream
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
 from callflow.ari.models import Channel
@@ -123,6 +124,8 @@ class App:
             "live_calls": live.live_calls(),
             "calls_handled": self.calls_handled,
             "uptime_s": round(time.time() - self.started_at, 1),
+            # asyncio tasks alive (calls, jobs, connections): flat over a day (bench.soak)
+            "tasks": len(asyncio.all_tasks()),
         }
 
     async def _dialplan_counters(self) -> DialplanCounters | None:
@@ -250,8 +253,14 @@ class App:
         end = _CallEnd()
         try:
             if start.adopted:
-                # No state survives a lost connection; hang up rather than leave a caller
+                # A call a previous process left: resumed from the progress it kept on
+                # the channel (IVR step, running recording), else hung up rather than left
                 # in silence. (Bridged calls are adopted by _watch_bridge instead.)
+                end.route = "adopted"
+                resumed = await resume_adopted(call, self.services)
+                if resumed is not None:
+                    end.route = resumed
+                    return
                 log.info("call %s: orphan after reconnect, hanging up", call.id)
                 end.route, end.outcome = "adopted", "orphan"
                 await call.hangup()

@@ -20,7 +20,7 @@ from labkit.harness.wait import wait_until
 pytestmark = pytest.mark.lab
 
 FIGURES = {"ari_connected": bool, "ari_connections": int, "ari_reconnects": int,
-           "live_calls": int, "calls_handled": int, "uptime_s": float}
+           "live_calls": int, "calls_handled": int, "uptime_s": float, "tasks": int}
 
 
 def scrape(app: AppProcess) -> dict[str, object]:
