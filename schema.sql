@@ -334,6 +334,45 @@ CREATE TABLE IF NOT EXISTS callback_account_limits (
 ALTER TABLE mail_outbox ADD COLUMN IF NOT EXISTS failed_at timestamptz;
 
 -- ---------------------------------------------------------------------------------------------
+-- Voicemail transcription (migration 0007, docs/transcription.md). One row per message to
+-- transcribe, made with the message when ANSHIN_TRANSCRIBE is on; a worker
+-- (python -m callflow.transcribe) takes a pending row (FOR UPDATE SKIP LOCKED) under a lease
+-- (leased_until: a crashed worker's row is taken again after it) and stores the text.
+CREATE TABLE IF NOT EXISTS voicemail_transcripts (
+    message_id   bigint PRIMARY KEY REFERENCES voicemail_messages(id) ON DELETE CASCADE,
+    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+    text         text CHECK (length(text) <= 20000),
+    attempts     integer NOT NULL DEFAULT 0,
+    leased_until timestamptz,
+    leased_by    text,
+    last_error   text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    done_at      timestamptz,
+    audio_ms     integer,                    -- what the recogniser heard and what it cost
+    cpu_ms       integer
+);
+CREATE INDEX IF NOT EXISTS voicemail_transcripts_pending
+    ON voicemail_transcripts(created_at) WHERE status = 'pending';
+-- A notification that waits for its message's text: held (next_attempt_at in the future) until
+-- the worker has it or ANSHIN_TRANSCRIPT_WAIT_S passed; the sender puts the text in the body.
+ALTER TABLE mail_outbox ADD COLUMN IF NOT EXISTS voicemail_message_id bigint;
+CREATE INDEX IF NOT EXISTS mail_outbox_voicemail_message
+    ON mail_outbox(voicemail_message_id) WHERE voicemail_message_id IS NOT NULL;
+
+-- ---------------------------------------------------------------------------------------------
+-- A subscriber's own voicemail greeting (応答メッセージ, R-PLUS-6, migration 0006): recorded
+-- in the retrieval IVR (9#) or uploaded in the portal, stored like messages (audio in the row),
+-- one per 050 number, never counted as a message; no row = the standard greeting
+-- (callflow/store/greetings.py is its one writer).
+CREATE TABLE IF NOT EXISTS voicemail_greetings (
+    number      text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    audio       bytea NOT NULL,             -- WAV, 8 kHz 16-bit mono
+    duration_ms integer NOT NULL CHECK (duration_ms BETWEEN 0 AND 31000),
+    source      text NOT NULL CHECK (source IN ('ivr', 'portal')),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- ---------------------------------------------------------------------------------------------
 -- おやすみモード (quiet hours, migration 0005, callflow/quiet_hours.py): on/off and the action,
 -- at most one window per weekday (JST; the end at or before the start is the next day), up to
 -- 10 exception numbers. Written only by callflow/store/quiet_hours.py.

@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     # A message the relay keeps refusing permanently (5xx) is given up after this many tries.
     mail_max_attempts: int = 10
 
+    # Voicemail transcription (docs/transcription.md): off unless ANSHIN_TRANSCRIBE=1 and a
+    # worker runs (python -m callflow.transcribe, the `transcribe` extra). On, each message
+    # gets a job, and its notification waits for the text at most transcript_wait_s.
+    transcribe: bool = False
+    transcript_wait_s: float = Field(default=30.0, ge=0, le=600)
+    # The worker: a job is leased this long and the lease renewed every third of it while
+    # the worker works (a worker that died is replaced once it ran out), tried at most this
+    # often, polled at this interval; recogniser threads per worker.
+    transcribe_lease_s: float = Field(default=30.0, gt=0)
+    transcribe_max_attempts: int = Field(default=3, ge=1)
+    transcribe_poll_interval: float = Field(default=1.0, gt=0)
+    transcribe_threads: int = Field(default=2, ge=1, le=16)
+
     # あんしん発信 (two-leg callback) and other app-placed calls (callflow/features/callback/).
     # Fraud guards (callflow/features/callback/rules.py); per-account overrides:
     # callback_account_limits.

@@ -215,12 +215,18 @@ def _run(cmd: Sequence[str], what: str) -> None:
 
 
 def _synth_prompt(prompt: Prompt, tools: Toolchain, outdir: Path) -> None:
+    synthesise(prompt.say, outdir / f"{prompt.id}.wav", tools, what=prompt.id)
+
+
+def synthesise(say: str, dest: Path, tools: Toolchain, *, what: str = "speech") -> None:
+    """Speak ``say`` with Open JTalk into ``dest`` exactly as a prompt is made (8 kHz 16-bit
+    mono, normalised, edges trimmed); the tests use it for callers who talk."""
     jtalk, sox = tools.require_open_jtalk(), tools.require_sox()
-    with tempfile.TemporaryDirectory(prefix=f".tmp-{prompt.id}-", dir=outdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".tmp-{what}-", dir=dest.parent) as tmp:
         tmpdir = Path(tmp)
         text_file = tmpdir / "text.txt"
         raw, wav = tmpdir / "raw.wav", tmpdir / "out.wav"
-        text_file.write_text(prompt.say + "\n", encoding="utf-8")
+        text_file.write_text(say + "\n", encoding="utf-8")
         _run(
             [
                 jtalk,
@@ -233,12 +239,12 @@ def _synth_prompt(prompt: Prompt, tools: Toolchain, outdir: Path) -> None:
                 str(raw),
                 str(text_file),
             ],
-            f"open_jtalk ({prompt.id})",
+            f"open_jtalk ({what})",
         )
         if not raw.is_file() or raw.stat().st_size <= 44:
-            raise GenerateError(f"open_jtalk ({prompt.id}): produced no audio")
-        _run([sox, str(raw), *_SOX_FORMAT, str(wav), *SOX_SPEECH_EFFECTS], f"sox ({prompt.id})")
-        os.replace(wav, outdir / f"{prompt.id}.wav")
+            raise GenerateError(f"open_jtalk ({what}): produced no audio")
+        _run([sox, str(raw), *_SOX_FORMAT, str(wav), *SOX_SPEECH_EFFECTS], f"sox ({what})")
+        os.replace(wav, dest)
 
 
 def _synth_tone(tone: Tone, tools: Toolchain, outdir: Path) -> None:

@@ -153,6 +153,7 @@ class MessageOut(BaseModel):
     duration_ms: int
     heard: bool
     audio_url: str
+    transcript: str | None = None  # the message's text, once transcribed
 
 
 class CallbackIn(BaseModel):
@@ -390,7 +391,7 @@ async def get_messages(request: Request, number: str) -> list[MessageOut]:
     n = await owned_number(request, number)
     return [MessageOut(id=m.id, caller=m.caller or "非通知", received_at=m.received_at,
                        duration_ms=m.duration_ms, heard=m.heard,
-                       audio_url=f"/n/{n}/messages/{m.id}.wav")
+                       audio_url=f"/n/{n}/messages/{m.id}.wav", transcript=m.transcript)
             for m in await data.messages(portal_of(request).db, n)]
 
 

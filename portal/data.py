@@ -62,6 +62,8 @@ class Message:
     received_at: datetime
     duration_ms: int
     heard: bool
+    transcript: str | None = None  # the message's text (transcription, when made)
+    transcript_status: str | None = None  # pending / done / failed; None: none asked for
 
 
 @dataclass(frozen=True)
@@ -161,12 +163,19 @@ async def outgoing(db: Database, number: str, limit: int = 50) -> list[CallReque
 
 # ------------------------------------------------------------------ voicemail messages
 
-async def messages(db: Database, number: str) -> list[Message]:
+async def messages(db: Database, number: str, search: str = "") -> list[Message]:
+    """The number's messages, newest first, with their text; with ``search``, only those
+    whose text contains it (a plain substring: Japanese has no word breaks; Latin letters
+    in either case)."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=class_row(Message))
-        await cur.execute("SELECT id, caller, received_at, duration_ms, heard"
-                          " FROM voicemail_messages WHERE number = %s"
-                          " ORDER BY received_at DESC, id DESC", (number,))
+        await cur.execute("SELECT m.id, m.caller, m.received_at, m.duration_ms, m.heard,"
+                          " t.text AS transcript, t.status AS transcript_status"
+                          " FROM voicemail_messages m"
+                          " LEFT JOIN voicemail_transcripts t ON t.message_id = m.id"
+                          " WHERE m.number = %s"
+                          " AND (%s = '' OR strpos(lower(t.text), lower(%s)) > 0)"
+                          " ORDER BY m.received_at DESC, m.id DESC", (number, search, search))
         return await cur.fetchall()
 
 

@@ -106,6 +106,26 @@ def compose_notification(call: IncomingCall, *, to_addr: str, attach: bool,
                         attachment=attachment, attachment_name=name)
 
 
+#: the heading of a message's text in the notification (docs/transcription.md)
+TRANSCRIPT_HEADING = "メッセージの内容（自動で文字にしたもので、実際と異なる場合があります）："
+_MESSAGE_LINE = "メッセージ：あり"
+
+
+def with_transcript(body: str, text: str) -> str:
+    """The notification ``body`` with the message's ``text`` right under its 「メッセージ：
+    あり」 line (so above the attached recording); unchanged when the text is empty. A body
+    without that line (no message) gets none."""
+    text = " ".join(text.split())
+    if not text:
+        return body
+    lines = body.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(_MESSAGE_LINE):
+            return "\n".join([*lines[: i + 1], "", TRANSCRIPT_HEADING, f"「{text}」",
+                              *lines[i + 1 :]])
+    return body
+
+
 def build_mime(mail: OutgoingMail, *, outbox_id: int, created_at: datetime,
                from_addr: str, from_name: str) -> EmailMessage:
     """The RFC 5322 message for one outbox row.

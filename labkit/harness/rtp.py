@@ -316,6 +316,20 @@ class RtpStream:
             self._audio_frame(bytes(samples))
         return self
 
+    def voice(self, wav: bytes) -> RtpStream:
+        """Append a recording (8 kHz 16-bit mono WAV, e.g. Open JTalk speech) as PCMU,
+        the last frame padded with silence."""
+        with wave.open(io.BytesIO(wav), "rb") as w:
+            if (w.getframerate(), w.getsampwidth(), w.getnchannels()) != (SAMPLE_RATE, 2, 1):
+                raise ValueError("expected an 8 kHz 16-bit mono WAV")
+            frames = w.readframes(w.getnframes())
+        samples = struct.unpack(f"<{len(frames) // 2}h", frames)
+        for start in range(0, len(samples), SAMPLES_PER_PACKET):
+            chunk = samples[start : start + SAMPLES_PER_PACKET]
+            payload = bytes(linear_to_ulaw(v) for v in chunk)
+            self._audio_frame(payload.ljust(SAMPLES_PER_PACKET, bytes([ULAW_SILENCE])))
+        return self
+
     def dtmf(
         self,
         digits: str,

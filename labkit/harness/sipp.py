@@ -387,6 +387,13 @@ class Speak:
 
 
 @dataclass(frozen=True)
+class Voice:
+    """Send a recording (8 kHz 16-bit mono WAV, e.g. :func:`labkit.harness.speech.spoken`)."""
+
+    wav: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Dtmf:
     """Send ``digits``; each takes ``duration_s`` + 60 ms end packets + gap."""
 
@@ -401,7 +408,7 @@ class Hangup:
     """Send BYE now (ends the script; ``hold_s`` is ignored)."""
 
 
-Step = Wait | Quiet | Speak | Dtmf | Hangup
+Step = Wait | Quiet | Speak | Voice | Dtmf | Hangup
 
 
 @dataclass
@@ -426,6 +433,8 @@ def build_plan(steps: Sequence[Step], *, dtmf_mode: DtmfMode, digit_gap_s: float
             stream.pause(step.seconds)
         elif isinstance(step, Speak):
             stream.speech(step.seconds)
+        elif isinstance(step, Voice):
+            stream.voice(step.wav)
         elif isinstance(step, Dtmf):
             for ch in step.digits:
                 dtmf_event_code(ch)  # validate

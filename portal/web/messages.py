@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -18,10 +20,17 @@ router = APIRouter(include_in_schema=False)
 @router.get("/n/{num}/messages")
 async def messages_page(request: Request, num: str) -> Response:
     number = await owned_number(request, num)
-    msgs = await data.messages(portal_of(request).db, number)
+    search = message_search(request.query_params.get("q", ""))
+    msgs = await data.messages(portal_of(request).db, number, search)
     f = flash.take(request)
     return render(request, "messages.html", number=number, msgs=msgs, notice=f.notice,
-                  errors=f.errors)
+                  errors=f.errors, q=search)
+
+
+def message_search(raw: str) -> str:
+    """What the search box asks for: NFKC (full-width Latin letters and digits, half-width
+    katakana as the recogniser writes them), spaces trimmed, at most 50 characters."""
+    return unicodedata.normalize("NFKC", raw).strip()[:50]
 
 
 @router.get("/n/{num}/messages/{message_id}.wav")

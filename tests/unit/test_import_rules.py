@@ -57,9 +57,18 @@ FEATURES = ("inbound", "voicemail", "ivr", "callback")
 RULES: list[Rule] = [
     *(Rule(product, lab, "the product never imports lab tooling or tests")
       for product in PRODUCT for lab in ("labkit", "bench", "tests")),
-    # Speech recognition is a test dependency (the 'hearing' extra), behind one module.
-    *(Rule(package, "faster_whisper", "tests hear through labkit.harness.hearing only",
-           exempt=("labkit.harness.hearing",)) for package in (*PRODUCT, "labkit")),
+    # Speech recognition (the 'transcribe'/'hearing' extras) is loaded in one module, which
+    # the transcription worker and the tests' ears (labkit.harness.hearing) share.
+    *(Rule(package, "faster_whisper", "the recogniser is loaded by callflow.transcribe.model",
+           exempt=("callflow.transcribe.model",)) for package in (*PRODUCT, "labkit")),
+    # The transcription worker is its own process, off the call path: the app and the portal
+    # share only its table (callflow.store.transcripts), and it knows nothing of calls.
+    *(Rule(package, "callflow.transcribe", "the transcription worker runs in its own process; "
+           "the app and the portal only share its table", exempt=("callflow.transcribe",))
+      for package in PRODUCT),
+    *(Rule("callflow.transcribe", up, "the transcription worker knows nothing of calls")
+      for up in ("callflow.ari", "callflow.call", "callflow.features", "callflow.app",
+                 "callflow.jobs", "callflow.services")),
     # The schema is migrated in one place, which runs before anything else exists.
     *(Rule(package, "yoyo", "schema migrations go through callflow.migrate",
            exempt=("callflow.migrate",)) for package in (*PRODUCT, "labkit")),

@@ -34,7 +34,7 @@ from callflow.features.voicemail.audio import (
 )
 from callflow.mail.notify import notify_incoming_call_in, wants_notification
 from callflow.services import Services
-from callflow.store import LimitExceeded, StoreError
+from callflow.store import LimitExceeded, StoreError, transcripts
 from callflow.store.subscribers import SubscriberNumber
 from callflow.store.voicemail import (
     extend_reservation,
@@ -125,6 +125,8 @@ async def import_recording(services: Services, rec: RecordingName,
                 conn, number=rec.number, caller=rec.caller, received_at=rec.received_at,
                 duration_ms=duration_ms, audio=audio, recording_name=rec.name,
                 now=services.clock.now())
+            if message_id is not None and services.settings.transcribe:
+                await transcripts.add_job(conn, message_id)  # for the worker, off the call
             if message_id is not None:
                 await notify_incoming_call_in(
                     conn, services, subscriber, caller=rec.caller,
