@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode
 
 import psycopg
 import psycopg.conninfo
@@ -33,15 +33,23 @@ CONNECT_TIMEOUT_S = 10
 
 
 def yoyo_url(database_url: str) -> str:
-    """The app's libpq URL as yoyo names it: the Psycopg 3 driver (the app's own), and a
-    connect timeout unless the URL has one."""
-    parts = urlsplit(database_url)
-    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-        raise ValueError(f"not a PostgreSQL URL: {parts.scheme}://…")
-    query = dict(parse_qsl(parts.query))
+    """The app's libpq URL as yoyo takes it: the Psycopg 3 driver (the app's own), and a
+    connect timeout unless the URL has one. Everything but the database name travels as
+    query parameters, which yoyo hands to psycopg.connect unchanged: its own URL parser takes
+    one host, and a multi-host URL (`postgresql://USER:PW@db1:5432,db2:5432/anshin?
+    target_session_attrs=read-write`, docs/operations.md) must reach libpq as it is, so that
+    `upgrade` runs on whichever server is the primary."""
+    if not database_url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise ValueError(f"not a PostgreSQL URL: {database_url.split(':', 1)[0]}://…")
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(
+            database_url.replace("postgresql+psycopg://", "postgresql://", 1))
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(f"not a valid PostgreSQL URL: {exc}") from exc
+    dbname = str(params.pop("dbname", "") or "")
+    query = {k: str(v) for k, v in params.items() if v is not None}
     query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
-    return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, urlencode(query),
-                       parts.fragment))
+    return f"postgresql+psycopg:///{quote(dbname)}?{urlencode(query)}"
 
 
 def pending(database_url: str) -> list[str]:

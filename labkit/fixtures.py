@@ -19,6 +19,7 @@ from labkit.asterisk import AsteriskContainer
 from labkit.lab import app_env, new_asterisk
 from labkit.mailsink import MailSink
 from labkit.postgres import PgCluster
+from labkit.replica import ReplicatedPg, replicated
 
 
 @contextmanager
@@ -43,6 +44,20 @@ def pg_cluster(directory: Path, *, migrate: bool = True) -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextmanager
+def replicated_pg(directory: Path) -> Iterator[ReplicatedPg]:
+    """A throw-away primary (migrated) and its hot standby, streaming replication with
+    synchronous commit (labkit/replica.py); `.url` names both, read-write target."""
+    pair = replicated(directory)
+    pair.primary.start()
+    try:
+        pair.start_standby()
+        yield pair
+    finally:
+        pair.standby.stop()
+        pair.primary.stop()
 
 
 @contextmanager

@@ -122,6 +122,21 @@ def test_data_lives_in_volumes() -> None:
     assert {"pgdata", "recordings", "media"} <= set(volumes)
 
 
+def test_a_standby_is_an_optional_profile_streaming_from_the_primary() -> None:
+    svc = services()
+    standby = svc["postgres-standby"]
+    assert standby["profiles"] == ["standby"]
+    assert standby["image"] == svc["postgres"]["image"]
+    env = environment(standby)
+    assert env["PG_ROLE"] == "standby" and "PG_PRIMARY_HOST" in env
+    assert "pgdata:/data" in standby["volumes"]  # its own machine's volume
+    # the primary can let the standby's machine in; the entrypoint knows both settings
+    assert {"PG_LISTEN", "PG_ALLOW_FROM"} <= set(environment(svc["postgres"]))
+    entrypoint = (REPO / "docker/postgres/entrypoint.sh").read_text()
+    for name in ("PG_ROLE", "PG_PRIMARY_HOST", "PG_ALLOW_FROM", "pg_basebackup", " -R "):
+        assert name in entrypoint, name
+
+
 def test_monitoring_is_an_optional_profile_mounting_docker_monitoring() -> None:
     svc = services()
     for name in ("prometheus", "grafana"):
@@ -195,7 +210,7 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
         pytest.skip("docker-compose is not installed (./lab installs it)")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ANSHIN_", "PG"))},
            "PROD_ENV_FILE": "prod.env.example"}
-    for profile in ([], ["--profile", "monitoring"]):
+    for profile in ([], ["--profile", "monitoring"], ["--profile", "standby"]):
         result = subprocess.run(
             ["docker-compose", "-p", "anshin-prod-check", "-f", str(COMPOSE), "--env-file",
              str(EXAMPLE), *profile, "config", "-q"],
