@@ -562,6 +562,15 @@ class RtpStats:
     #: what the caller heard: the G.711 audio decoded to 16-bit little-endian linear PCM at
     #: 8 kHz, in arrival order, with the gaps when nothing arrived filled with silence
     pcm: Pcm = field(default=b"", repr=False, compare=False)
+    #: (arrival time of the last audio packet before, seconds until the next one) for every
+    #: pause in the received audio longer than PAUSE_S: what the caller heard as nothing
+    pauses: tuple[tuple[float, float], ...] = field(default=(), repr=False, compare=False)
+
+    def pause_around(self, at: float) -> float:
+        """The length of the pause in the received audio that spans the instant `at`
+        (loop time), 0.0 if audio was arriving then."""
+        return next((length for start, length in self.pauses
+                     if start <= at <= start + length), 0.0)
 
     @property
     def received_media(self) -> bool:
@@ -581,6 +590,16 @@ def pcm_to_wav(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
         w.setframerate(rate)
         w.writeframes(pcm)
     return buf.getvalue()
+
+
+#: RtpStats.pauses lists gaps between audio packets longer than this
+PAUSE_S = 0.25
+
+
+def _pauses(frames: Sequence[tuple[float, int, bytes]]) -> tuple[tuple[float, float], ...]:
+    times = [f[0] for f in frames]
+    return tuple((times[i], times[i + 1] - times[i]) for i in range(len(times) - 1)
+                 if times[i + 1] - times[i] > PAUSE_S)
 
 
 #: a pause between packets longer than this is heard as silence of that length (Asterisk
@@ -677,6 +696,7 @@ class RtpReceiver(asyncio.DatagramProtocol):
             last_at=self.last_at,
             rtcp_packets=self.rtcp_packets,
             pcm=heard_pcm(self._audio),
+            pauses=_pauses(self._audio),
         )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -12,7 +14,7 @@ from callflow.ari import AriClient, AriNotFound, EventStream
 from callflow.ari.events import Event, StasisEnd, StasisStart
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
-from labkit.harness.sipp import Dtmf, Uas, Wait, place_call
+from labkit.harness.sipp import Uas, Wait, place_call
 from labkit.harness.wait import wait_until
 
 pytestmark = pytest.mark.lab
@@ -74,15 +76,16 @@ async def test_originate_events_and_hangup_through_real_asterisk(
 
 async def test_resync_hangs_up_orphans_after_app_restart(app: AppProcess,
                                                          asterisk: AsteriskContainer) -> None:
-    """A call sitting in Stasis while the app dies (kill -9) is an orphan: after the app
-    comes back it lists our channels and hangs the orphan up instead of leaving the caller
-    in silence."""
+    """A call sitting in Stasis while the app dies (kill -9) with nothing to resume from (here:
+    the not-in-service announcement is playing) is an orphan: after the app comes back it
+    lists our channels and hangs the orphan up instead of leaving the caller in silence.
+    (IVR steps and voicemail calls are taken over instead: tests/reliability.)"""
     call = asyncio.create_task(place_call(
-        target=asterisk.sip_target, dialed="05033005000",
-        steps=[Wait(1.0), Dtmf("050")], wait_for_remote_bye=True, timeout_s=40))
+        target=asterisk.sip_target, dialed="05099990000", steps=[Wait(1.0)],
+        wait_for_remote_bye=True, timeout_s=40))
     await wait_until(lambda: (app.health() or {}).get("live_calls") == 1, 15,
                      "the call to reach the app")
-    await asyncio.sleep(2.5)  # mid-IVR: waiting for more digits
+    await asyncio.sleep(0.5)  # the announcement is playing
     app.kill()
     await asyncio.sleep(1.0)  # the app stays down a moment: Asterisk sees its WebSocket gone
     t_restart = time.monotonic()
@@ -91,4 +94,57 @@ async def test_resync_hangs_up_orphans_after_app_restart(app: AppProcess,
     result = await call
     took = time.monotonic() - t_restart
     assert result.answered and result.remote_hung_up, result.describe()
-    assert took < 10
+    assert took < 5  # hung up by the resync (alone, it would wait in silence)
+
+
+async def test_a_second_websocket_for_the_same_application_name(
+        asterisk: AsteriskContainer) -> None:
+    """Asterisk 22, one application name, two events WebSockets (docs/operations.md, "Two
+    instances"): the second connection takes the name over - the first gets
+    ApplicationReplaced and no event after it, though its socket stays open - and when the
+    second closes, the first does not get the name back: a new call to it finds no
+    application and fails. So each instance must own its own names."""
+    app_name = f"t{uuid.uuid4().hex[:8]}"
+    seen: dict[str, list[tuple[str, str | None]]] = {"first": [], "second": []}
+
+    def recorder(who: str) -> Callable[[Event], Awaitable[None]]:
+        async def on_event(event: Event) -> None:
+            channel = getattr(event, "channel", None)
+            seen[who].append((event.type, channel.id if channel is not None else None))
+        return on_event
+
+    def starts(who: str) -> list[str | None]:
+        return [cid for kind, cid in seen[who] if kind == "StasisStart"]
+
+    cfg = asterisk.config
+    first = EventStream(asterisk.ari_url, cfg.ari_user, cfg.ari_password, app_name,
+                        on_event=recorder("first"))
+    second = EventStream(asterisk.ari_url, cfg.ari_user, cfg.ari_password, app_name,
+                         on_event=recorder("second"))
+
+    async def one_call(ari: AriClient, tag: str) -> str:
+        channel_id = f"orig-{tag}-{uuid.uuid4().hex[:8]}"
+        await ari.originate("PJSIP/0311119999@carrier", caller_id="05033005000", timeout=10,
+                            channel_id=channel_id)
+        await asyncio.sleep(2.0)  # answered after 0.2 s: time for every StasisStart
+        with contextlib.suppress(AriNotFound):  # gone already when no application took it
+            await ari.hangup(channel_id)
+        return channel_id
+
+    async with Uas(mode="answer", answer_after_s=0.2, port=cfg.ports.carrier), \
+            client(asterisk, app_name) as ari, asyncio.TaskGroup() as tg:
+        t1 = tg.create_task(first.run())
+        await asyncio.wait_for(first.connected.wait(), 10)
+        alone = await one_call(ari, "alone")
+        t2 = tg.create_task(second.run())
+        await asyncio.wait_for(second.connected.wait(), 10)
+        both = await one_call(ari, "both")
+        assert first.connected.is_set()  # its socket is still open...
+        t2.cancel()
+        await asyncio.sleep(1.0)
+        after = await one_call(ari, "after")
+        t1.cancel()
+    assert starts("first") == [alone]  # ...but it got nothing after the takeover
+    assert ("ApplicationReplaced", None) in seen["first"]
+    assert starts("second") == [both]
+    assert after not in starts("first") + starts("second")

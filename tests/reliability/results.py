@@ -80,12 +80,16 @@ an e-mail, a lock or a billing record, and leaves no channel orphaned.
 NOTES = """
 ## Decisions and known gaps
 
-- **Bridged calls survive an app restart.** On resync the app adopts every bridge whose
-  channels are all orphans (`App._watch_bridge` in `callflow/app.py`): media keeps flowing in
-  Asterisk, and when one side hangs up the other is hung up and the bridge destroyed. Calls
-  whose state lived in the dead process (IVR sessions, announcements, a voicemail being
-  recorded) are hung up - a recording is kept up to that moment and imported by the
-  recovery sweep.
+- **Calls survive an app restart.** On resync the app adopts every bridge whose channels
+  are all orphans (`App._watch_bridge` in `callflow/app.py`): media keeps flowing in
+  Asterisk, and when one side hangs up the other is hung up, the bridge destroyed and the
+  callback legs' billing rows closed. IVR callers and callers leaving a message are taken
+  over from the progress each call keeps on its channel (`callflow/adoption.py`, one sealed
+  channel variable; docs/operations.md "Restarts"): the IVR step is re-run from the start
+  of its prompt (keys typed while no process listened are lost), a recording Asterisk went
+  on making is stored whole when it ends (taken over during the greeting: the greeting
+  again). Only calls with nothing to resume (an announcement, a call still being routed)
+  are hung up.
 - **Hang-ups lost with the connection.** After a WebSocket cut or an Asterisk restart the
   resync compares the channels live calls own with Asterisk's list and hands the owners the
   `ChannelDestroyed` they missed (confirmed by a per-channel GET, so an originate in flight
@@ -94,11 +98,10 @@ NOTES = """
 - **Database down:** a new call waits for the pool timeout (`ANSHIN_DB_TIMEOUT`, 5 s) with
   only `100 Trying` before it hears 「ただいま…」; a faster failure needs a pool-health flag.
   The call during the outage has no `call_history` row (nothing can be written).
-- **Not covered yet:** a two-leg callback (あんしん発信) in progress during an app restart.
-  Its bridge is adopted and kept up like a forwarded call, but its `callback_legs` billing
-  rows keep `ended_at`/`billable_seconds` NULL, because only the callback task (lost with
-  the process) finalises them; the callback module should close such rows from the bridge
-  watcher or a sweep.
+- **Callbacks (あんしん発信) across a restart:** a bridged callback is adopted by the bridge
+  watcher, which also closes both legs' `callback_legs` billing rows when it ends
+  (`tests/integration/test_callback.py`). Not covered yet: a callback whose second leg is
+  still ringing at the kill (its first leg has no bridge yet and is hung up by the resync).
 - Lab settings that differ from production (`tests/reliability/conftest.py`): mail retry
   0.5 s doubling to 8 s (production: 30 s to 1 h), recovery sweep every 3 s (60 s).
 """

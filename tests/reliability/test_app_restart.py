@@ -1,5 +1,5 @@
 """Item 2: the app is killed (kill -9) and restarted with calls in progress: a forwarded
-call bridged to the subscriber's phone and a retrieval-IVR session."""
+call bridged to the subscriber's phone and a retrieval-IVR session still logging in."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
             steps=[Speak(14.0), Hangup()], timeout_s=40))
         ivr = asyncio.create_task(place_call(
             target=asterisk.sip_target, dialed="05033005000",
-            steps=[Wait(1.0), Dtmf("050")], wait_for_remote_bye=True, timeout_s=40))
+            steps=[Wait(1.0), Dtmf("050"), Wait(8.0), Hangup()], timeout_s=40))
         await wait_until(lambda: uas.rtp_stats().voiced_s > 1.0, 15, "bridged media")
         await wait_health(app, lambda h: h.get("live_calls") == 2, 10, "both calls in the app")
         await asyncio.sleep(2.0)
@@ -52,7 +52,9 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
         back_s = await wait_ready(app, 30, "the app to come back")
         ivr_result = await ivr
         ivr_end_s = time.monotonic() - t_kill
-        assert ivr_result.answered and ivr_result.remote_hung_up, ivr_result.describe()
+        # taken over (asked for the number again), never hung up by the new process
+        assert ivr_result.answered and ivr_result.local_hung_up, ivr_result.describe()
+        assert not ivr_result.remote_hung_up, ivr_result.describe()
         # the forwarded call is carried by Asterisk's Dial, not by the app: nothing to adopt
         await wait_health(app, lambda h: h.get("live_calls") == 0, 10, "no live call")
         first = await forwarded  # the caller hangs up 14 s after the answer
@@ -67,10 +69,12 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
     reliability.note("The forwarded call is carried by Asterisk's Dial once the app has "
                      "screened it (callflow/features/inbound/forwarding.py), so the kill did not "
                      "touch it: media kept flowing, and when the caller hung up Dial ended "
-                     "the forwarded leg. The IVR session (its state was in the dead "
-                     "process) was hung up by resync. No channel, bridge or call task left.")
+                     "the forwarded leg. The IVR caller, still typing the 050 number, was taken "
+                     "over by the new process (asked for the number again, see the IVR "
+                     "takeover row) and hung up by itself. No channel, bridge or call task "
+                     "left.")
     reliability.figure("kill → app connected", back_s, "s")
-    reliability.figure("IVR caller hung up by resync (after kill)", ivr_end_s, "s")
+    reliability.figure("IVR caller's own hang-up (after kill)", ivr_end_s, "s")
     reliability.figure("bridged media after the kill", voiced_after, "s of speech")
     reliability.figure("caller's hang-up → forwarded leg ended", leg_end_s, "s")
 

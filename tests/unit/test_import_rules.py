@@ -49,7 +49,8 @@ PURE_DECISIONS = ("callflow.routing", "callflow.numbers", "callflow.stasis_args"
                   "callflow.speech", "callflow.clock", "callflow.features.inbound.screening",
                   "callflow.features.callback.legs", "callflow.features.callback.rules",
                   "callflow.features.callback.verification", "callflow.features.ivr.model",
-                  "callflow.features.ivr.retrieval", "callflow.features.ivr.pin_change")
+                  "callflow.features.ivr.retrieval", "callflow.features.ivr.pin_change",
+                  "callflow.call_state")
 ARI_INTERNALS = tuple(f"callflow.ari.{m}"
                       for m in ("client", "dispatch", "stream", "transport", "ws_rest"))
 FEATURES = ("inbound", "voicemail", "ivr", "callback")

@@ -59,6 +59,12 @@ class AuthStep:
         self.phase = _Phase.NUMBER
         return self.prompter.ask_after(self.intro, ("enter_number",), NUMBER_DIGITS)
 
+    def restart(self) -> Action:
+        """The number question again, without the welcome (a new process took the call over
+        while the caller was logging in)."""
+        self.phase = _Phase.NUMBER
+        return self.prompter.ask(("enter_number",), NUMBER_DIGITS)
+
     def feed(self, event: Event) -> Action | Authenticated:
         match self.phase:
             case _Phase.NUMBER:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 from callflow.call import Call
+from callflow.call_progress import keep_progress
+from callflow.call_state import derive_key, fingerprint
 from callflow.clock import Clock
 from callflow.features.ivr.model import (
     Action,
@@ -57,8 +60,24 @@ async def handle_retrieval(call: Call, services: Services) -> None:
 
 
 async def handle_pin_change(call: Call, services: Services) -> None:
-    await run_ivr(call, services, PinChangeMachine(services.settings.ivr_max_failures),
-                  "pin_change_ivr")
+    await run_ivr(call, services, _pin_change_machine(call, services), "pin_change_ivr")
+
+
+def _pin_change_machine(call: Call, services: Services) -> PinChangeMachine:
+    key = derive_key(services.settings.ari_password)
+    return PinChangeMachine(services.settings.ivr_max_failures,
+                            fingerprint=partial(fingerprint, key, call.id))
+
+
+async def resume_retrieval(call: Call, services: Services, checkpoint: str | None) -> None:
+    """A retrieval call a previous process left (`callflow.adoption`): its step again."""
+    await run_ivr(call, services, RetrievalMachine(services.settings.ivr_max_failures),
+                  "retrieval_ivr", resuming=True, checkpoint=checkpoint)
+
+
+async def resume_pin_change(call: Call, services: Services, checkpoint: str | None) -> None:
+    await run_ivr(call, services, _pin_change_machine(call, services), "pin_change_ivr",
+                  resuming=True, checkpoint=checkpoint)
 
 
 async def _audit(call: Call, services: Services, ivr: str, what: str, detail: str) -> None:
@@ -68,14 +87,24 @@ async def _audit(call: Call, services: Services, ivr: str, what: str, detail: st
                    caller=call.channel.caller.number or None, detail=detail)
 
 
-async def run_ivr(call: Call, services: Services, machine: Machine, ivr: str) -> None:
+async def run_ivr(call: Call, services: Services, machine: Machine, ivr: str, *,
+                  resuming: bool = False, checkpoint: str | None = None) -> None:
+    """`resuming`: the call was taken over from a dead process, at `checkpoint` (the
+    machine's step; None while logging in)."""
     clock = services.clock  # lockouts and the 168 h expiry follow the app's clock
-    await call.answer()
-    action = machine.start(clock.now())
+    if not resuming or call.channel.state != "Up":
+        await call.answer()
+    action = (machine.resume(checkpoint, clock.now()) if resuming
+              else machine.start(clock.now()))
     try:
         while not isinstance(action, Finish):
             event = await _perform(call, services, action, clock, ivr)
             action = machine.feed(event, clock.now())
+            # The step about to run, kept on the channel when it changed (one ARI request)
+            # so that a new process can take the call over there.
+            step = machine.checkpoint()
+            if step is not None and step != checkpoint:
+                checkpoint = step if await keep_progress(call, services, step) else checkpoint
     except StoreError as exc:
         # Without the database nothing can be checked or played: say so and end.
         log.error("call %s: IVR store error: %s", call.id, exc)

@@ -164,6 +164,16 @@ class Machine(Protocol):
 
     def feed(self, event: Event, now: datetime) -> Action: ...
 
+    def checkpoint(self) -> str | None:
+        """The step the last action belongs to, as `callflow.call_state` fields (None: not
+        worth resuming, e.g. still logging in: a new process asks for the number again)."""
+        ...
+
+    def resume(self, checkpoint: str | None, now: datetime) -> Action:
+        """Instead of `start` in a new process: the action that re-runs the step of
+        `checkpoint` from its start (None: the login from its number prompt)."""
+        ...
+
 
 class ProtocolViolation(Exception):
     """The driver answered an action with an event that does not belong to it (a bug)."""

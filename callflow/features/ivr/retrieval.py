@@ -16,6 +16,12 @@ during the header or the message skips it, 1# deletes it. Keys typed before a me
 header starts (during the guidance, "deleted", or typed ahead while the previous message was
 being left) are forgotten: a key sequence never applies to a message the caller has not yet
 been presented.
+
+Restarts (`checkpoint` / `resume`): after the login the machine names its step — the count
+guidance, a message being presented (header, message, caller number, "deleted"), or the
+menu of a message — with the mailbox number, the play order (message ids) and the failure
+count. A new process reloads the messages and re-runs that step from its start; keys of an
+entry typed before the restart are dropped (see docs/operations.md, "Restarts").
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from callflow import speech
+from callflow import call_state, speech
 from callflow.features.ivr.auth import Authenticated, AuthStep
 from callflow.features.ivr.model import (
     Action,
@@ -65,7 +71,14 @@ class _Phase(enum.Enum):
     CALLER = "caller"  # "このメッセージは 電話番号 … からです。" playing (4#)
     DELETING = "deleting"
     BRIDGE = "bridge"  # "deleted" / "back to first" playing, then the current message
+    RESUMING = "resuming"  # a new process reloads the messages of a checkpoint
     DONE = "done"
+
+
+# checkpoint steps: guidance, a message presented, the menu of a message
+_GUIDANCE, _PRESENT, _MENU = "g", "p", "u"
+_PRESENTING = (_Phase.HEADER, _Phase.MESSAGE, _Phase.CALLER, _Phase.BRIDGE)
+_IN_MENU = (_Phase.MENU, _Phase.ENTRY, _Phase.DELETING)
 
 
 class RetrievalMachine:
@@ -78,6 +91,9 @@ class RetrievalMachine:
         self.index = 0
         self._presented: int | None = None  # id of the message whose header was said
         self._typed = ""  # keys of the current entry typed during the header
+        self._resume_step = ""
+        self._resume_order: list[int] = []
+        self._resume_id = 0
 
     # ------------------------------------------------------------ helpers
 
@@ -147,6 +163,63 @@ class RetrievalMachine:
     def start(self, now: datetime) -> Action:
         return self.auth.start()
 
+    def checkpoint(self) -> str | None:
+        if self.phase is _Phase.GUIDANCE:
+            step, current = _GUIDANCE, 0
+        elif self.phase in _PRESENTING and self.messages:
+            step, current = _PRESENT, self.messages[self.index].id
+        elif self.phase in _IN_MENU and self.messages:
+            step, current = _MENU, self.messages[self.index].id
+        else:  # logging in, finishing, or resuming (the previous checkpoint stands)
+            return None
+        return call_state.encode({
+            "k": "r", "s": step, "n": self.number,
+            "m": ".".join(str(m.id) for m in self.messages), "i": current,
+            "f": self.prompter.failures})
+
+    def resume(self, checkpoint: str | None, now: datetime) -> Action:
+        fields = call_state.decode(checkpoint or "")
+        if fields.get("k") != "r" or not fields.get("n", "").isdigit():
+            self.phase = _Phase.AUTH
+            return self.auth.restart()
+        self.number = fields["n"]
+        self._resume_step = fields.get("s", _GUIDANCE)
+        self._resume_order = [int(x) for x in fields.get("m", "").split(".") if x.isdigit()]
+        current = fields.get("i", "0")
+        self._resume_id = int(current) if current.isdigit() else 0
+        failures = fields.get("f", "0")
+        self.prompter.failures = int(failures) if failures.isdigit() else 0
+        self.phase = _Phase.RESUMING
+        return LoadMessages(self.number)
+
+    def _resumed(self, loaded: tuple[MessageSummary, ...], now: datetime) -> Action:
+        """The checkpoint's step again, on the messages as they are now: the play order of
+        the checkpoint (messages gone since are dropped, new ones come last)."""
+        fresh = {m.id: m for m in loaded if not is_expired(m.received_at, now)}
+        ordered = [fresh.pop(i) for i in self._resume_order if i in fresh]
+        ordered += sorted(fresh.values(), key=lambda m: (m.heard, m.received_at, m.id))
+        self.messages = ordered
+        if not self.messages:
+            return self._end("no_messages")
+        if self._resume_step == _GUIDANCE:
+            self.phase = _Phase.GUIDANCE
+            new = sum(1 for m in self.messages if not m.heard)
+            return Say(tuple(speech.message_count_guidance(new, len(self.messages) - new)))
+        ids = [m.id for m in self.messages]
+        if self._resume_id in ids:
+            self.index = ids.index(self._resume_id)
+            if self._resume_step == _MENU:
+                self._presented = self._resume_id
+                self._typed = ""
+                return self._menu()
+        else:  # deleted (the step in flight did it) or expired: the next in the order
+            before = self._resume_order[:self._resume_order.index(self._resume_id)] \
+                if self._resume_id in self._resume_order else []
+            self.index = sum(1 for i in before if i in ids)
+            if self.index >= len(self.messages):
+                self.index = 0
+        return self._present(now)
+
     def feed(self, event: Event, now: datetime) -> Action:
         action = self._feed(event, now)
         if isinstance(action, Finish):
@@ -197,6 +270,8 @@ class RetrievalMachine:
                 return self._menu()
             case _Phase.CALLER if isinstance(event, KeyPressed):
                 return self._entry(event.digit, now)
+            case _Phase.RESUMING if isinstance(event, MessagesLoaded):
+                return self._resumed(event.messages, now)
             case _Phase.DELETING if isinstance(event, MessageDeleted):
                 last = self.index == len(self.messages) - 1
                 self._remove(event.message_id)

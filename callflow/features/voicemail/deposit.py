@@ -19,10 +19,13 @@ import asyncio
 import contextlib
 import enum
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from callflow import call_state
 from callflow.ari import AriConflict, AriError, AriNotFound
 from callflow.call import Call, CallerHungUp
+from callflow.call_progress import keep_progress
 from callflow.features.voicemail.audio import (
     AudioInfo,
     BadAudio,
@@ -206,6 +209,9 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
                             rec: RecordingName) -> tuple[Outcome, int | None]:
     settings = services.settings
     name = rec.name
+    # Named on the channel before the greeting: a new process that takes the call over
+    # finds the recording (running, ended or not started yet) and the slot held for it.
+    await _remember_recording(call, services, name)
     try:
         await call.answer()
         await call.play(["vm_greeting", "beep"])
@@ -236,28 +242,82 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
             await extend_reservation(
                 services.db, name, services.clock.now() + timedelta(
                     seconds=settings.voicemail_max_seconds) + _HOLD_AFTER_RECORDING)
+        await _remember_recording(call, services, name)
+        outcome, message_id = await _store_when_ended(call, services, subscriber, rec,
+                                                      live=True)
+    finally:
+        active_recordings.discard(name)
+    return outcome, message_id
+
+
+async def _remember_recording(call: Call, services: Services, name: str) -> None:
+    """Name the recording on the channel (one ARI request), so that a new process that
+    finds the caller still in Stasis takes the recording over (`resume_recording`)."""
+    await keep_progress(call, services, call_state.encode({"k": "v", "r": name}))
+
+
+async def _store_when_ended(call: Call, services: Services, subscriber: SubscriberNumber,
+                            rec: RecordingName, *, live: bool) -> tuple[Outcome, int | None]:
+    """Wait for the recording to end (unless it is not `live` any more), store it, thank
+    a caller still on the line and hang up."""
+    settings = services.settings
+    hung_up = False
+    if live:
         quiet_line = asyncio.create_task(_end_quiet_line(
-            call, name, settings.voicemail_max_silence_seconds))
+            call, rec.name, settings.voicemail_max_silence_seconds))
         try:
-            hung_up = await call.recording_ended(name, settings.voicemail_max_seconds + 30)
+            hung_up = await call.recording_ended(rec.name, settings.voicemail_max_seconds + 30)
         finally:
             quiet_line.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await quiet_line
-        try:
-            outcome, message_id = await import_recording(services, rec, subscriber)
-        except (StoreError, AriError) as exc:
-            log.warning("call %s: recording %s left for the recovery sweep: %s",
-                        call.id, name, exc)
-            outcome, message_id = Outcome.DEFERRED, None
-    finally:
-        active_recordings.discard(name)
+    try:
+        outcome, message_id = await import_recording(services, rec, subscriber)
+    except (StoreError, AriError) as exc:
+        log.warning("call %s: recording %s left for the recovery sweep: %s",
+                    call.id, rec.name, exc)
+        outcome, message_id = Outcome.DEFERRED, None
     if not hung_up:
         with contextlib.suppress(CallerHungUp):
             if outcome in (Outcome.SAVED, Outcome.DUPLICATE, Outcome.DEFERRED):
                 await call.play(["vm_saved"])
             await call.hangup()
     return outcome, message_id
+
+
+async def resume_recording(call: Call, services: Services, subscriber: SubscriberNumber,
+                           rec: RecordingName, *,
+                           before_greeting: Callable[[], Awaitable[None]]) -> None:
+    """A voicemail call a previous process left (`callflow.adoption`). Recording: Asterisk
+    went on without the process; wait for the end (#, silence, the maximum, hang-up) and
+    finish as `take_message` would have: the whole recording stored with its mail, or the
+    slot given back and the no-message mail. Ended while no process listened: stored now.
+    Not started (the greeting was playing): `before_greeting`, then the greeting again and
+    the recording, into the slot the previous process reserved."""
+    active_recordings.add(rec.name)
+    outcome = Outcome.NO_MESSAGE
+    try:
+        try:
+            await services.ari.get_live_recording(rec.name)
+            state = "live"
+        except AriNotFound:
+            stored = {r.name for r in await services.ari.list_stored_recordings()}
+            state = "ended" if rec.name in stored else "not started"
+        log.info("call %s: recording %s taken over (%s)", call.id, rec.name, state)
+        if state == "not started":
+            await before_greeting()
+            outcome, _ = await _greet_and_record(call, services, subscriber, rec)
+        else:
+            outcome, _ = await _store_when_ended(call, services, subscriber, rec,
+                                                 live=state == "live")
+    finally:
+        active_recordings.discard(rec.name)
+        if outcome is not Outcome.DEFERRED:
+            await release(services, rec.name)
+    log.info("call %s: voicemail for %s (taken over): %s", call.id, subscriber.number,
+             outcome.value)
+    await _mail_without_message(call, services, subscriber, rec.caller, rec.received_at,
+                                outcome)
 
 
 async def take_message(call: Call, services: Services, subscriber: SubscriberNumber, *,
@@ -267,6 +327,12 @@ async def take_message(call: Call, services: Services, subscriber: SubscriberNum
     received_at = services.clock.now()
     outcome, _ = await _record(call, services, subscriber, caller, received_at)
     log.info("call %s: voicemail for %s: %s", call.id, subscriber.number, outcome.value)
+    await _mail_without_message(call, services, subscriber, caller, received_at, outcome)
+
+
+async def _mail_without_message(call: Call, services: Services, subscriber: SubscriberNumber,
+                                caller: str | None, received_at: datetime,
+                                outcome: Outcome) -> None:
     if outcome in (Outcome.SAVED, Outcome.DUPLICATE, Outcome.DEFERRED):
         return  # the mail goes with the message, in the transaction that saves it
     # No message: in "every incoming call" mode the subscriber still hears of the call.
