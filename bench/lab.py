@@ -84,7 +84,8 @@ class Numbers:
 
 
 class Lab:
-    def __init__(self, app_log: Path, rtp_ports: int = 6000) -> None:
+    def __init__(self, app_log: Path, rtp_ports: int = 6000,
+                 extra_config: dict[str, str] | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="anshin-bench-"))
         os.chmod(self.dir, 0o755)
         self.app_log = app_log
@@ -93,11 +94,14 @@ class Lab:
         self.asterisk: AsteriskContainer | None = None
         self.app: AppProcess | None = None
         self.asterisk_pid = 0
+        # the baseline endpoint, plus what a benchmark adds to the same files
+        self.extra_config = {name: text + (extra_config or {}).get(name, "")
+                             for name, text in BENCH_CONFIG.items()}
 
     def start(self) -> None:
         self.pg.start()
         ast = new_asterisk(self.dir / "asterisk", "bench", rtp_ports=self.rtp_ports,
-                           extra_config=BENCH_CONFIG)
+                           extra_config=self.extra_config)
         self.asterisk = ast
         ast.start()
         asyncio.run(ast.wait_ready())

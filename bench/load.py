@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def _received(workdir: Path, status: int) -> int:
 
 def run_step(lab: Lab, mode: Mode, dialed: str, rate: float, duration_s: float,
              hold_s: float, workdir: Path, *, tp_every: float = 5.0,
-             latency_limit_ms: float = 100.0) -> StepResult:
+             latency_limit_ms: float = 100.0, extra_args: Sequence[str] = ()) -> StepResult:
     assert lab.asterisk is not None
     workdir.mkdir(parents=True, exist_ok=True)
     offered = max(1, round(rate * duration_s))
@@ -239,7 +240,7 @@ def run_step(lab: Lab, mode: Mode, dialed: str, rate: float, duration_s: float,
              "-d", hold_ms, "-recv_timeout", "30000", "-nostdin",
              "-trace_stat", "-stf", "stat.csv", "-fd", "1",
              "-trace_rtt", "-rtt_freq", "1", "-trace_err",
-             *(["-trace_counts"] if mode.refusable else [])],
+             *(["-trace_counts"] if mode.refusable else []), *extra_args],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=err)
     try:
         uac.wait(timeout=duration_s + hold_s + 60)

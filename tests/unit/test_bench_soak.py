@@ -16,7 +16,7 @@ def sample(t: float, asterisk_rss: int, calls: int = 0, db: int = 0) -> SoakSamp
 
 @given(st.floats(-1000, 1000), st.floats(0, 1e6))
 def test_slope_of_a_line_is_its_rate(per_min: float, start: float) -> None:
-    points = [(t, start + per_min * t / 60) for t in range(0, 600, 10)]
+    points = [(float(t), start + per_min * t / 60) for t in range(0, 600, 10)]
     assert abs(slope_per_min(points) - per_min) < 1e-6 * max(1.0, abs(per_min), start)
 
 
