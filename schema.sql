@@ -398,3 +398,13 @@ CREATE TABLE IF NOT EXISTS quiet_hours_exceptions (
 DROP TRIGGER IF EXISTS quiet_hours_exceptions_limit ON quiet_hours_exceptions;
 CREATE TRIGGER quiet_hours_exceptions_limit BEFORE INSERT ON quiet_hours_exceptions
     FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(10);
+
+-- ---------------------------------------------------------------------------------------------
+-- Ring several phones (migration 0005b): the forward mode ('single' = the active destination,
+-- 'simultaneous', 'sequential'), the destinations' order and each one's ring time in order
+-- (NULL: forward_ring_seconds). Written only by callflow/store/forwarding.py.
+ALTER TABLE subscriber_numbers ADD COLUMN IF NOT EXISTS forward_mode text NOT NULL
+    DEFAULT 'single' CHECK (forward_mode IN ('single', 'simultaneous', 'sequential'));
+ALTER TABLE forward_destinations ADD COLUMN IF NOT EXISTS position smallint NOT NULL DEFAULT 0;
+ALTER TABLE forward_destinations ADD COLUMN IF NOT EXISTS ring_seconds integer
+    CHECK (ring_seconds BETWEEN 5 AND 60);

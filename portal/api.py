@@ -87,6 +87,9 @@ class SettingsOut(BaseModel):
     forward_active: str | None
     forward_ring_seconds: int
     forward_show_caller: Literal["caller", "050"]
+    forward_mode: Literal["single", "simultaneous", "sequential"] = "single"
+    forward_ring_each: list[int | None] = Field(
+        default_factory=list, description="each destination's ring time (sequential mode)")
     voicemail_enabled: bool
     voicemail_pin_set: bool
     notify_email: str | None
@@ -105,6 +108,11 @@ class ForwardingIn(BaseModel):
     active: str | None = None
     ring_seconds: int = 20
     show_caller: Literal["caller", "050"] = "caller"
+    mode: Literal["single", "simultaneous", "sequential"] = Field(
+        default="single", description="ring the active one, all at once, or in order")
+    ring_each: list[int | None] = Field(
+        default_factory=list, max_length=10,
+        description="sequential mode: each destination's ring time (null: ring_seconds)")
 
 
 class VoicemailIn(BaseModel):
@@ -278,6 +286,8 @@ async def _settings(request: Request, number: str) -> SettingsOut:
         forward_active=next((d.destination for d in dests if d.active), None),
         forward_ring_seconds=st.forward_ring_seconds,
         forward_show_caller=st.forward_show_caller,  # type: ignore[arg-type]
+        forward_mode=await forwarding.get_forward_mode(db, number),  # type: ignore[arg-type]
+        forward_ring_each=[d.ring_seconds for d in dests],
         voicemail_enabled=st.voicemail_enabled, voicemail_pin_set=st.pin_set,
         notify_email=st.notify_email, notify_only_recorded=st.notify_only_recorded,
         attach_recording=st.attach_recording,
@@ -309,14 +319,16 @@ async def put_forwarding(request: Request, number: str, body: ForwardingIn,
     fwd, errors = forms.parse_forwarding(
         number=n, enabled="on" if body.enabled else "off", destinations=body.destinations,
         active=body.active or "", ring_seconds=str(body.ring_seconds),
-        show_caller=body.show_caller)
+        show_caller=body.show_caller, mode=body.mode,
+        ring_each=["" if r is None else str(r) for r in body.ring_each])
     if fwd is None:
         return invalid(errors)
     try:
         await forwarding.save_forwarding(portal_of(request).db, n, enabled=fwd.enabled,
                                          destinations=fwd.destinations, active=fwd.active,
                                          ring_seconds=fwd.ring_seconds,
-                                         show_caller=fwd.show_caller)
+                                         show_caller=fwd.show_caller, mode=fwd.mode,
+                                         ring_each=fwd.ring_each)
     except InvalidValue as exc:
         return invalid({"destinations": str(exc)})
     except LimitExceeded:

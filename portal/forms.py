@@ -31,16 +31,30 @@ class Forwarding:
     active: str | None
     ring_seconds: int
     show_caller: str  # 'caller' | '050'
+    mode: str = "single"  # 'single' | 'simultaneous' | 'sequential' (store.forwarding)
+    ring_each: list[int | None] = field(default_factory=list)  # per destination, in order
+
+
+FORWARD_MODE_LABELS = {"single": "選んだ1件に接続",
+                       "simultaneous": "すべての接続先を同時に呼び出す",
+                       "sequential": "接続先を順番に呼び出す"}
 
 
 def parse_forwarding(*, number: str, enabled: str, destinations: list[str], active: str,
-                     ring_seconds: str, show_caller: str) -> tuple[Forwarding | None, Errors]:
+                     ring_seconds: str, show_caller: str, mode: str = "single",
+                     ring_each: list[str] | None = None) -> tuple[Forwarding | None, Errors]:
     """`destinations` are the (up to 5) text boxes in order; `active` is the 1-based index of
     the chosen one (or the number itself, for the API). `number` is the 050 number whose
-    calls are forwarded (it, and every other 050 number, is refused as a destination)."""
+    calls are forwarded (it, and every other 050 number, is refused as a destination).
+    `mode`: ring the active one, all at once, or one after the other; `ring_each`: the ring
+    time of each text box in the sequential mode (empty: `ring_seconds`)."""
     errors: Errors = {}
     numbers: list[str] = []
     index_of: dict[str, str] = {}
+    rings: list[int | None] = []
+    several = mode in ("simultaneous", "sequential")
+    if mode not in FORWARD_MODE_LABELS:
+        errors["mode"] = "接続のしかたを選択してください。"
     if len(destinations) > FORWARD_LIMIT:
         errors["destinations"] = forward_limit_message()
     for i, raw in enumerate(destinations[:FORWARD_LIMIT], start=1):
@@ -56,6 +70,14 @@ def parse_forwarding(*, number: str, enabled: str, destinations: list[str], acti
             continue
         numbers.append(destination)
         index_of[str(i)] = destination
+        each = (ring_each or [])[i - 1] if i <= len(ring_each or []) else ""
+        if mode == "sequential" and each.strip():
+            try:
+                rings.append(validate_ring_seconds(each))
+            except Invalid as exc:
+                errors[f"ring{i}"] = exc.message
+        else:
+            rings.append(None)
     chosen: str | None = None
     if active.strip():
         chosen = index_of.get(active.strip())
@@ -70,7 +92,9 @@ def parse_forwarding(*, number: str, enabled: str, destinations: list[str], acti
     on = enabled == "on"
     if enabled not in ("on", "off"):
         errors["enabled"] = "指定番号への接続を選択してください。"
-    if on and chosen is None and "active" not in errors:
+    if on and several and not numbers and not any(k.startswith("dest") for k in errors):
+        errors["destinations"] = "接続先の電話番号を入力してください。"
+    elif on and not several and chosen is None and "active" not in errors:
         errors["active"] = "接続先の電話番号を選択してください。"
     ring = 20
     try:
@@ -81,7 +105,7 @@ def parse_forwarding(*, number: str, enabled: str, destinations: list[str], acti
         errors["show_caller"] = "接続先に表示する番号を選択してください。"
     if errors:
         return None, errors
-    return Forwarding(on, numbers, chosen, ring, show_caller), {}
+    return Forwarding(on, numbers, chosen, ring, show_caller, mode, rings), {}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from psycopg.rows import class_row
 
 from callflow.quiet_hours import QuietHoursForCall
-from callflow.store import quiet_hours
+from callflow.store import forwarding, quiet_hours
 from callflow.store.database import Database
 from callflow.store.mailbox import write_pin_hash
 
@@ -27,6 +27,7 @@ class SubscriberNumber:
     notify_email: str | None
     notify_only_recorded: bool
     attach_recording: bool
+    forward_mode: str = "single"  # 'single' | 'simultaneous' | 'sequential' (store.forwarding)
 
 
 _COLUMNS = ", ".join(SubscriberNumber.__dataclass_fields__)
@@ -49,6 +50,8 @@ class IncomingCall:
     blocked: bool  # the presented caller is on this number's block list
     forward_destination: str | None  # the active destination (whether or not forwarding is on)
     quiet: QuietHoursForCall | None = None  # おやすみモード, when on (store/quiet_hours.py)
+    # every destination in ringing order, (number, ring seconds), unless forward_mode is single
+    ring_list: tuple[tuple[str, int], ...] = ()
 
 
 async def incoming_call(db: Database, *, number: str, presented: str | None, channel_id: str,
@@ -56,7 +59,8 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
     """One round trip for a call to a 050 number: log it in call_log (route "subscriber",
     or "not_in_service" when the number is not provisioned) and read the subscriber's
     settings, whether `presented` (the normalised caller) is on the block list, the
-    active forward destination and the quiet hours. None: not provisioned."""
+    active forward destination (or, ringing several phones, all of them), and the quiet
+    hours. None: not provisioned."""
     async with db.connection() as conn:
         cur = await conn.execute(
             "WITH logged AS ("
@@ -67,6 +71,7 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
             f" SELECT {_COLUMNS},"
             " EXISTS (SELECT 1 FROM block_list WHERE number = %(n)s AND blocked = %(p)s),"
             " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active),"
+            f" {forwarding.INCOMING_RING_COLUMN},"
             # kept last: read back from the row's end (quiet_hours.INCOMING_WIDTH)
             f" {quiet_hours.INCOMING_COLUMNS}"
             " FROM subscriber_numbers WHERE number = %(n)s",
@@ -77,10 +82,11 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
         return None
     width = len(SubscriberNumber.__dataclass_fields__)
     subscriber = SubscriberNumber(*row[:width])  # type: ignore[arg-type]
-    blocked, destination = row[width], row[width + 1]
+    blocked, destination, ring = row[width], row[width + 1], row[width + 2]
     return IncomingCall(subscriber, bool(blocked),
                         None if destination is None else str(destination),
-                        quiet=quiet_hours.for_call(row[-quiet_hours.INCOMING_WIDTH:]))
+                        quiet=quiet_hours.for_call(row[-quiet_hours.INCOMING_WIDTH:]),
+                        ring_list=forwarding.ring_list(ring))
 
 
 async def set_reject_anonymous(db: Database, number: str, reject: bool) -> None:

@@ -38,7 +38,9 @@ async def overview(request: Request, num: str) -> Response:
     quiet = await quiet_hours.get_quiet_hours(db, number)
     return render(request, "overview.html", number=number, st=st, active=active,
                   blocked_count=len(blocked), message_count=len(msgs),
-                  several=len(numbers) > 1, quiet=quiet)
+                  several=len(numbers) > 1, quiet=quiet,
+                  forward_mode=await forwarding.get_forward_mode(db, number),
+                  dest_count=len(dests))
 
 
 # ------------------------------------------------------------------ 非通知着信拒否
@@ -119,9 +121,11 @@ async def forwarding_page(request: Request, num: str) -> Response:
     st = await data.settings(db, number)
     dests = await forwarding.list_destinations(db, number)
     values = {f"dest{i}": d.destination for i, d in enumerate(dests, start=1)}
+    values.update({f"ring{i}": str(d.ring_seconds or "") for i, d in enumerate(dests, start=1)})
     active = next((str(i) for i, d in enumerate(dests, start=1) if d.active), "")
     values.update(enabled="on" if st.forward_enabled else "off", active=active,
-                  ring_seconds=str(st.forward_ring_seconds), show_caller=st.forward_show_caller)
+                  ring_seconds=str(st.forward_ring_seconds), show_caller=st.forward_show_caller,
+                  mode=await forwarding.get_forward_mode(db, number))
     return render(request, "forwarding.html", number=number, v=values)
 
 
@@ -133,8 +137,9 @@ async def forwarding_back(request: Request, num: str) -> Response:
     return render(request, "forwarding.html", number=number, v=v)
 
 
-_FORWARDING_KEYS = ["enabled", "active", "ring_seconds", "show_caller",
-                    *(f"dest{i}" for i in range(1, forwarding.MAX_DESTINATIONS + 1))]
+_FORWARDING_KEYS = ["enabled", "active", "ring_seconds", "show_caller", "mode",
+                    *(f"dest{i}" for i in range(1, forwarding.MAX_DESTINATIONS + 1)),
+                    *(f"ring{i}" for i in range(1, forwarding.MAX_DESTINATIONS + 1))]
 
 
 def _forwarding_fields(form: FormData) -> dict[str, str]:
@@ -147,7 +152,9 @@ def _parse_forwarding(number: str, v: dict[str, str]
                                   destinations=[v[f"dest{i}"] for i in
                                                 range(1, forwarding.MAX_DESTINATIONS + 1)],
                                   active=v["active"], ring_seconds=v["ring_seconds"],
-                                  show_caller=v["show_caller"])
+                                  show_caller=v["show_caller"], mode=v["mode"] or "single",
+                                  ring_each=[v[f"ring{i}"] for i in
+                                             range(1, forwarding.MAX_DESTINATIONS + 1)])
 
 
 @router.post("/n/{num}/forwarding/confirm")
@@ -157,9 +164,14 @@ async def forwarding_confirm(request: Request, num: str) -> Response:
     fwd, errors = _parse_forwarding(number, v)
     if fwd is None:
         return render(request, "forwarding.html", 400, number=number, v=v, errors=errors)
-    rows = [("指定番号への接続", "接続する" if fwd.enabled else "接続しない")]
-    rows += [(f"接続先{i}", display(d) + ("（接続先に指定）" if d == fwd.active else ""))
-             for i, d in enumerate(fwd.destinations, start=1)]
+    rows = [("指定番号への接続", "接続する" if fwd.enabled else "接続しない"),
+            ("接続のしかた", forms.FORWARD_MODE_LABELS[fwd.mode])]
+    sequential = fwd.mode == "sequential"
+    rows += [(f"接続先{i}", display(d)
+              + ("（接続先に指定）" if d == fwd.active and fwd.mode == "single" else "")
+              + (f"（{each or fwd.ring_seconds}秒）" if sequential else ""))
+             for i, (d, each) in enumerate(zip(fwd.destinations, fwd.ring_each, strict=False),
+                                           start=1)]
     rows += [("呼出時間", f"{fwd.ring_seconds}秒"),
              ("接続先に表示する番号", "かけてきた相手の番号" if fwd.show_caller == "caller"
               else "050番号")]
@@ -178,7 +190,8 @@ async def forwarding_apply(request: Request, num: str) -> Response:
             await forwarding.save_forwarding(
                 portal_of(request).db, number, enabled=fwd.enabled,
                 destinations=fwd.destinations, active=fwd.active,
-                ring_seconds=fwd.ring_seconds, show_caller=fwd.show_caller)
+                ring_seconds=fwd.ring_seconds, show_caller=fwd.show_caller, mode=fwd.mode,
+                ring_each=fwd.ring_each)
         except (InvalidValue, LimitExceeded) as exc:
             errors = {"destinations": str(exc) if isinstance(exc, InvalidValue)
                       else forms.forward_limit_message()}

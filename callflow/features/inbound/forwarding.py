@@ -19,6 +19,16 @@ It also keeps forwarded calls up through an app restart without any adoption.
 The app stays subscribed to the caller's channel after it leaves Stasis, so it sees the
 Dial progress (ANSWER → the call is "forwarded") and the hang-up (→ history, mail).
 
+Ringing several phones: all at once is one Dial with the targets joined by `&` - Asterisk
+forks the call, the first to answer wins and Dial cancels the others with hang-up cause
+ANSWERED_ELSEWHERE (its default when another channel answers), which res_pjsip_rfc3326
+sends as `Reason: SIP;cause=200;text="Call completed elsewhere"` on the CANCEL, so those
+phones do not show a missed call; a busy or failing one leaves the others ringing. (Dial's
+`c` option is not used: it would also mark a call the *caller* abandoned as answered
+elsewhere.) One after the other is `[anshin-forward-sequence]`: one Dial per target with
+its own ring time, the next after NOANSWER/BUSY/failure. Either way an unanswered forward
+comes back as before.
+
 The subscriber's private number must never reach the caller. Asterisk would normally tell
 the caller who answered through a connected-line update (a re-INVITE/UPDATE with
 P-Asserted-Identity / Remote-Party-ID); pjsip.conf disables that on every endpoint
@@ -38,13 +48,14 @@ from enum import Enum
 from callflow.ari import AriError
 from callflow.call import Call
 from callflow.config import Settings
-from callflow.features.inbound.screening import ForwardPlan
+from callflow.features.inbound.screening import ForwardPlan, RingMode
 from callflow.outbound import dial_target
 from callflow.stasis_args import Entry
 
 log = logging.getLogger("callflow.forwarding")
 
 FORWARD_CONTEXT = "anshin-forward"  # dialplan/anshin.conf
+SEQUENCE_CONTEXT = "anshin-forward-sequence"  # one phone after the other
 FORWARD_VARIABLE = "ANSHIN_FORWARD"
 # An unanswered forward comes back into Stasis as Entry.FORWARD_RESULT (stasis_args.py).
 _FIELD_SEPARATOR = "^"
@@ -81,9 +92,12 @@ def _dialplan_safe(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum() or ch in " .-_'&+").strip()
 
 
-def dial_instructions(dial_string: str, plan: ForwardPlan) -> str:
+def dial_instructions(dial_string: str | list[str], plan: ForwardPlan) -> str:
     """The ANSHIN_FORWARD value `[anshin-forward]` takes apart with CUT:
     dial string ^ ring seconds ^ caller id to show ^ its presentation.
+    Several phones (a list, one dial string per target): the dial strings joined by `&`
+    (one forking Dial), and in the sequential mode the ring seconds joined by `&` as well
+    (`[anshin-forward-sequence]` takes the n-th of each).
 
     A withheld caller stays withheld towards the subscriber's phone too ("anonymous",
     presentation prohibited)."""
@@ -93,7 +107,13 @@ def dial_instructions(dial_string: str, plan: ForwardPlan) -> str:
         name = _dialplan_safe(plan.caller_name or "")
         caller_id = f"{name} <{plan.caller_number}>" if name else f"<{plan.caller_number}>"
         presentation = "allowed"
-    fields = (dial_string, str(plan.ring_seconds), caller_id, presentation)
+    rings = str(plan.ring_seconds)
+    if isinstance(dial_string, list):
+        assert not any("&" in d for d in dial_string), dial_string
+        if plan.mode is RingMode.SEQUENTIAL:
+            rings = "&".join(str(t.ring_seconds) for t in plan.targets)
+        dial_string = "&".join(dial_string)
+    fields = (dial_string, rings, caller_id, presentation)
     assert not any(_FIELD_SEPARATOR in f for f in fields), fields
     return _FIELD_SEPARATOR.join(fields)
 
@@ -104,7 +124,12 @@ async def prepare(call: Call, settings: Settings, plan: ForwardPlan) -> bool:
     Stasis and give the dialplan its instructions. False if Asterisk refused (the forward
     then fails over to voicemail or the announcement); raises CallerHungUp if the caller
     is gone."""
-    target = await dial_target(call.ari, settings, plan.destination)
+    target: str | list[str]
+    if plan.targets:
+        target = list(await asyncio.gather(
+            *(dial_target(call.ari, settings, t.destination) for t in plan.targets)))
+    else:
+        target = await dial_target(call.ari, settings, plan.destination)
     try:
         await asyncio.gather(
             call.ring(), call.follow_beyond_stasis(),
@@ -127,7 +152,8 @@ async def forward(call: Call, plan: ForwardPlan, *, subscriber_number: str,
     if not prepared:
         return ForwardReport(ForwardResult.FAILED)
     try:
-        await call.continue_to(FORWARD_CONTEXT, subscriber_number)
+        context = SEQUENCE_CONTEXT if plan.mode is RingMode.SEQUENTIAL else FORWARD_CONTEXT
+        await call.continue_to(context, subscriber_number)
     except AriError as exc:
         log.warning("call %s: cannot hand the forward to the dialplan: %s", call.id, exc)
         return ForwardReport(ForwardResult.FAILED)

@@ -48,6 +48,7 @@ def screening_settings(subscriber: SubscriberNumber) -> ScreeningSettings:
         forward_enabled=subscriber.forward_enabled,
         forward_ring_seconds=subscriber.forward_ring_seconds,
         forward_show_caller=subscriber.forward_show_caller,
+        forward_mode=subscriber.forward_mode,
         voicemail_enabled=subscriber.voicemail_enabled,
         notify_email=subscriber.notify_email,
         notify_only_recorded=subscriber.notify_only_recorded,
@@ -87,7 +88,8 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
     decision = decide(settings, caller, subscriber_number=subscriber.number,
                       blocked=incoming.blocked, forward_destination=destination,
                       quiet=incoming.quiet,
-                      now=services.clock.now() if incoming.quiet is not None else None)
+                      now=services.clock.now() if incoming.quiet is not None else None,
+                      ring_list=incoming.ring_list if subscriber.forward_enabled else ())
     state = _State(decision.outcome)
     resumed = _resumed_forward(call)
     plan = decision.forward

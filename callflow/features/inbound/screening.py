@@ -11,7 +11,9 @@ destination) and then only carries out the `Decision`. Order, as in the user gui
    not one of the exceptions goes straight to voicemail or hears the refusal announcement
    (`blocked`, the block list's words); with voicemail off, the announcement.
 3. 指定番号への接続 (forwarding) to the active destination, with voicemail (if enabled) or
-   the "cannot connect" announcement when it is not answered, busy or fails.
+   the "cannot connect" announcement when it is not answered, busy or fails. Ringing
+   several phones (`RingMode`): every registered destination at once, or one after the
+   other with a ring time each; the fallback is the same when none answers.
 4. 留守番電話 directly when forwarding is off.
 5. Neither forwarding nor voicemail: the caller hears 「ただいま電話をおつなぎすることが
    できません。しばらくたってからおかけ直しください。」 (forward_failed) and the call is logged
@@ -83,18 +85,33 @@ class ScreeningSettings:
     forward_enabled: bool = False
     forward_ring_seconds: int = 20
     forward_show_caller: str = "caller"  # 'caller' | '050'
+    forward_mode: str = "single"  # RingMode value
     voicemail_enabled: bool = False
     notify_email: str | None = None
     notify_only_recorded: bool = False
 
 
+class RingMode(Enum):
+    SINGLE = "single"  # the active destination
+    SIMULTANEOUS = "simultaneous"  # all at once; the first to answer wins
+    SEQUENTIAL = "sequential"  # one after the other, each for its own ring time
+
+
+@dataclass(frozen=True)
+class RingTarget:
+    destination: str  # national number
+    ring_seconds: int
+
+
 @dataclass(frozen=True)
 class ForwardPlan:
-    destination: str  # national number of the subscriber's phone
+    destination: str  # national number of the subscriber's phone (the first one rung)
     caller_number: str | None  # what the subscriber's phone shows; None = anonymous
     caller_name: str | None
-    ring_seconds: int
+    ring_seconds: int  # SINGLE and SIMULTANEOUS: how long the phone(s) ring
     on_failure: Action  # VOICEMAIL or UNAVAILABLE
+    mode: RingMode = RingMode.SINGLE
+    targets: tuple[RingTarget, ...] = ()  # SIMULTANEOUS/SEQUENTIAL: every phone, in order
 
 
 @dataclass(frozen=True)
@@ -142,10 +159,12 @@ def identify_caller(raw_number: str | None, raw_name: str | None,
 
 def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number: str,
            blocked: bool, forward_destination: str | None,
-           quiet: QuietHoursForCall | None = None, now: datetime | None = None) -> Decision:
+           quiet: QuietHoursForCall | None = None, now: datetime | None = None,
+           ring_list: tuple[tuple[str, int], ...] = ()) -> Decision:
     """The screening decision for one call. `blocked`: the caller's normalised number is
     on this 050 number's block list (meaningless for a withheld caller). `quiet`: the
-    quiet hours when they are on (with `now`, the time the call arrived)."""
+    quiet hours when they are on (with `now`, the time the call arrived). `ring_list`:
+    (destination, ring seconds) in order when the number rings several phones."""
     if caller.anonymous and settings.reject_anonymous:
         return Decision(Action.REJECT_ANONYMOUS, Outcome.REJECTED_ANONYMOUS)
     if blocked and not caller.anonymous:
@@ -156,14 +175,19 @@ def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number
             return Decision(Action.VOICEMAIL, Outcome.VOICEMAIL)
         return Decision(Action.QUIET_ANNOUNCE, Outcome.QUIET_HOURS)
     fallback = Action.VOICEMAIL if settings.voicemail_enabled else Action.UNAVAILABLE
-    if settings.forward_enabled and forward_destination:
+    mode = RingMode(settings.forward_mode)
+    targets = tuple(RingTarget(d, r) for d, r in ring_list) if mode is not RingMode.SINGLE \
+        else ()
+    first = targets[0].destination if targets else forward_destination
+    if settings.forward_enabled and first:
         shown: str | None = caller.number
         name = caller.name
         if settings.forward_show_caller == "050":
             shown, name = subscriber_number, None
-        plan = ForwardPlan(destination=forward_destination, caller_number=shown,
+        plan = ForwardPlan(destination=first, caller_number=shown,
                            caller_name=name, ring_seconds=settings.forward_ring_seconds,
-                           on_failure=fallback)
+                           on_failure=fallback, mode=mode if targets else RingMode.SINGLE,
+                           targets=targets)
         return Decision(Action.FORWARD, Outcome.RECEIVED, plan)
     if fallback is Action.VOICEMAIL:
         return Decision(Action.VOICEMAIL, Outcome.VOICEMAIL)
