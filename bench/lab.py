@@ -102,6 +102,11 @@ class Lab:
         self.pg.start()
         ast = new_asterisk(self.dir / "asterisk", "bench", rtp_ports=self.rtp_ports,
                            extra_config=self.extra_config)
+        # ANSHIN_BENCH_ASTERISK_ENV="MALLOC_ARENA_MAX=2 …": the Asterisk process's environment
+        # for an A/B (e.g. of glibc's allocator against RSS growth, bench.soak)
+        for item in os.environ.get("ANSHIN_BENCH_ASTERISK_ENV", "").split():
+            key, _, value = item.partition("=")
+            ast.env[key] = value
         self.asterisk = ast
         ast.start()
         asyncio.run(ast.wait_ready())

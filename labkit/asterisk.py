@@ -34,6 +34,8 @@ class AsteriskContainer:
     run_dir: Path
     # Configuration appended to rendered files (labkit/render.py `extra`): the bench's own.
     extra_config: dict[str, str] = field(default_factory=dict)
+    # Environment of the Asterisk process (the bench's allocator A/B: MALLOC_ARENA_MAX, …)
+    env: dict[str, str] = field(default_factory=dict)
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +62,7 @@ class AsteriskContainer:
             "-v", f"{self.prompts_dir}:/usr/share/asterisk/sounds/anshin:ro",
             "-v", f"{media}:/var/lib/anshin/media",
             "-v", f"{recordings}:/var/spool/asterisk/recording",
+            *[arg for k, v in sorted(self.env.items()) for arg in ("-e", f"{k}={v}")],
             self.image,
         )
 
