@@ -3,7 +3,7 @@ header). Validation errors are 422 with Japanese messages per field."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request
@@ -12,17 +12,19 @@ from pydantic import BaseModel, Field
 
 from callflow.features.callback import outcomes
 from callflow.features.callback import service as callback_service
+from callflow.greeting import MAX_UPLOAD_BYTES, PROBLEM_JA, BadGreeting
 from callflow.quiet_hours import QuietHours, format_minute
 from callflow.store import (
     InvalidValue,
     LimitExceeded,
     blocklist,
     forwarding,
+    greetings,
     mailbox,
     quiet_hours,
     subscribers,
 )
-from portal import auth, data, forms, login_flow
+from portal import auth, data, forms, greeting_upload, login_flow
 from portal.login_flow import Outcome, account_id, full_session, owned_number, pending_session
 from portal.request_context import NotFound, ensure_session, portal_of, session_of
 from portal.validation import (
@@ -162,6 +164,14 @@ class MessageOut(BaseModel):
     heard: bool
     audio_url: str
     transcript: str | None = None  # the message's text, once transcribed
+
+
+class GreetingOut(BaseModel):
+    own: bool = Field(description="false: callers hear the standard greeting")
+    duration_ms: int | None = None
+    source: Literal["ivr", "portal"] | None = None
+    updated_at: datetime | None = None
+    audio_url: str | None = None
 
 
 class CallbackIn(BaseModel):
@@ -417,6 +427,53 @@ async def delete_message(request: Request, number: str, message_id: int,
             portal_of(request).db, n, [message_id]):
         raise NotFound()
     return Ok()
+
+
+async def _greeting(request: Request, number: str) -> GreetingOut:
+    info = await greetings.greeting_info(portal_of(request).db, number)
+    if info is None:
+        return GreetingOut(own=False)
+    return GreetingOut(own=True, duration_ms=info.duration_ms,
+                       source=info.source,  # type: ignore[arg-type]
+                       updated_at=info.updated_at, audio_url=f"/n/{number}/greeting.wav")
+
+
+@router.get("/numbers/{number}/greeting", response_model=GreetingOut,
+            responses={404: {"model": ErrorOut}})
+async def get_greeting(request: Request, number: str) -> GreetingOut:
+    return await _greeting(request, await owned_number(request, number))
+
+
+@router.put("/numbers/{number}/greeting", response_model=GreetingOut,
+            responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+async def put_greeting(request: Request, number: str, x_csrf_token: Csrf = None) -> Response:
+    """The request body is the audio file itself (WAV, MP3 or M4A, at most 10 MB and 30 s),
+    whatever its Content-Type; it becomes the greeting callers hear before the beep."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_UPLOAD_BYTES:
+            break
+    if not data:
+        return invalid({"file": "音声ファイルを選択してください。"})
+    try:
+        await greeting_upload.upload(portal_of(request).db, n, bytes(data), datetime.now(UTC))
+    except BadGreeting as exc:
+        return invalid({"file": PROBLEM_JA[exc.problem]})
+    return JSONResponse((await _greeting(request, n)).model_dump(mode="json"))
+
+
+@router.delete("/numbers/{number}/greeting", response_model=GreetingOut,
+               responses={404: {"model": ErrorOut}})
+async def delete_greeting(request: Request, number: str,
+                          x_csrf_token: Csrf = None) -> GreetingOut:
+    """Back to the standard greeting."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    await greetings.remove_greeting(portal_of(request).db, n)
+    return await _greeting(request, n)
 
 
 @router.post("/numbers/{number}/callback", response_model=CallOut,

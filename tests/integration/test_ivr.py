@@ -310,7 +310,7 @@ async def test_play_replay_next_wraparound_delete_all(app: AppProcess,
     second = add_message(sql, number, age=timedelta(hours=1))
     # replay, garbage, next, next (wraps to the first), delete, delete (all gone → hang-up);
     # the last entry waits 2 s more for 「メッセージを消去しました。」
-    menu = [*in_menus(["2#", "9#", "3#", "3#", "1#"], "rfc4733"),
+    menu = [*in_menus(["2#", "8#", "3#", "3#", "1#"], "rfc4733"),
             *in_menus(["1#"], "rfc4733", first_wait=MENU_AT_S + 2)]
     result = await dial(asterisk, RETRIEVAL, [*login(number, "4826", "rfc4733"), *menu],
                         timeout_s=120)
@@ -319,7 +319,7 @@ async def test_play_replay_next_wraparound_delete_all(app: AppProcess,
     assert [m for m, _ in played(sql, number)] == [first, first, second, first, second]
     assert result.rtp is not None and result.rtp.voiced_s > 15, result.describe()
     # what the caller heard, in order: the count, the first header, its replay (no 再生済み),
-    # 9# refused, the second, the wrap back to the first (now 再生済み), its deletion, the
+    # 8# refused, the second, the wrap back to the first (now 再生済み), its deletion, the
     # second (now 1件目), and the last deletion
     await assert_heard(ears, result, "新しいメッセージが", "2件", "1件目", "1件目",
                        "入力が正しくありません", "2件目", "最初のメッセージに戻ります", "1件目",

@@ -45,6 +45,7 @@ CALLBACK_SERVICE = tuple(f"callflow.features.callback.{name}"
 
 # Pure decision modules (unit-tested without Asterisk or a database).
 PURE_DECISIONS = ("callflow.routing", "callflow.numbers", "callflow.stasis_args", "callflow.pins",
+                  "callflow.greeting", "callflow.features.ivr.greeting_menu",
                   "callflow.quiet_hours",
                   "callflow.speech", "callflow.clock", "callflow.features.inbound.screening",
                   "callflow.features.callback.legs", "callflow.features.callback.rules",
@@ -112,6 +113,12 @@ RULES: list[Rule] = [
       for a in FEATURES for b in FEATURES
       if a != b and (a, b) != ("inbound", "voicemail")),
 ]
+
+# The own greeting's media cache serves the deposit and the IVR alike (both features use it):
+# it reads the store and writes files, and knows nothing of calls.
+RULES += [Rule("callflow.greeting_media", up, "the greeting cache is shared by two features "
+               "and knows nothing of calls")
+          for up in ("callflow.ari", "callflow.call", "callflow.features", "callflow.services")]
 
 CYCLE_FREE: list[str] = ["portal", "callflow"]
 

@@ -4,17 +4,24 @@ CallerHungUp from whatever is waiting and ends the call task through App's `fina
 
 Message audio lives in PostgreSQL; to play it, it is written once into `media_dir` (a cache
 any app instance can rebuild) as ``ivr-msg-<id>.wav`` and played as
-``sound:<asterisk_media_dir>/ivr-msg-<id>``.
+``sound:<asterisk_media_dir>/ivr-msg-<id>``. The greeting menu records through Asterisk
+like the deposit does (the file is fetched over ARI, checked and kept in memory as a draft
+until 3#), plays a draft as ``ivr-msg-draft-<call>.wav`` and a stored greeting under
+`callflow.greeting.media_name`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+import uuid
 from functools import partial
 from pathlib import Path
 
+from callflow import greeting as greeting_rules
+from callflow.ari import AriConflict, AriError, AriNotFound
 from callflow.call import Call
 from callflow.call_progress import keep_progress
 from callflow.call_state import derive_key, fingerprint
@@ -29,6 +36,9 @@ from callflow.features.ivr.model import (
     Entered,
     Event,
     Finish,
+    GreetingKept,
+    GreetingRecorded,
+    KeepGreeting,
     KeyPressed,
     LoadMessages,
     Machine,
@@ -40,13 +50,18 @@ from callflow.features.ivr.model import (
     NoInput,
     PinChanged,
     Played,
+    PlayGreeting,
     PlayMessage,
+    RecordGreeting,
     Say,
+    StandardGreetingRestored,
+    UseStandardGreeting,
 )
 from callflow.features.ivr.pin_change import PinChangeMachine
 from callflow.features.ivr.retrieval import RetrievalMachine
+from callflow.greeting_media import own_greeting_uri
 from callflow.services import Services
-from callflow.store import StoreError, mailbox
+from callflow.store import StoreError, greetings, mailbox
 from callflow.store.calls import log_call
 
 log = logging.getLogger("callflow.ivr")
@@ -158,6 +173,19 @@ async def _perform(call: Call, services: Services, action: Action, clock: Clock,
             await mailbox.change_pin(db, number, new_pin)
             await _audit(call, services, ivr, "pin_changed", number)
             return PinChanged()
+        case RecordGreeting(number, max_seconds):
+            return await _record_greeting(call, services, number, max_seconds)
+        case PlayGreeting(number, draft):
+            return await _play_greeting(call, services, number, draft)
+        case KeepGreeting(number, audio, duration_ms):
+            await greetings.save_greeting(db, number, audio=audio, duration_ms=duration_ms,
+                                          source="ivr", now=clock.now())
+            await _audit(call, services, ivr, "greeting_kept", f"{number}:{duration_ms}")
+            return GreetingKept()
+        case UseStandardGreeting(number):
+            await greetings.remove_greeting(db, number)
+            await _audit(call, services, ivr, "greeting_standard", number)
+            return StandardGreetingRestored()
     raise AssertionError(f"unhandled action {action!r}")
 
 
@@ -184,6 +212,64 @@ async def _play_message(call: Call, services: Services, number: str, message_id:
     # waiting in the type-ahead until the message and the menu prompt have played.
     key = await call.play_media([uri], on_started=heard, barge_in=True)
     return MessagePlayed(message_id) if key is None else MessageInterrupted(message_id, key)
+
+
+async def _record_greeting(call: Call, services: Services, number: str,
+                           max_seconds: int) -> GreetingRecorded:
+    """Record through Asterisk ('#' ends it), fetch the file, check it, delete Asterisk's
+    copy. Not a voicemail recording: its name never starts with ``vm-``, so the recovery
+    sweep leaves it alone."""
+    settings = services.settings
+    name = f"greeting-{number}-{uuid.uuid4().hex[:12]}"
+    # Silence to the caller while recording keeps Asterisk's recorder reading when the phone
+    # sends no RTP (see the deposit).
+    with contextlib.suppress(AriConflict):
+        await call.play_silence()
+    try:
+        await call.record(name, max_seconds=max_seconds,
+                          max_silence_seconds=settings.voicemail_max_silence_seconds)
+    except AriConflict as exc:
+        log.warning("call %s: cannot record a greeting: %s", call.id, exc)
+        return GreetingRecorded(None)
+    await call.recording_ended(name, max_seconds + 10)
+    # the '#' that ended the recording is not an answer to the next question
+    call.forget_keys_pressed()
+    try:
+        audio = await services.ari.get_stored_recording_file(name)
+    except AriNotFound:
+        return GreetingRecorded(None)
+    finally:
+        with contextlib.suppress(AriError):
+            await services.ari.delete_stored_recording(name)
+    try:
+        checked = greeting_rules.checked(audio)
+    except greeting_rules.BadGreeting as exc:
+        log.info("call %s: greeting for %s not taken: %s", call.id, number, exc)
+        return GreetingRecorded(None)
+    return GreetingRecorded(audio, checked.duration_ms)
+
+
+async def _play_greeting(call: Call, services: Services, number: str,
+                         draft: bytes | None) -> Event:
+    """The draft, else the stored greeting, else the standard one; barge-in."""
+    settings = services.settings
+    base = settings.asterisk_media_dir.rstrip("/")
+    if draft is not None:
+        name = f"{MEDIA_PREFIX}draft-{call.id}"
+        path = settings.media_dir / f"{name}.wav"
+        _write_atomically(path, draft)
+        try:
+            key = await call.play_media([f"sound:{base}/{name}"], barge_in=True)
+        finally:
+            path.unlink(missing_ok=True)
+        return Played() if key is None else KeyPressed(key)
+    uri = await own_greeting_uri(services.db, number, media_dir=settings.media_dir,
+                                 asterisk_media_dir=settings.asterisk_media_dir)
+    if uri is None:
+        key = await call.play(["vm_greeting"], barge_in=True)
+    else:
+        key = await call.play_media([uri], barge_in=True)
+    return Played() if key is None else KeyPressed(key)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

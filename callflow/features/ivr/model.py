@@ -84,7 +84,42 @@ class ChangePin:
     new_pin: str = field(repr=False)
 
 
-Action = Ask | Say | PlayMessage | Finish | Authenticate | LoadMessages | DeleteMessage | ChangePin
+@dataclass(frozen=True)
+class RecordGreeting:
+    """Record the subscriber's greeting (up to `max_seconds`, '#' ends it) after the
+    guidance and the beep have played; answered with `GreetingRecorded`."""
+
+    number: str
+    max_seconds: int
+
+
+@dataclass(frozen=True)
+class PlayGreeting:
+    """Play `draft` (a greeting just recorded) or else the number's current greeting (its
+    own, or the standard one); a key stops it (`KeyPressed`), else `Played`."""
+
+    number: str
+    draft: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class KeepGreeting:
+    """Store `audio` as the number's greeting; answered with `GreetingKept`."""
+
+    number: str
+    audio: bytes = field(repr=False)
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class UseStandardGreeting:
+    """Remove the number's own greeting; answered with `StandardGreetingRestored`."""
+
+    number: str
+
+
+Action = (Ask | Say | PlayMessage | Finish | Authenticate | LoadMessages | DeleteMessage
+          | ChangePin | RecordGreeting | PlayGreeting | KeepGreeting | UseStandardGreeting)
 
 # ---------------------------------------------------------------- events
 
@@ -155,8 +190,28 @@ class PinChanged:
     pass
 
 
+@dataclass(frozen=True)
+class GreetingRecorded:
+    """The recording ended (#, silence, the length limit): `audio` passed the greeting
+    rules (callflow.greeting), else None."""
+
+    audio: bytes | None = field(repr=False)
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True)
+class GreetingKept:
+    pass
+
+
+@dataclass(frozen=True)
+class StandardGreetingRestored:
+    pass
+
+
 Event = (Entered | NoInput | Played | KeyPressed | MessagePlayed | MessageInterrupted
-         | MessageGone | AuthResult | MessagesLoaded | MessageDeleted | PinChanged)
+         | MessageGone | AuthResult | MessagesLoaded | MessageDeleted | PinChanged
+         | GreetingRecorded | GreetingKept | StandardGreetingRestored)
 
 
 class Machine(Protocol):

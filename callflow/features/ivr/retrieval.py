@@ -17,6 +17,10 @@ header starts (during the guidance, "deleted", or typed ahead while the previous
 being left) are forgotten: a key sequence never applies to a message the caller has not yet
 been presented.
 
+9# opens the greeting menu (応答メッセージの設定, `greeting_menu`): typed during the count
+guidance or 「メッセージはお預かりしておりません。」 (a subscriber without messages reaches it
+too; any other key there is forgotten), or as a choice in the menu after a message.
+
 Restarts (`checkpoint` / `resume`): after the login the machine names its step — the count
 guidance, a message being presented (header, message, caller number, "deleted"), or the
 menu of a message — with the mailbox number, the play order (message ids) and the failure
@@ -31,6 +35,7 @@ from datetime import datetime
 
 from callflow import call_state, speech
 from callflow.features.ivr.auth import Authenticated, AuthStep
+from callflow.features.ivr.greeting_menu import GreetingMenu
 from callflow.features.ivr.model import (
     Action,
     Ask,
@@ -45,6 +50,7 @@ from callflow.features.ivr.model import (
     MessageInterrupted,
     MessagePlayed,
     MessagesLoaded,
+    NoInput,
     Played,
     PlayMessage,
     ProtocolViolation,
@@ -55,6 +61,8 @@ from callflow.store.mailbox import MessageSummary, is_expired
 
 MENU_DIGITS = 2
 DELETE, REPLAY, NEXT, CALLER = "1", "2", "3", "4"
+#: 応答メッセージの設定 (the greeting menu)
+SETTINGS = "9"
 #: '#' with nothing before it: skip the header (or the rest of the message) — no choice made
 SKIP = "#"
 MENU = ("menu_after_message",)
@@ -64,6 +72,9 @@ class _Phase(enum.Enum):
     AUTH = "auth"
     LOADING = "loading"
     GUIDANCE = "guidance"  # count guidance playing
+    EMPTY = "empty"  # "no messages" playing (9# still opens the greeting menu)
+    SETTINGS_KEY = "settings_key"  # a 9 typed during the guidance: waiting for its '#'
+    SETTINGS = "settings"  # in the greeting menu
     HEADER = "header"  # "1件目。今日 午後2時30分。" playing
     MESSAGE = "message"  # the message playing
     ENTRY = "entry"  # the rest of an entry begun while the header or message played
@@ -91,6 +102,8 @@ class RetrievalMachine:
         self.index = 0
         self._presented: int | None = None  # id of the message whose header was said
         self._typed = ""  # keys of the current entry typed during the header
+        self.greeting: GreetingMenu | None = None
+        self._after_settings_key = _Phase.GUIDANCE
         self._resume_step = ""
         self._resume_order: list[int] = []
         self._resume_id = 0
@@ -239,11 +252,29 @@ class RetrievalMachine:
                 self.messages = [m for m in event.messages if not is_expired(m.received_at, now)]
                 # new first, then heard; oldest first in each (stable for equal times)
                 self.messages.sort(key=lambda m: (m.heard, m.received_at, m.id))
-                if not self.messages:
-                    return self._end("no_messages")
-                self.phase = _Phase.GUIDANCE
                 new = sum(1 for m in self.messages if not m.heard)
-                return Say(tuple(speech.message_count_guidance(new, len(self.messages) - new)))
+                self.phase = _Phase.GUIDANCE if self.messages else _Phase.EMPTY
+                # Barge-in for 9# (the greeting menu); keys typed before it are forgotten.
+                return Say(tuple(speech.message_count_guidance(new, len(self.messages) - new)),
+                           barge_in=True, fresh_input=True)
+            case _Phase.EMPTY if isinstance(event, Played):
+                return self._end()
+            case _Phase.GUIDANCE | _Phase.EMPTY if isinstance(event, KeyPressed):
+                if event.digit == SETTINGS:
+                    self._after_settings_key = self.phase
+                    self.phase = _Phase.SETTINGS_KEY
+                    return Ask((), MENU_DIGITS, typed=event.digit)
+                # any other key is forgotten (it cut the guidance short)
+                return self._present(now) if self.phase is _Phase.GUIDANCE else self._end()
+            case _Phase.SETTINGS_KEY if isinstance(event, Entered | NoInput):
+                if isinstance(event, Entered) and event.terminated and event.digits == SETTINGS:
+                    return self._settings()
+                if self._after_settings_key is _Phase.GUIDANCE:
+                    return self._present(now)
+                return self._end()
+            case _Phase.SETTINGS:
+                assert self.greeting is not None
+                return self.greeting.feed(event)
             case _Phase.GUIDANCE | _Phase.BRIDGE if isinstance(event, Played):
                 return self._present(now)
             case _Phase.HEADER if isinstance(event, Played):
@@ -281,6 +312,11 @@ class RetrievalMachine:
                 return Say(("deleted", "back_to_first") if last else ("deleted",))
         raise ProtocolViolation(self.phase, event)
 
+    def _settings(self) -> Action:
+        self.phase = _Phase.SETTINGS
+        self.greeting = GreetingMenu(self.prompter, self.number)
+        return self.greeting.start()
+
     def _menu_choice(self, event: Event, now: datetime) -> Action:
         got = self.prompter.answer(event)
         if not isinstance(got, str):
@@ -300,6 +336,8 @@ class RetrievalMachine:
             self.index = 0
             self.phase = _Phase.BRIDGE
             return Say(("back_to_first",))
+        if got == SETTINGS:
+            return self._settings()
         if got == CALLER:
             self.phase = _Phase.CALLER
             return Say(tuple(speech.message_caller(msg.caller)), barge_in=True,

@@ -1,6 +1,9 @@
 """Voicemail deposit (R-IN-4): greeting, beep, a message of at most 3 minutes, stored with
 its audio in PostgreSQL, and the e-mail notification (R-IN-5) in the same transaction.
 
+Greeting: the subscriber's own (応答メッセージ, recorded in the retrieval IVR or uploaded in
+the portal; `callflow.greeting_media`) when there is one, else vm_greeting; the beep follows.
+
 Durability: the recording is named after its mailbox, caller and time
 (`audio.recording_name`), and importing it is idempotent (recording_name is
 UNIQUE; the message row and its outbox mail commit together; Asterisk's copy is deleted only
@@ -35,6 +38,7 @@ from callflow.features.voicemail.audio import (
     parse_recording_name,
     recording_name,
 )
+from callflow.greeting_media import own_greeting_uri
 from callflow.mail.notify import notify_incoming_call_in, wants_notification
 from callflow.services import Services
 from callflow.store import LimitExceeded, StoreError, transcripts
@@ -212,9 +216,13 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
     # Named on the channel before the greeting: a new process that takes the call over
     # finds the recording (running, ended or not started yet) and the slot held for it.
     await _remember_recording(call, services, name)
+    greeting = await _own_greeting(services, subscriber.number)
     try:
         await call.answer()
-        await call.play(["vm_greeting", "beep"])
+        if greeting is None:
+            await call.play(["vm_greeting", "beep"])
+        else:
+            await call.play_media([greeting, *call.media(["beep"])])
     except CallerHungUp:
         return Outcome.NO_MESSAGE, None
     active_recordings.add(name)
@@ -318,6 +326,18 @@ async def resume_recording(call: Call, services: Services, subscriber: Subscribe
              outcome.value)
     await _mail_without_message(call, services, subscriber, rec.caller, rec.received_at,
                                 outcome)
+
+async def _own_greeting(services: Services, number: str) -> str | None:
+    """The subscriber's own greeting (応答メッセージ) to play instead of vm_greeting, if any;
+    without the database, the standard one."""
+    settings = services.settings
+    try:
+        return await own_greeting_uri(services.db, number, media_dir=settings.media_dir,
+                                      asterisk_media_dir=settings.asterisk_media_dir)
+    except (StoreError, OSError) as exc:
+        log.warning("greeting of %s unavailable, standard greeting played: %s", number, exc)
+        return None
+
 
 
 async def take_message(call: Call, services: Services, subscriber: SubscriberNumber, *,

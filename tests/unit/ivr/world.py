@@ -29,6 +29,9 @@ from callflow.features.ivr.model import (
     Entered,
     Event,
     Finish,
+    GreetingKept,
+    GreetingRecorded,
+    KeepGreeting,
     KeyPressed,
     LoadMessages,
     Machine,
@@ -40,8 +43,12 @@ from callflow.features.ivr.model import (
     NoInput,
     PinChanged,
     Played,
+    PlayGreeting,
     PlayMessage,
+    RecordGreeting,
     Say,
+    StandardGreetingRestored,
+    UseStandardGreeting,
 )
 from callflow.store.mailbox import (
     AuthOutcome,
@@ -63,6 +70,7 @@ class Mailbox:
     pin: str | None
     messages: dict[int, MessageSummary] = field(default_factory=dict)
     lock: LockState = field(default_factory=LockState)
+    greeting: bytes | None = None  # the own greeting (None: the standard one)
 
 
 #: caller input for one Ask: digits + terminated, or None for "nothing pressed"
@@ -112,6 +120,10 @@ class World:
     #: the presented message at each key of the entry being (or last) typed
     entry_from: list[int | None] = field(default_factory=list)
     _lookahead: object = None
+    #: what each greeting recording gives (checked audio, or None: refused), in order
+    recordings: list[bytes | None] = field(default_factory=list)
+    #: each greeting played in the greeting menu: the audio, or "standard"
+    greetings_played: list[bytes | str] = field(default_factory=list)
 
     def _press(self, item: Script) -> None:
         if isinstance(item, Keys):
@@ -218,6 +230,25 @@ class World:
             case ChangePin(number, new_pin):
                 self.mailboxes[number].pin = new_pin
                 return PinChanged()
+            case RecordGreeting(number, _):
+                # the caller talks and ends with '#': keys typed meanwhile end the recording
+                # and are forgotten (the driver does the same)
+                if isinstance(self._peek(inputs), Keys):
+                    self._next(inputs)
+                self.pending.clear()
+                audio = self.recordings.pop(0) if self.recordings else None
+                return GreetingRecorded(audio, 3000 if audio else 0)
+            case PlayGreeting(number, draft):
+                self.greetings_played.append(
+                    draft or self.mailboxes[number].greeting or "standard")
+                key = self._during_playback(inputs, True)
+                return Played() if key is None else KeyPressed(key)
+            case KeepGreeting(number, audio, _):
+                self.mailboxes[number].greeting = audio
+                return GreetingKept()
+            case UseStandardGreeting(number):
+                self.mailboxes[number].greeting = None
+                return StandardGreetingRestored()
         raise AssertionError(action)
 
     def authenticate(self, number: str, pin: str) -> AuthOutcome:
