@@ -68,3 +68,11 @@ def test_texts_are_listed_and_the_search_finds_only_own_messages(
     expect(page.locator("main")).to_contain_text("該当するメッセージはありません。")
     page.click("a:has-text('すべて表示')")
     expect(page.locator(".message")).to_have_count(4)
+
+    # messages without texts (transcription off): the page as it was, no search box
+    portal_sql.execute("DELETE FROM voicemail_transcripts WHERE message_id = ANY(%s)",
+                       ([parcel, meeting, pending],))
+    page.reload()
+    expect(page.locator(".message")).to_have_count(4)
+    expect(page.locator("#message-search")).to_have_count(0)
+    expect(page.locator(".transcript")).to_have_count(0)
