@@ -408,3 +408,26 @@ ALTER TABLE subscriber_numbers ADD COLUMN IF NOT EXISTS forward_mode text NOT NU
 ALTER TABLE forward_destinations ADD COLUMN IF NOT EXISTS position smallint NOT NULL DEFAULT 0;
 ALTER TABLE forward_destinations ADD COLUMN IF NOT EXISTS ring_seconds integer
     CHECK (ring_seconds BETWEEN 5 AND 60);
+
+-- ---------------------------------------------------------------------------------------------
+-- 迷惑電話の可能性 (R-PLUS-7, migration 0006b): per caller number, how many distinct accounts
+-- have it on a block list added within the last 90 days. Kept by the block-list writer in the
+-- transaction that changes a list and recounted by the retention job as entries age out
+-- (callflow/store/likely_spam.py), so the screening query reads one row by primary key. Who
+-- blocked a number is never stored here, and never shown.
+CREATE INDEX IF NOT EXISTS block_list_blocked ON block_list(blocked, created_at);
+
+CREATE TABLE IF NOT EXISTS likely_spam_numbers (
+    caller     text PRIMARY KEY,              -- normalised, as block_list.blocked
+    reporters  integer NOT NULL CHECK (reporters >= 0),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- A subscriber's choice to send such calls straight to the rejection announcement.
+CREATE TABLE IF NOT EXISTS likely_spam_settings (
+    number text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    reject boolean NOT NULL DEFAULT false
+);
+
+-- The label as it was when the call came (the history page and API show it).
+ALTER TABLE call_history ADD COLUMN IF NOT EXISTS likely_spam boolean NOT NULL DEFAULT false;

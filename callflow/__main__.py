@@ -24,8 +24,22 @@ async def _main(settings: Settings) -> None:
     app = App(settings)
     task = asyncio.create_task(app.run(), name="callflow")
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+    draining: set[asyncio.Task[None]] = set()
+
+    async def drain_then_stop() -> None:
+        await app.drain()
+        task.cancel()
+
+    def on_sigterm() -> None:
+        # The first SIGTERM drains (docs/operations.md, "Deploying one instance at a
+        # time"); a second one stops at once.
+        if draining:
+            task.cancel()
+            return
+        draining.add(loop.create_task(drain_then_stop(), name="drain"))
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
         await task
 

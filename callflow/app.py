@@ -46,6 +46,18 @@ log = logging.getLogger("callflow.app")
 
 RouteHandler = Callable[[Call, Services], Awaitable[None]]
 
+#: + an application name: "1" while the instance serving it drains (dialplan/anshin.conf,
+#: [anshin-stasis] skips it for new calls)
+DRAINING_PREFIX = "ANSHIN_DRAINING_"
+
+
+def _stopping() -> bool:
+    """This call task is being cancelled because the process stops (after a drain, or
+    SIGINT): the call is left in Asterisk for the next process to take over or hang up
+    (callflow/adoption.py), as after a crash."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
 
 class _CallEnd:
     """How a call ended, for anshin_calls_total{route, outcome}."""
@@ -96,6 +108,7 @@ class App:
         self.metrics.watch_live(self.live)
         self.calls_handled = 0
         self.started_at = time.time()
+        self.draining = False  # SIGTERM received: no new calls (drain)
 
     async def run(self) -> None:
         async with self.db, self.ari, self.dispatcher, asyncio.TaskGroup() as jobs:
@@ -126,7 +139,36 @@ class App:
             "uptime_s": round(time.time() - self.started_at, 1),
             # asyncio tasks alive (calls, jobs, connections): flat over a day (bench.soak)
             "tasks": len(asyncio.all_tasks()),
+            "draining": self.draining,
         }
+
+    # ---------------------------------------------------------------- drain
+
+    async def drain(self) -> bool:
+        """SIGTERM: take no new call - the dialplan skips this instance's application names
+        (global ANSHIN_DRAINING_<name> = 1) while another instance is up - and wait until the
+        live calls have ended, for at most `drain_seconds`. True if none is left; calls still
+        live stay in Asterisk for the restarted instance to take over (callflow/adoption.py).
+        """
+        self.draining = True
+        t0 = time.monotonic()
+        await self._mark_draining()
+        idle = await self.dispatcher.wait_idle(self.settings.drain_seconds)
+        log.warning("drain: %s after %.1f s", "no call left" if idle else
+                    f"{self.dispatcher.live_calls} call(s) left for the restarted instance",
+                    time.monotonic() - t0)
+        return idle
+
+    async def _mark_draining(self) -> None:
+        """Tell the dialplan whether this instance takes new calls (also on every connect: a
+        restarted instance clears what its draining predecessor set)."""
+        for app in self.settings.ari_apps:
+            try:
+                await self.ari.set_global_var(f"{DRAINING_PREFIX}{app}",
+                                              "1" if self.draining else "0")
+            except AriError as exc:
+                log.warning("cannot mark %s %s: %s", app,
+                            "draining" if self.draining else "open", exc)
 
     async def _dialplan_counters(self) -> DialplanCounters | None:
         if not self.stream.connected.is_set():
@@ -151,10 +193,12 @@ class App:
           carried by Dial and need nothing): media flows in Asterisk without us, so they
           are kept up and watched - when one side hangs up, the other is hung up and the
           bridge destroyed;
-        * every other channel still in our Stasis app is an orphan (the state that drove it
-          is gone): it is hung up rather than left in silence.
+        * every other channel still in one of our Stasis applications is taken over from
+          the progress it kept (callflow/adoption.py: IVR step, recording), or else hung
+          up rather than left in silence. Channels of another instance's names are left.
         """
         await self._set_event_filter()
+        await self._mark_draining()
         # What the dialplan announced while no app was connected shows at once (the
         # periodic refresh is slower).
         try:
@@ -168,8 +212,12 @@ class App:
             log.warning("resync: cannot list channels and bridges: %s", exc)
             return
         await self._end_lost_channels({c.id for c in channels})
+        # Only our own application names: another instance's calls are its own (we would
+        # get none of their events).
+        mine = set(self.settings.ari_apps)
         orphans = {c.id: c for c in channels
-                   if not self.dispatcher.owns(c.id) and c.dialplan_app_name.lower() == "stasis"}
+                   if not self.dispatcher.owns(c.id) and c.dialplan_app_name.lower() == "stasis"
+                   and c.dialplan_app_data.split(",")[0] in mine}
         for bridge in bridges:
             members = list(bridge.channels)
             if not members or not all(cid in orphans for cid in members):
@@ -277,7 +325,8 @@ class App:
             raise
         finally:
             self.metrics.call_ended(end.route, end.outcome)
-            await call.hangup()
+            if not _stopping():
+                await call.hangup()
 
     async def _route(self, call: Call, end: _CallEnd) -> None:
         dialed = call.stasis.dialed_or(call.channel.dialplan_exten)

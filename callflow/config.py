@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callflow.deployment import LAB_DATABASE_URL, Profile
@@ -30,6 +30,17 @@ class Settings(BaseSettings):
     # all of them on its one WebSocket, so each gets its own queue. Must match the dialplan's
     # ARI_APP_SPREAD global (rendered from the same lab configuration).
     ari_app_spread: int = Field(default=1, ge=1, le=32)
+    # Several app instances per Asterisk (rolling restarts, docs/operations.md "Two
+    # instances"): instance k of N serves the names whose index i has i % N == k (with a
+    # spread of 1, one instance only). The dialplan tries the names in turn from a random
+    # one, so a new call reaches whichever instance is up. Never give two running instances
+    # the same names: Asterisk 22 hands a name to the newest WebSocket and leaves the other
+    # one connected but deaf (tests/integration/test_ari_live.py).
+    ari_app_instances: int = Field(default=1, ge=1, le=32)
+    ari_app_instance: int = Field(default=0, ge=0, le=31)
+    # SIGTERM: this instance takes no new call (the dialplan skips its names) and exits once
+    # its calls have ended or after this long, leaving the rest to its restarted self.
+    drain_seconds: float = Field(default=30.0, ge=0)
     ari_timeout: float = Field(default=5.0, description="seconds per REST request")
     # REST requests as frames over this many WebSockets instead of HTTP (0 = HTTP;
     # needs Asterisk ≥ 20.14/21.9/22.4): callflow/ari/ws_rest.py, measured in
@@ -159,4 +170,14 @@ class Settings(BaseSettings):
         """Every Stasis application name the app serves."""
         if self.ari_app_spread == 1:
             return [self.ari_app]
-        return [f"{self.ari_app}-{i}" for i in range(self.ari_app_spread)]
+        return [f"{self.ari_app}-{i}" for i in range(self.ari_app_spread)
+                if i % self.ari_app_instances == self.ari_app_instance]
+
+    @model_validator(mode="after")
+    def _instances_fit_the_names(self) -> Settings:
+        if self.ari_app_instance >= self.ari_app_instances:
+            raise ValueError("ari_app_instance must be below ari_app_instances")
+        if self.ari_app_instances > 1 and self.ari_app_spread < self.ari_app_instances:
+            raise ValueError("each instance needs its own names: ari_app_spread must be at "
+                             "least ari_app_instances")
+        return self

@@ -17,6 +17,7 @@ from callflow.features.voicemail.recovery import recording_recovery_job
 from callflow.mail.sender import mail_sender_job
 from callflow.periodic import repeat
 from callflow.services import Services
+from callflow.store import likely_spam
 from callflow.store.retention import RetentionPeriods, purge_expired
 
 Job = Callable[[Services], Coroutine[Any, Any, None]]
@@ -36,6 +37,8 @@ async def retention_once(services: Services) -> dict[str, int]:
     deleted = await purge_expired(services.db, services.clock.now(), retention_periods(services))
     if deleted:
         log.info("retention: deleted %s", ", ".join(f"{n} {t}" for t, n in deleted.items()))
+    # 迷惑電話の可能性: block-list entries older than 90 days stop counting
+    await likely_spam.refresh(services.db)
     return deleted
 
 

@@ -46,6 +46,7 @@ def stack_ports() -> dict[str, int]:
         "PG_PORT": _port("PG_PORT", 5433),
         "SMTP_PORT": _port("SMTP_PORT", 2525),
         "STATUS_PORT": _port("STATUS_PORT", 8089),
+        "STATUS_PORT_B": _port("STATUS_PORT_B", 8090),  # the second app instance
         "PORTAL_PORT": _port("PORTAL_PORT", 8080),
     }
 
@@ -139,11 +140,13 @@ def provision(stack_dir: Path) -> None:
         if admin_main([*db, *args]) != 0:
             raise SystemExit(f"provisioning failed: portal.admin {args[0]}")
     deadline = time.monotonic() + 60
-    while not ((h := _health(ports["STATUS_PORT"], "/ready")) and h.get("ready", True)):
-        if time.monotonic() > deadline:
-            raise SystemExit("the call-control app did not connect to Asterisk "
-                             "(see: docker logs anshin-callflow)")
-        time.sleep(0.5)
+    for port, container in ((ports["STATUS_PORT"], "anshin-callflow"),
+                            (ports["STATUS_PORT_B"], "anshin-callflow-b")):
+        while not ((h := _health(port, "/ready")) and h.get("ready", True)):
+            if time.monotonic() > deadline:
+                raise SystemExit("the call-control app did not connect to Asterisk "
+                                 f"(see: docker logs {container})")
+            time.sleep(0.5)
     print_howto(ports)
 
 
@@ -177,7 +180,10 @@ Web portal (phone-sized browser window recommended):
    as {DEMO_CONTACT}, else the carrier gateway sip:{DEMO_CONTACT}@127.0.0.1:{ports['CARRIER_PORT']})
   Operator CLI: .venv/bin/python -m portal.admin --help
 
-Operator endpoint: http://127.0.0.1:{ports['STATUS_PORT']}/health, /ready, /metrics
+Operator endpoints (two app instances, docs/operations.md "Two instances"):
+                 http://127.0.0.1:{ports['STATUS_PORT']}/health, /ready, /metrics
+                 http://127.0.0.1:{ports['STATUS_PORT_B']}/health, /ready, /metrics
+  restart one at a time: docker restart anshin-callflow (it drains first)
 Mail sink:       SMTP 127.0.0.1:{ports['SMTP_PORT']}, messages in build/stack/mail/new/
 {TRANSCRIBING if transcription_installed() else ""}Stop with ./lab down; status with ./lab status.
 """)
@@ -185,7 +191,8 @@ Mail sink:       SMTP 127.0.0.1:{ports['SMTP_PORT']}, messages in build/stack/ma
 
 def status() -> None:
     ports = stack_ports()
-    print(json.dumps({"callflow": _health(ports["STATUS_PORT"])}, indent=2))
+    print(json.dumps({"callflow": _health(ports["STATUS_PORT"]),
+                      "callflow-b": _health(ports["STATUS_PORT_B"])}, indent=2))
 
 
 def main() -> None:

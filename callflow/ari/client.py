@@ -376,6 +376,11 @@ class AriClient:
         value = data.get("value")
         return value if isinstance(value, str) and value else None
 
+    async def set_global_var(self, variable: str, value: str) -> None:
+        """Set a dialplan global variable."""
+        await self.request("POST", "/asterisk/variable",
+                           params={"variable": variable, "value": value})
+
     async def continue_in_dialplan(
         self,
         channel_id: str,

@@ -34,6 +34,7 @@ class IncomingCall:
     duration_ms: int | None = None  # set when a message was recorded
     audio: bytes | None = None  # the recording (WAV), when it is to be attached
     mailbox_full: bool = False  # the caller could not leave a message: MAILBOX_LIMIT stored
+    likely_spam: bool = False  # 迷惑電話の可能性: many subscribers block the caller
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,16 @@ def attachment_name(received_at: datetime) -> str:
     return received_at.astimezone(JST).strftime("message-%Y%m%d-%H%M%S.wav")
 
 
+#: the label of a caller number many subscribers block (the history and the portal say it too)
+LIKELY_SPAM = "迷惑電話の可能性"
+
+
 def compose_notification(call: IncomingCall, *, to_addr: str, attach: bool,
                          retrieval_number: str) -> OutgoingMail:
     recorded = call.duration_ms is not None
     who = caller_text(call.caller)
+    if call.likely_spam:
+        who = f"{who}・{LIKELY_SPAM}"
     if recorded:
         subject = f"【{SERVICE}】メッセージをお預かりしました（{who}）"
     else:
@@ -81,6 +88,9 @@ def compose_notification(call: IncomingCall, *, to_addr: str, attach: bool,
         f"発信者番号：{who}",
         f"着信日時：{jst_time(call.received_at)}",
     ]
+    if call.likely_spam:
+        lines.append(f"※{LIKELY_SPAM}：多くのお客さまが着信拒否している番号です。"
+                     "お心当たりのない場合はご注意ください。")
     attachment: bytes | None = None
     name: str | None = None
     if call.duration_ms is not None:

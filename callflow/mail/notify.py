@@ -18,6 +18,7 @@ from datetime import datetime
 from callflow.mail.compose import IncomingCall, compose_notification
 from callflow.mail.outbox import enqueue
 from callflow.services import Services
+from callflow.store import likely_spam
 from callflow.store.database import Connection
 from callflow.store.subscribers import SubscriberNumber
 
@@ -50,11 +51,15 @@ async def notify_incoming_call_in(conn: Connection, services: Services,
             duration_ms = int(row[0])  # type: ignore[call-overload]
             audio = bytes(row[1]) if row[1] is not None else None  # type: ignore[call-overload]
         duration_ms = duration_ms or 0
+    # 迷惑電話の可能性, read here (one row by primary key) so that every mail of a call —
+    # forwarded, missed, a message, one recovered after a crash — says it alike
+    spam = likely_spam.is_likely_spam(await likely_spam.reporters(conn, caller),
+                                      services.settings.likely_spam_min_subscribers)
     mail = compose_notification(
         IncomingCall(number=subscriber.number, caller=caller, received_at=received_at,
                      duration_ms=duration_ms if recorded else None,
                      audio=audio if subscriber.attach_recording else None,
-                     mailbox_full=mailbox_full),
+                     mailbox_full=mailbox_full, likely_spam=spam),
         to_addr=subscriber.notify_email, attach=subscriber.attach_recording,
         retrieval_number=services.settings.retrieval_number)
     if recorded and services.settings.transcribe:

@@ -5,7 +5,8 @@ Numbers are stored in the canonical form of `callflow.numbers.normalize`, so
 and match a caller presenting `09012345678`. At most 30 entries per 050 number: the
 schema's trigger refuses the 31st (LimitExceeded), for the portal and every app instance.
 This module is the only writer of `block_list`: the portal pages, the JSON API and the tests
-go through it.
+go through it. Each change also recounts, in its transaction, how many accounts block the
+numbers it touched (迷惑電話の可能性, store/likely_spam.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from psycopg.rows import class_row
 
 from callflow.numbers import is_anonymous, normalize
+from callflow.store import likely_spam
 from callflow.store.database import Database
 from callflow.store.errors import InvalidValue, LimitExceeded
 
@@ -54,7 +56,8 @@ async def add_blocked(db: Database, number: str, raw: str) -> str:
     """Add `raw` (any written form) to `number`'s block list; returns the stored form.
     Adding a number already listed is a no-op (also when the list is full)."""
     blocked = blockable(raw)
-    async with db.connection() as conn:
+    async with db.transaction() as conn:
+        await likely_spam.lock_numbers(conn, [blocked])
         # INSERT ... SELECT WHERE NOT EXISTS: an existing entry inserts no row, so the
         # limit trigger (BEFORE INSERT, per row) does not refuse a harmless re-add.
         await conn.execute(
@@ -62,6 +65,7 @@ async def add_blocked(db: Database, number: str, raw: str) -> str:
             " (SELECT 1 FROM block_list WHERE number = %(n)s AND blocked = %(b)s)"
             " ON CONFLICT DO NOTHING",
             {"n": number, "b": blocked})
+        await likely_spam.recount(conn, [blocked])
     return blocked
 
 
@@ -71,9 +75,11 @@ async def remove_blocked(db: Database, number: str, raw: str) -> bool:
         blocked = blockable(raw)
     except InvalidValue:
         return False
-    async with db.connection() as conn:
+    async with db.transaction() as conn:
+        await likely_spam.lock_numbers(conn, [blocked])
         cur = await conn.execute(
             "DELETE FROM block_list WHERE number = %s AND blocked = %s", (number, blocked))
+        await likely_spam.recount(conn, [blocked])
         return cur.rowcount > 0
 
 
@@ -89,6 +95,9 @@ async def replace_blocked(db: Database, number: str, entries: list[str]) -> list
     if len(wanted) > MAX_BLOCKED:
         raise LimitExceeded("block_list", MAX_BLOCKED)
     async with db.transaction() as conn:
+        cur = await conn.execute("SELECT blocked FROM block_list WHERE number = %s", (number,))
+        touched = await likely_spam.lock_numbers(
+            conn, [*wanted, *(str(row[0]) for row in await cur.fetchall())])
         await conn.execute("DELETE FROM block_list WHERE number = %s AND NOT (blocked = ANY(%s))",
                            (number, wanted))
         for blocked in wanted:
@@ -97,4 +106,5 @@ async def replace_blocked(db: Database, number: str, entries: list[str]) -> list
             await conn.execute("INSERT INTO block_list (number, blocked, created_at)"
                                " VALUES (%s, %s, clock_timestamp()) ON CONFLICT DO NOTHING",
                                (number, blocked))
+        await likely_spam.recount(conn, touched)
     return wanted

@@ -26,16 +26,17 @@ class HistoryEntry:
 
 async def record_call(db: Database, *, number: str, caller: str | None,
                       caller_name: str | None, outcome: str,
-                      channel_id: str | None, received_at: datetime) -> HistoryEntry:
+                      channel_id: str | None, received_at: datetime,
+                      likely_spam: bool = False) -> HistoryEntry:
     """Write the call's history row; ``received_at`` is the app clock's time (the portal
-    and the notification mail show it)."""
+    and the notification mail show it); ``likely_spam``: labelled 迷惑電話の可能性."""
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=class_row(HistoryEntry))
         await cur.execute(
             "INSERT INTO call_history (number, caller, caller_name, outcome, channel_id,"
-            " received_at) VALUES (%s, %s, %s, %s, %s, %s)"
+            " received_at, likely_spam) VALUES (%s, %s, %s, %s, %s, %s, %s)"
             " RETURNING id, caller, caller_name, received_at, outcome, channel_id",
-            (number, caller, caller_name, outcome, channel_id, received_at))
+            (number, caller, caller_name, outcome, channel_id, received_at, likely_spam))
         row = await cur.fetchone()
         assert row is not None
         return row

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from psycopg.rows import class_row
 
 from callflow.quiet_hours import QuietHoursForCall
-from callflow.store import forwarding, quiet_hours
+from callflow.store import forwarding, likely_spam, quiet_hours
 from callflow.store.database import Database
 from callflow.store.mailbox import write_pin_hash
 
@@ -52,6 +52,10 @@ class IncomingCall:
     quiet: QuietHoursForCall | None = None  # おやすみモード, when on (store/quiet_hours.py)
     # every destination in ringing order, (number, ring seconds), unless forward_mode is single
     ring_list: tuple[tuple[str, int], ...] = ()
+    # 迷惑電話の可能性: accounts that block the caller (store/likely_spam.py; never shown),
+    # and whether this number refuses such calls
+    likely_spam_reporters: int = 0
+    reject_likely_spam: bool = False
 
 
 async def incoming_call(db: Database, *, number: str, presented: str | None, channel_id: str,
@@ -72,6 +76,7 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
             " EXISTS (SELECT 1 FROM block_list WHERE number = %(n)s AND blocked = %(p)s),"
             " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active),"
             f" {forwarding.INCOMING_RING_COLUMN},"
+            f" {likely_spam.INCOMING_COLUMNS},"
             # kept last: read back from the row's end (quiet_hours.INCOMING_WIDTH)
             f" {quiet_hours.INCOMING_COLUMNS}"
             " FROM subscriber_numbers WHERE number = %(n)s",
@@ -86,7 +91,9 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
     return IncomingCall(subscriber, bool(blocked),
                         None if destination is None else str(destination),
                         quiet=quiet_hours.for_call(row[-quiet_hours.INCOMING_WIDTH:]),
-                        ring_list=forwarding.ring_list(ring))
+                        ring_list=forwarding.ring_list(ring),
+                        likely_spam_reporters=int(row[width + 3]),  # type: ignore[call-overload]
+                        reject_likely_spam=bool(row[width + 4]))
 
 
 async def set_reject_anonymous(db: Database, number: str, reject: bool) -> None:

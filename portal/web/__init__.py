@@ -7,8 +7,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from portal.web import blocklist, callback, greeting, history, lab, login, messages, settings
+from portal.web import (
+    blocklist,
+    callback,
+    greeting,
+    history,
+    lab,
+    likely_spam,
+    login,
+    messages,
+    settings,
+)
 
 router = APIRouter(include_in_schema=False)
-for area in (login, settings, blocklist, history, callback, messages, greeting, lab):
+for area in (login, settings, blocklist, history, callback, messages, greeting, likely_spam,
+             lab):
     router.include_router(area.router)

@@ -14,6 +14,7 @@ from callflow.store import (
     LimitExceeded,
     blocklist,
     forwarding,
+    likely_spam,
     quiet_hours,
     subscribers,
 )
@@ -36,7 +37,9 @@ async def overview(request: Request, num: str) -> Response:
     msgs = await data.messages(db, number)
     numbers = await data.account_numbers(db, account_id(full_session(request)))
     quiet = await quiet_hours.get_quiet_hours(db, number)
+    spam_reject = await likely_spam.rejects(db, number)
     return render(request, "overview.html", number=number, st=st, active=active,
+                  spam_reject=spam_reject,
                   blocked_count=len(blocked), message_count=len(msgs),
                   several=len(numbers) > 1, quiet=quiet,
                   forward_mode=await forwarding.get_forward_mode(db, number),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from callflow.call import Call
 from callflow.features.announcements import announce_and_hang_up
@@ -34,7 +34,7 @@ from callflow.mail import notify
 from callflow.numbers import is_anonymous, normalize
 from callflow.services import Services
 from callflow.stasis_args import Entry
-from callflow.store import StoreError
+from callflow.store import StoreError, likely_spam
 from callflow.store.history import HistoryEntry, history_of_channel, record_call, set_outcome
 from callflow.store.subscribers import IncomingCall, SubscriberNumber
 
@@ -80,16 +80,21 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
     """`incoming`: the subscriber and the screening lookups, read (with the call_log row)
     in one round trip by the router."""
     subscriber = incoming.subscriber
-    settings = screening_settings(subscriber)
+    settings = replace(screening_settings(subscriber),
+                       reject_likely_spam=incoming.reject_likely_spam)
     raw_number, raw_name = call.channel.caller.number, call.channel.caller.name
     pres = _presentation(call)
     destination = incoming.forward_destination if subscriber.forward_enabled else None
     caller = identify_caller(raw_number, raw_name, *pres)
+    # 迷惑電話の可能性: the count came with the settings (one primary-key read in the query)
+    likely = caller.number is not None and likely_spam.is_likely_spam(
+        incoming.likely_spam_reporters, services.settings.likely_spam_min_subscribers)
     decision = decide(settings, caller, subscriber_number=subscriber.number,
                       blocked=incoming.blocked, forward_destination=destination,
                       quiet=incoming.quiet,
                       now=services.clock.now() if incoming.quiet is not None else None,
-                      ring_list=incoming.ring_list if subscriber.forward_enabled else ())
+                      ring_list=incoming.ring_list if subscriber.forward_enabled else (),
+                      likely_spam=likely)
     state = _State(decision.outcome)
     resumed = _resumed_forward(call)
     plan = decision.forward
@@ -98,7 +103,7 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
         # while the history row is written: the caller hears ringback one database round
         # trip after the call arrived, and Dial starts as soon as both are done.
         history, prepared = await asyncio.gather(
-            _history(services, call, subscriber, caller, decision, resumed),
+            _history(services, call, subscriber, caller, decision, resumed, likely),
             forwarding.prepare(call, services.settings, plan), return_exceptions=True)
         if isinstance(prepared, BaseException):
             raise prepared  # CallerHungUp
@@ -107,7 +112,8 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
         state.history = history
     else:
         prepared = False
-        state.history = await _history(services, call, subscriber, caller, decision, resumed)
+        state.history = await _history(services, call, subscriber, caller, decision, resumed,
+                                       likely)
     log.info("call %s to %s from %r (pres %r): %s first_action_ms=%.2f", call.id,
              subscriber.number, caller.number, pres, decision.action.value,
              (time.monotonic() - call.started) * 1000)
@@ -120,7 +126,8 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
 
 async def _history(services: Services, call: Call, subscriber: SubscriberNumber,
                    caller: CallerInfo, decision: Decision,
-                   resumed: forwarding.ForwardReport | None) -> HistoryEntry | None:
+                   resumed: forwarding.ForwardReport | None,
+                   likely: bool) -> HistoryEntry | None:
     """The call's history row: written now, or (a forward taken over from a previous app
     process) the one that process wrote. None if the database failed (logged)."""
     try:
@@ -131,7 +138,7 @@ async def _history(services: Services, call: Call, subscriber: SubscriberNumber,
         return await record_call(
             services.db, number=subscriber.number, caller=caller.number,
             caller_name=caller.name, outcome=decision.outcome.value, channel_id=call.id,
-            received_at=services.clock.now())
+            received_at=services.clock.now(), likely_spam=likely)
     except StoreError as exc:
         log.error("call %s: history not written: %s", call.id, exc)
         return None

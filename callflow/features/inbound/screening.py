@@ -62,6 +62,7 @@ class Outcome(Enum):
     VOICEMAIL = "voicemail"  # went to the voicemail center
     MISSED = "missed"  # nobody took it (caller gave up while ringing, or nowhere to go)
     QUIET_HOURS = "quiet_hours"  # refused with the announcement during おやすみモード
+    REJECTED_LIKELY_SPAM = "rejected_likely_spam"  # 迷惑電話の可能性, refused by choice
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class ScreeningSettings:
     voicemail_enabled: bool = False
     notify_email: str | None = None
     notify_only_recorded: bool = False
+    # 迷惑電話の可能性: send calls from numbers many subscribers block to the rejection
+    # announcement (store/likely_spam.py)
+    reject_likely_spam: bool = False
 
 
 class RingMode(Enum):
@@ -160,16 +164,20 @@ def identify_caller(raw_number: str | None, raw_name: str | None,
 def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number: str,
            blocked: bool, forward_destination: str | None,
            quiet: QuietHoursForCall | None = None, now: datetime | None = None,
-           ring_list: tuple[tuple[str, int], ...] = ()) -> Decision:
+           ring_list: tuple[tuple[str, int], ...] = (), likely_spam: bool = False) -> Decision:
     """The screening decision for one call. `blocked`: the caller's normalised number is
     on this 050 number's block list (meaningless for a withheld caller). `quiet`: the
     quiet hours when they are on (with `now`, the time the call arrived). `ring_list`:
-    (destination, ring seconds) in order when the number rings several phones."""
+    (destination, ring seconds) in order when the number rings several phones.
+    `likely_spam`: many subscribers block the caller (迷惑電話の可能性); refused like a
+    blocked caller (announcement) when the subscriber chose so, else only labelled."""
     if caller.anonymous and settings.reject_anonymous:
         return Decision(Action.REJECT_ANONYMOUS, Outcome.REJECTED_ANONYMOUS)
     if blocked and not caller.anonymous:
         action = Action.BLOCK_BUSY if settings.block_action == "busy" else Action.BLOCK_ANNOUNCE
         return Decision(action, Outcome.BLOCKED)
+    if likely_spam and settings.reject_likely_spam and not caller.anonymous:
+        return Decision(Action.BLOCK_ANNOUNCE, Outcome.REJECTED_LIKELY_SPAM)
     if quiet is not None and now is not None and quiet.holds(now):
         if quiet.action is QuietAction.VOICEMAIL and settings.voicemail_enabled:
             return Decision(Action.VOICEMAIL, Outcome.VOICEMAIL)

@@ -203,8 +203,8 @@ async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
     finally:
         # Nothing will be stored for this call: the slot is free for the next caller. (A
         # saved message consumed it already; a deferred recording keeps it for the
-        # recovery sweep.)
-        if outcome is not Outcome.DEFERRED:
+        # recovery sweep; a process that stops leaves it to the one taking the call over.)
+        if outcome is not Outcome.DEFERRED and not _stopping():
             await release(services, name)
     return outcome, message_id
 
@@ -293,6 +293,13 @@ async def _store_when_ended(call: Call, services: Services, subscriber: Subscrib
     return outcome, message_id
 
 
+def _stopping() -> bool:
+    """The call task is cancelled because the process stops (the call is left in Asterisk
+    for the next process, callflow/adoption.py)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def resume_recording(call: Call, services: Services, subscriber: SubscriberNumber,
                            rec: RecordingName, *,
                            before_greeting: Callable[[], Awaitable[None]]) -> None:
@@ -320,7 +327,7 @@ async def resume_recording(call: Call, services: Services, subscriber: Subscribe
                                                  live=state == "live")
     finally:
         active_recordings.discard(rec.name)
-        if outcome is not Outcome.DEFERRED:
+        if outcome is not Outcome.DEFERRED and not _stopping():
             await release(services, rec.name)
     log.info("call %s: voicemail for %s (taken over): %s", call.id, subscriber.number,
              outcome.value)
