@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # app died before saving them) are swept into the database.
     recording_recovery_interval: float = 60.0
 
+    # 迷惑電話の可能性 (store/likely_spam.py): a caller number is labelled once at least this
+    # many distinct subscribers (accounts) have blocked it within the last 90 days.
+    likely_spam_min_subscribers: int = Field(default=5, ge=1)
+
     # E-mail notification (R-IN-5) through the mail_outbox table and an SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525

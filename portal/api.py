@@ -20,6 +20,7 @@ from callflow.store import (
     blocklist,
     forwarding,
     greetings,
+    likely_spam,
     mailbox,
     quiet_hours,
     subscribers,
@@ -98,10 +99,17 @@ class SettingsOut(BaseModel):
     notify_only_recorded: bool
     attach_recording: bool
     block_list: list[str]
+    reject_likely_spam: bool = Field(
+        default=False,
+        description="calls labelled 迷惑電話の可能性 go to the rejection announcement")
 
 
 class AnonymousIn(BaseModel):
     reject_anonymous: bool
+
+
+class LikelySpamIn(BaseModel):
+    reject: bool
 
 
 class ForwardingIn(BaseModel):
@@ -154,6 +162,8 @@ class HistoryOut(BaseModel):
     caller: str = Field(description="number or 非通知")
     name: str = Field(description="registered name or 登録なし")
     received_at: str = Field(description="YYYY/MM/DD HH:MM:SS (JST)")
+    likely_spam: bool = Field(default=False, description="labelled 迷惑電話の可能性: many "
+                              "subscribers block this number (who and how many is never told)")
 
 
 class MessageOut(BaseModel):
@@ -301,7 +311,8 @@ async def _settings(request: Request, number: str) -> SettingsOut:
         voicemail_enabled=st.voicemail_enabled, voicemail_pin_set=st.pin_set,
         notify_email=st.notify_email, notify_only_recorded=st.notify_only_recorded,
         attach_recording=st.attach_recording,
-        block_list=await blocklist.blocked_numbers(db, number))
+        block_list=await blocklist.blocked_numbers(db, number),
+        reject_likely_spam=await likely_spam.rejects(db, number))
 
 
 @router.get("/numbers/{number}/settings", response_model=SettingsOut,
@@ -317,6 +328,17 @@ async def put_anonymous(request: Request, number: str, body: AnonymousIn,
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
     await subscribers.set_reject_anonymous(portal_of(request).db, n, body.reject_anonymous)
+    return await _settings(request, n)
+
+
+@router.put("/numbers/{number}/likely-spam", response_model=SettingsOut,
+            responses={404: {"model": ErrorOut}})
+async def put_likely_spam(request: Request, number: str, body: LikelySpamIn,
+                          x_csrf_token: Csrf = None) -> SettingsOut:
+    """迷惑電話の可能性: refuse such calls with the rejection announcement, or only label them."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    await likely_spam.set_reject(portal_of(request).db, n, body.reject)
     return await _settings(request, n)
 
 
@@ -403,7 +425,7 @@ async def get_history(request: Request, number: str) -> list[HistoryOut]:
     n = await owned_number(request, number)
     return [HistoryOut(caller=r.caller or "非通知",
                        name=(r.caller_name or "登録なし") if r.caller else "非通知",
-                       received_at=format_jst(r.received_at))
+                       received_at=format_jst(r.received_at), likely_spam=r.likely_spam)
             for r in await data.history(portal_of(request).db, n)]
 
 

@@ -53,6 +53,7 @@ class HistoryRow:
     caller: str | None
     caller_name: str | None
     received_at: datetime
+    likely_spam: bool = False  # 迷惑電話の可能性 when the call came
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ async def settings(db: Database, number: str) -> NumberSettings:
 async def history(db: Database, number: str, limit: int = 50) -> list[HistoryRow]:
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=class_row(HistoryRow))
-        await cur.execute("SELECT id, caller, caller_name, received_at FROM call_history"
+        await cur.execute("SELECT id, caller, caller_name, received_at, likely_spam"
+                          " FROM call_history"
                           " WHERE number = %s ORDER BY received_at DESC, id DESC LIMIT %s",
                           (number, limit))
         return await cur.fetchall()

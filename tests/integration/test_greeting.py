@@ -21,6 +21,7 @@ from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.harness.hearing import BEEP_HZ, tone_starts
 from labkit.harness.sipp import Dtmf, Hangup, Speak, Wait, place_call
+from labkit.harness.sipp import Step as SippStep
 
 pytestmark = pytest.mark.lab
 
@@ -51,11 +52,11 @@ async def test_greeting_recorded_by_dtmf_is_what_the_next_caller_hears(
     # a 10 s wait: a wide window for a paced script)
     sql.execute("INSERT INTO voicemail_messages (number, caller, duration_ms, audio)"
                 " VALUES (%s, '09011112222', 1000, %s)", (number, tone_wav(1.0)))
-    steps = [Wait(1.0), keys(number + "#"), keys("4826#"),
-             Wait(15.0), keys("9#"),  # in the menu after the message
-             Wait(2.0), keys("1#"),  # during the greeting menu: record
-             Wait(10.0), Speak(3.0), keys("#"),  # after the guidance and the beep
-             Wait(2.0), keys("3#")]  # during 「録音しました。」 + the menu: keep
+    steps: list[SippStep] = [Wait(1.0), keys(number + "#"), keys("4826#"),
+                             Wait(15.0), keys("9#"),  # in the menu after the message
+                             Wait(2.0), keys("1#"),  # during the greeting menu: record
+                             Wait(10.0), Speak(3.0), keys("#"),  # after guidance and beep
+                             Wait(2.0), keys("3#")]  # during 「録音しました。」+ menu: keep
     result = await place_call(target=asterisk.sip_target, dialed=RETRIEVAL, steps=steps,
                               digit_gap_s=0.08, wait_for_remote_bye=True, timeout_s=60)
     assert result.answered and result.remote_hung_up, result.describe()
