@@ -334,6 +334,7 @@ async def resume_recording(call: Call, services: Services, subscriber: Subscribe
     await _mail_without_message(call, services, subscriber, rec.caller, rec.received_at,
                                 outcome)
 
+
 async def _own_greeting(services: Services, number: str) -> str | None:
     """The subscriber's own greeting (応答メッセージ) to play instead of vm_greeting, if any;
     without the database, the standard one."""
@@ -344,7 +345,6 @@ async def _own_greeting(services: Services, number: str) -> str | None:
     except (StoreError, OSError) as exc:
         log.warning("greeting of %s unavailable, standard greeting played: %s", number, exc)
         return None
-
 
 
 async def take_message(call: Call, services: Services, subscriber: SubscriberNumber, *,
