@@ -250,7 +250,6 @@ async def _greet_and_record(call: Call, services: Services, subscriber: Subscrib
             await extend_reservation(
                 services.db, name, services.clock.now() + timedelta(
                     seconds=settings.voicemail_max_seconds) + _HOLD_AFTER_RECORDING)
-        await _remember_recording(call, services, name)
         outcome, message_id = await _store_when_ended(call, services, subscriber, rec,
                                                       live=True)
     finally:
