@@ -56,10 +56,14 @@ async def test_greeting_recorded_by_dtmf_is_what_the_next_caller_hears(
                              Wait(15.0), keys("9#"),  # in the menu after the message
                              Wait(2.0), keys("1#"),  # during the greeting menu: record
                              Wait(10.0), Speak(3.0), keys("#"),  # after guidance and beep
-                             Wait(2.0), keys("3#")]  # during 「録音しました。」+ menu: keep
+                             Wait(2.0), keys("2#"),  # during 「録音しました。」+ menu: listen
+                             Wait(7.0), keys("3#")]  # during the menu again: keep
     result = await place_call(target=asterisk.sip_target, dialed=RETRIEVAL, steps=steps,
                               digit_gap_s=0.08, wait_for_remote_bye=True, timeout_s=60)
     assert result.answered and result.remote_hung_up, result.describe()
+    # 2# played the take back: the caller heard their own "voice" (nothing else is 400 Hz)
+    assert result.rtp is not None and tone_starts(result.rtp.wav(), VOICE_HZ), \
+        "the recorded greeting was not played back"
     row = sql.execute("SELECT duration_ms, source FROM voicemail_greetings WHERE number = %s",
                       (number,)).fetchone()
     assert row is not None, result.describe()

@@ -255,7 +255,8 @@ async def _play_greeting(call: Call, services: Services, number: str,
     settings = services.settings
     base = settings.asterisk_media_dir.rstrip("/")
     if draft is not None:
-        name = f"{MEDIA_PREFIX}draft-{call.id}"
+        # not the channel id: its '.' would read as a file extension to Asterisk
+        name = f"{MEDIA_PREFIX}draft-{uuid.uuid4().hex[:16]}"
         path = settings.media_dir / f"{name}.wav"
         _write_atomically(path, draft)
         try:
