@@ -21,7 +21,7 @@ import pytest
 from callflow.config import Settings
 from callflow.store import Database
 from callflow.store.blocklist import add_blocked, remove_blocked
-from callflow.store.likely_spam import set_reject
+from callflow.store.likely_spam import refresh, set_reject
 from integration.support import MailSink, body_of, new_subscriber, parse_mail
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
@@ -103,3 +103,31 @@ async def test_a_number_blocked_by_n_accounts_is_labelled_then_refused_by_choice
         spammer, "rejected_likely_spam", True)
     await asyncio.sleep(1.0)  # the sender polls every 0.3 s: no third mail is coming
     assert len(mail_sink.to(addr)) == 2
+
+
+def reporters(sql: Sql, caller: str) -> object:
+    row = sql.execute("SELECT reporters FROM likely_spam_numbers WHERE caller = %s",
+                      (caller,)).fetchone()
+    return row[0] if row else None
+
+
+async def test_concurrent_blocks_all_count_and_old_ones_age_out_at_the_recount(
+        sql: Sql, pg: PgCluster) -> None:
+    caller = "0120" + str(random.randrange(10**6)).zfill(6)
+    blockers = [new_subscriber(sql) for _ in range(8)]
+    async with Database(pg.url, max_size=8) as db:
+        # eight accounts at once: each recount waits for the other's commit (one lock per
+        # number), so none is lost
+        await asyncio.gather(*(add_blocked(db, b, caller) for b in blockers))
+        assert reporters(sql, caller) == 8
+        # an entry older than 90 days counts until the retention job's recount
+        sql.execute("UPDATE block_list SET created_at = now() - interval '91 days'"
+                    " WHERE number = %s AND blocked = %s", (blockers[0], caller))
+        assert reporters(sql, caller) == 8
+        assert await refresh(db) >= 1
+        assert reporters(sql, caller) == 7
+        for b in blockers:
+            await remove_blocked(db, b, caller)
+        assert reporters(sql, caller) == 0
+        await refresh(db)  # nobody blocks it any more: the row goes
+        assert reporters(sql, caller) is None
