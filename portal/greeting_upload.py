@@ -23,6 +23,8 @@ FFMPEG = "ffmpeg"
 CONVERT_TIMEOUT_S = 30.0
 #: cut longer files during the conversion: enough to tell them too long, no more work
 _CONVERT_AT_MOST_S = greeting.MAX_SECONDS + 1
+#: conversions at once per portal process (each is one ffmpeg process on a CPU); more wait
+_CONVERSIONS = asyncio.Semaphore(2)
 
 
 async def convert(data: bytes) -> bytes:
@@ -33,6 +35,11 @@ async def convert(data: bytes) -> bytes:
     fmt = greeting.upload_format(data[:16])
     if fmt is None:
         raise BadGreeting(Problem.WRONG_FORMAT)
+    async with _CONVERSIONS:
+        return await _convert(data, fmt)
+
+
+async def _convert(data: bytes, fmt: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="anshin-greeting-") as tmp:
         source, target = Path(tmp) / f"upload.{fmt}", Path(tmp) / "greeting.wav"
         source.write_bytes(data)  # M4A needs a seekable input (its index may be at the end)
