@@ -60,9 +60,9 @@ DIGIT_READINGS: dict[str, str] = {
     "5": "ご", "6": "ろく", "7": "なな", "8": "はち", "9": "きゅう",
 }  # fmt: skip
 _KANJI_DIGITS = str.maketrans("〇一二三四五六七八九", "0123456789")
-#: homophones the recogniser writes for the counter in 「N件目」 (「一見目」, 「二県目」): folded to
-#: one reading so that message headers compare on their number
-_COUNTER_HOMOPHONES = str.maketrans({c: "けん" for c in "件見県券軒検"} | {"目": "め"})
+#: homophones the recogniser writes for the counter in 「N件目」 (「一見目」, 「二県目」,
+#: 「2見面」): folded to one reading so that message headers compare on their number
+_COUNTER_HOMOPHONES = str.maketrans({c: "けん" for c in "件見県券軒検"} | {"目": "め", "面": "め"})
 _DROP = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
