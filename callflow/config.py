@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     # many distinct subscribers (accounts) have blocked it within the last 90 days.
     likely_spam_min_subscribers: int = Field(default=5, ge=1)
 
+    # The 050 number on a softphone (callflow/softphone.py): how often the app pushes new or
+    # revoked softphone accounts to Asterisk (seconds), and whether softphones may use plain
+    # UDP/RTP (off: TLS signalling and SRTP media only).
+    softphone_sync_interval: float = Field(default=2.0, gt=0)
+    softphone_allow_udp: bool = False
+
     # E-mail notification (R-IN-5) through the mail_outbox table and an SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525

@@ -17,6 +17,7 @@ from callflow.features.voicemail.recovery import recording_recovery_job
 from callflow.mail.sender import mail_sender_job
 from callflow.periodic import repeat
 from callflow.services import Services
+from callflow.softphone_sync import softphone_sync_job
 from callflow.store import likely_spam
 from callflow.store.retention import RetentionPeriods, purge_expired
 
@@ -56,4 +57,5 @@ def all_jobs() -> list[tuple[str, Job]]:
         ("recording-recovery", recording_recovery_job),
         ("call-requests", call_request_worker),
         ("retention", retention_job),
+        ("softphone-sync", softphone_sync_job),
     ]

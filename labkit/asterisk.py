@@ -49,6 +49,11 @@ class AsteriskContainer:
     def sip_target(self) -> str:
         return f"127.0.0.1:{self.config.ports.sip}"
 
+    @property
+    def softphone_tls_target(self) -> str:
+        """Where softphones reach the TLS transport (pjsip.conf [transport-tls])."""
+        return f"{self.config.softphone_tls_host}:{self.config.ports.sip_tls}"
+
     def start(self) -> None:
         etc = render(self.config, self.run_dir / "etc-asterisk", self.extra_config)
         media = self.run_dir / "media"

@@ -44,7 +44,7 @@ def new_asterisk(run_dir: Path, prefix: str, *, rtp_ports: int = 400,
     config = LabConfig(
         instance=prefix + uuid.uuid4().hex[:8],
         ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
-                       rtp_end=rtp_end, carrier=free_port()),
+                       rtp_end=rtp_end, carrier=free_port(), sip_tls=free_port()),
     )
     return AsteriskContainer(image=asterisk_image(), config=config, prompts_dir=prompts_dir(),
                              run_dir=run_dir, extra_config=dict(extra_config or {}))

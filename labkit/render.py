@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ class LabPorts:
     rtp_start: int
     rtp_end: int
     carrier: int
+    # the softphones' TLS transport (0: an ephemeral port chosen by Asterisk; unit tests)
+    sip_tls: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class LabConfig:
     ari_app: str = "anshin"
     ari_app_spread: int = 4  # Stasis application names calls are spread over
     phone_password: str = "lab-phone-secret"
+    # where the softphones' TLS transport listens: loopback, or the host end of a test's
+    # veth pair so a phone in a network namespace reaches it (tests/integration/netns.py)
+    softphone_tls_host: str = "127.0.0.1"
 
     def tokens(self) -> dict[str, str]:
         ports = {f"{k.upper()}_PORT": str(v) for k, v in asdict(self.ports).items()
@@ -49,6 +55,7 @@ class LabConfig:
             "ARI_APP": self.ari_app,
             "ARI_APP_SPREAD": str(self.ari_app_spread),
             "PHONE_PASSWORD": self.phone_password,
+            "SOFTPHONE_TLS_BIND": f"{self.softphone_tls_host}:{self.ports.sip_tls}",
         }
 
 
@@ -77,6 +84,7 @@ def render(config: LabConfig, dest: Path, extra: Mapping[str, str] | None = None
             out = dest / sub / src.name
             out.write_text(render_text(src.read_text(encoding="utf-8"), tokens, src.name),
                            encoding="utf-8")
+    lab_tls_certificate(dest / "keys")
     for name, text in (extra or {}).items():
         out = dest / name
         if not out.is_file():
@@ -84,3 +92,15 @@ def render(config: LabConfig, dest: Path, extra: Mapping[str, str] | None = None
         with out.open("a", encoding="utf-8") as f:
             f.write("\n" + render_text(text, tokens, f"extra {name}"))
     return dest
+
+
+def lab_tls_certificate(keys: Path) -> None:
+    """A fresh self-signed certificate for the softphones' TLS transport (pjsip.conf
+    [transport-tls]), made for each rendered lab and never committed. Production uses the
+    operator's certificate at the same paths (docs/softphone.md)."""
+    keys.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "30", "-subj", "/CN=anshin-lab-softphone",
+         "-keyout", str(keys / "softphone-tls.key"), "-out", str(keys / "softphone-tls.crt")],
+        check=True, capture_output=True, timeout=30)

@@ -39,6 +39,7 @@ def stack_ports() -> dict[str, int]:
     """The stack's fixed ports, each overridable by ANSHIN_<NAME> (e.g. ANSHIN_SIP_PORT)."""
     return {
         "SIP_PORT": _port("SIP_PORT", 5070),
+        "SIP_TLS_PORT": _port("SIP_TLS_PORT", 5071),  # softphones (TLS)
         "HTTP_PORT": _port("HTTP_PORT", 8088),
         "RTP_START": _port("RTP_START", 31000),
         "RTP_END": _port("RTP_END", 31999),
@@ -55,7 +56,8 @@ def prepare(stack_dir: Path) -> None:
     ports = stack_ports()
     config = LabConfig(instance="stack", ports=LabPorts(
         sip=ports["SIP_PORT"], http=ports["HTTP_PORT"], rtp_start=ports["RTP_START"],
-        rtp_end=ports["RTP_END"], carrier=ports["CARRIER_PORT"]))
+        rtp_end=ports["RTP_END"], carrier=ports["CARRIER_PORT"],
+        sip_tls=ports["SIP_TLS_PORT"]))
     render(config, stack_dir / "etc-asterisk")
     for sub in ("pgdata", "media", "recordings", "mail"):
         (stack_dir / sub).mkdir(parents=True, exist_ok=True)

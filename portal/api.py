@@ -14,6 +14,7 @@ from callflow.features.callback import outcomes
 from callflow.features.callback import service as callback_service
 from callflow.greeting import MAX_UPLOAD_BYTES, PROBLEM_JA, BadGreeting
 from callflow.quiet_hours import QuietHours, format_minute
+from callflow.softphone import REALM as SOFTPHONE_REALM
 from callflow.store import (
     InvalidValue,
     LimitExceeded,
@@ -23,6 +24,7 @@ from callflow.store import (
     likely_spam,
     mailbox,
     quiet_hours,
+    softphones,
     subscribers,
 )
 from portal import auth, data, forms, greeting_upload, login_flow
@@ -569,3 +571,59 @@ async def put_quiet_hours(request: Request, number: str, body: QuietHoursIO,
     except LimitExceeded:
         return invalid({"exceptions": forms.quiet_exception_limit_message()})
     return JSONResponse(_quiet_out(q).model_dump())
+
+
+class SoftphoneOut(BaseModel):
+    """The softphone account of a number (never its password)."""
+    active: bool
+    username: str | None = None
+    created_at: datetime | None = None
+    rings: bool | None = None
+
+
+class SoftphoneIssuedOut(BaseModel):
+    """Shown once: the password cannot be read again (only its digest HA1 is stored);
+    issuing again replaces it."""
+    username: str
+    password: str
+    realm: str
+    transport: Literal["tls"] = "tls"
+    media_encryption: Literal["srtp-sdes"] = "srtp-sdes"
+
+
+async def _softphone(request: Request, number: str) -> SoftphoneOut:
+    st = await softphones.status(portal_of(request).db, number)
+    if st is None:
+        return SoftphoneOut(active=False)
+    return SoftphoneOut(active=True, username=st.username, created_at=st.created_at,
+                        rings=st.rings)
+
+
+@router.get("/numbers/{number}/softphone", response_model=SoftphoneOut,
+            responses={404: {"model": ErrorOut}})
+async def get_softphone(request: Request, number: str) -> SoftphoneOut:
+    return await _softphone(request, await owned_number(request, number))
+
+
+@router.post("/numbers/{number}/softphone", response_model=SoftphoneIssuedOut,
+             responses={404: {"model": ErrorOut}})
+async def post_softphone(request: Request, number: str,
+                         x_csrf_token: Csrf = None) -> SoftphoneIssuedOut:
+    """A new softphone password for the 050 number (the account is created, or its old
+    password stops working). The response is the only time the password is shown."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    issued = await softphones.issue(portal_of(request).db, n)
+    return SoftphoneIssuedOut(username=issued.username, password=issued.password,
+                              realm=SOFTPHONE_REALM)
+
+
+@router.delete("/numbers/{number}/softphone", response_model=SoftphoneOut,
+               responses={404: {"model": ErrorOut}})
+async def delete_softphone(request: Request, number: str,
+                           x_csrf_token: Csrf = None) -> SoftphoneOut:
+    """Revoke the softphone account: it can no longer register or be rung."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    await softphones.revoke(portal_of(request).db, n)
+    return await _softphone(request, n)

@@ -423,6 +423,28 @@ class AriClient:
         data = await self.request("GET", f"/endpoints/{_seg(technology)}/{_seg(resource)}")
         return self._parse("endpoint", data, Endpoint.from_json)
 
+    # ------------------------------------------------------------------ push configuration
+
+    async def put_config_object(self, config_class: str, object_type: str, object_id: str,
+                                fields: Sequence[tuple[str, str]]) -> None:
+        """``PUT /asterisk/config/dynamic/{class}/{type}/{id}``: create or replace a sorcery
+        object (e.g. res_pjsip endpoint) in a writable wizard (sorcery.conf memory)."""
+        await self.request(
+            "PUT", f"/asterisk/config/dynamic/{_seg(config_class)}/{_seg(object_type)}"
+            f"/{_seg(object_id)}",
+            json={"fields": [{"attribute": a, "value": v} for a, v in fields]})
+
+    async def delete_config_object(self, config_class: str, object_type: str,
+                                   object_id: str) -> bool:
+        """``DELETE`` of the same; False when Asterisk did not have it."""
+        try:
+            await self.request(
+                "DELETE", f"/asterisk/config/dynamic/{_seg(config_class)}/{_seg(object_type)}"
+                f"/{_seg(object_id)}")
+        except AriNotFound:
+            return False
+        return True
+
     # ------------------------------------------------------------------ bridges
 
     async def create_bridge(

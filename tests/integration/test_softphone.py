@@ -1,0 +1,56 @@
+"""The 050 number on a softphone (issue 21): an account issued from the portal's writer
+reaches Asterisk through the app's push (ARI push configuration), a phone registers with it
+over TLS, a wrong password does not, and revoking removes it again."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from callflow.softphone import REALM, ha1
+from callflow.store import Database, softphones
+from integration.support import new_subscriber
+from labkit.appproc import AppProcess
+from labkit.asterisk import AsteriskContainer
+from labkit.harness.register import register_tls
+from labkit.harness.wait import wait_until
+from labkit.postgres import PgCluster
+
+pytestmark = pytest.mark.lab
+
+
+async def test_issued_account_registers_over_tls_and_revoked_one_does_not(
+        app: AppProcess, asterisk: AsteriskContainer, pg: PgCluster,
+        sql: psycopg.Connection[tuple[object, ...]]) -> None:
+    number = new_subscriber(sql)
+    async with Database(pg.url) as db:
+        issued = await softphones.issue(db, number)
+        target = asterisk.softphone_tls_target
+        assert issued.username == "sp" + number and len(issued.password) >= 22
+
+        # only HA1 is stored, never the password
+        row = sql.execute("SELECT * FROM softphone_accounts WHERE number = %s",
+                          (number,)).fetchone()
+        assert row is not None and issued.password not in map(str, row)
+        assert ha1(issued.username, issued.password, REALM) in map(str, row)
+
+        async def registered() -> bool:
+            return await register_tls(target, issued.username, issued.password) == 200
+
+        await wait_until(registered, 15, "the pushed account to register over TLS",
+                         interval=0.5)
+        # (its contact went with the TLS connection: Asterisk drops a contact whose
+        # connection closed, so the phone's keep-alive matters)
+        endpoint = asterisk.cli(f"pjsip show endpoint {issued.username}")
+        assert all(f in " ".join(endpoint.split()) for f in (
+            "media_encryption : sdes", "transport : transport-tls",
+            "context : anshin-softphone", "rewrite_contact : true")), endpoint
+        assert await register_tls(target, issued.username, issued.password + "x") != 200
+
+        assert await softphones.revoke(db, number)
+        assert await softphones.status(db, number) is None
+
+        async def refused() -> bool:
+            return await register_tls(target, issued.username, issued.password) != 200
+
+        await wait_until(refused, 15, "the revoked account to be refused", interval=0.5)
