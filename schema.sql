@@ -431,3 +431,18 @@ CREATE TABLE IF NOT EXISTS likely_spam_settings (
 
 -- The label as it was when the call came (the history page and API show it).
 ALTER TABLE call_history ADD COLUMN IF NOT EXISTS likely_spam boolean NOT NULL DEFAULT false;
+
+-- The 050 number on a softphone (migration 0010): one SIP account per number; only
+-- HA1 = md5(username:realm:password) is kept (the password is shown once); revoked rows
+-- stay so the app's sync job removes them from Asterisk (callflow/store/softphones.py).
+CREATE SEQUENCE IF NOT EXISTS softphone_change_seq;
+CREATE TABLE IF NOT EXISTS softphone_accounts (
+    number      text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    username    text NOT NULL UNIQUE CHECK (username ~ '^sp050[0-9]{8}$'),
+    ha1         text NOT NULL CHECK (ha1 ~ '^[0-9a-f]{32}$'),
+    rings       boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz,
+    change_seq  bigint NOT NULL DEFAULT nextval('softphone_change_seq')
+);
+CREATE INDEX IF NOT EXISTS softphone_accounts_change ON softphone_accounts(change_seq);
