@@ -446,3 +446,12 @@ CREATE TABLE IF NOT EXISTS softphone_accounts (
     change_seq  bigint NOT NULL DEFAULT nextval('softphone_change_seq')
 );
 CREATE INDEX IF NOT EXISTS softphone_accounts_change ON softphone_accounts(change_seq);
+
+-- ---------------------------------------------------------------------------------------------
+-- 名乗り確認 (call screening, migration 0009): on/off per 050 number. Written only by
+-- callflow/store/call_screening.py; read in the incoming call's one statement.
+CREATE TABLE IF NOT EXISTS call_screening (
+    number     text PRIMARY KEY REFERENCES subscriber_numbers(number) ON DELETE CASCADE,
+    enabled    boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from psycopg.rows import class_row
 
 from callflow.quiet_hours import QuietHoursForCall
-from callflow.store import forwarding, likely_spam, quiet_hours
+from callflow.store import call_screening, forwarding, likely_spam, quiet_hours
 from callflow.store.database import Database
 from callflow.store.mailbox import write_pin_hash
 
@@ -56,6 +56,8 @@ class IncomingCall:
     # and whether this number refuses such calls
     likely_spam_reporters: int = 0
     reject_likely_spam: bool = False
+    # 名乗り確認: screening is on and the caller is not known (store/call_screening.py)
+    screen: bool = False
 
 
 async def incoming_call(db: Database, *, number: str, presented: str | None, channel_id: str,
@@ -77,6 +79,7 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
             " (SELECT destination FROM forward_destinations WHERE number = %(n)s AND active),"
             f" {forwarding.INCOMING_RING_COLUMN},"
             f" {likely_spam.INCOMING_COLUMNS},"
+            f" {call_screening.INCOMING_COLUMN},"
             # kept last: read back from the row's end (quiet_hours.INCOMING_WIDTH)
             f" {quiet_hours.INCOMING_COLUMNS}"
             " FROM subscriber_numbers WHERE number = %(n)s",
@@ -93,7 +96,8 @@ async def incoming_call(db: Database, *, number: str, presented: str | None, cha
                         quiet=quiet_hours.for_call(row[-quiet_hours.INCOMING_WIDTH:]),
                         ring_list=forwarding.ring_list(ring),
                         likely_spam_reporters=int(row[width + 3]),  # type: ignore[call-overload]
-                        reject_likely_spam=bool(row[width + 4]))
+                        reject_likely_spam=bool(row[width + 4]),
+                        screen=bool(row[width + 5]))
 
 
 async def set_reject_anonymous(db: Database, number: str, reject: bool) -> None:

@@ -247,6 +247,8 @@ class UacConfig:
     extra_headers: tuple[str, ...] = ()
     media_port_offset: int = 0
     pcap: str | None = None  # played with play_pcap_audio right after the ACK
+    # played when a 183 (early media, its SDP gives the address) arrives, before any answer
+    early_pcap: str | None = None
     info_digits: tuple[InfoDigit, ...] = ()
     # After the ACK: stay this long (ms) in total, then BYE - unless the remote hangs up first.
     hangup_after_ms: int = 5000
@@ -423,7 +425,9 @@ def uac_scenario(cfg: UacConfig) -> str:
     # aborts or even asserts on INVITE transactions).
     b.label("_unexp.main")
     for code in PROVISIONAL_CODES:
-        b.recv(response=str(code), optional="global", next="h_return")
+        early = cfg.early_pcap if code == 183 else None
+        b.recv([f"<exec play_pcap_audio={quoteattr(early)}/>"] if early else [],
+               response=str(code), optional="global", next="h_return")
     b.recv([_CSEQ_METHOD], response="200", optional="global", rrs="true", next="h_200")
     for code in FAILURE_CODES:
         b.recv([_CSEQ_METHOD], response=str(code), optional="global", next="h_err")

@@ -656,6 +656,7 @@ async def place_call(
     dtmf_script: Sequence[tuple[float, str]] | None = None,
     audio_seconds: float = 0.0,
     steps: Sequence[Step] | None = None,
+    early_steps: Sequence[Step] = (),
     hold_s: float = 5.0,
     wait_for_remote_bye: bool = False,
     cancel_after_s: float | None = None,
@@ -666,7 +667,9 @@ async def place_call(
 
     After the 200/ACK the media script runs: ``steps`` if given, else
     ``dtmf_script`` [(wait_s, digits), ...], else ``dtmf`` after
-    ``dtmf_delay_s``; then ``audio_seconds`` of speech-like audio.  Then we stay
+    ``dtmf_delay_s``; then ``audio_seconds`` of speech-like audio.  ``early_steps``
+    (RTP only: Wait/Speak/Voice/rfc4733 Dtmf) are sent when a 183 arrives, before
+    any answer (the caller speaking into early media).  Then we stay
     ``hold_s`` and send BYE, or with ``wait_for_remote_bye`` wait (until
     ``timeout_s`` minus a margin) for the far end's BYE.  A remote BYE at any
     moment ends the call (``remote_hung_up``).  ``cancel_after_s``: CANCEL if
@@ -703,6 +706,10 @@ async def place_call(
     timed_out = False
     try:
         pcap = write_pcap(workdir / "media.pcap", plan.stream.packets)
+        early_pcap = None
+        if early_steps:
+            early = build_plan(early_steps, dtmf_mode="rfc4733", digit_gap_s=digit_gap_s)
+            early_pcap = str(write_pcap(workdir / "early.pcap", early.stream.packets))
         for attempt in range(3):
             sipp_media_port = _sipp_media_port()
             cfg = UacConfig(
@@ -714,6 +721,7 @@ async def place_call(
                 extra_headers=tuple(extra_headers),
                 media_port_offset=sink.port - sipp_media_port,
                 pcap=str(pcap),
+                early_pcap=early_pcap,
                 info_digits=tuple(plan.info),
                 hangup_after_ms=round(hangup_at * 1000),
                 cancel_after_ms=round(ring_limit_s * 1000),
@@ -807,6 +815,7 @@ class Uas:
         ring_timeout_s: float = 600.0,
         send_180: bool = True,
         play_audio_s: float = 0.0,
+        steps: Sequence[Step] = (),
         keep_files: bool = False,
         custom_scenario: str | None = None,
         max_lifetime_s: float = 900.0,
@@ -823,6 +832,7 @@ class Uas:
         self.ring_timeout_s = ring_timeout_s
         self.send_180 = send_180
         self.play_audio_s = play_audio_s
+        self.steps = tuple(steps)  # RTP after answering (e.g. Wait + Dtmf), instead of audio
         self.keep_files = keep_files
         self.host = HOST
         self.port = 0
@@ -859,6 +869,9 @@ class Uas:
         pcap: str | None = None
         if self.play_audio_s > 0:
             stream = RtpStream().speech(self.play_audio_s)
+            pcap = str(write_pcap(self.workdir / "uas_audio.pcap", stream.packets))
+        if self.steps:
+            stream = build_plan(self.steps, dtmf_mode="rfc4733", digit_gap_s=0.1).stream
             pcap = str(write_pcap(self.workdir / "uas_audio.pcap", stream.packets))
         last_error = ""
         for _attempt in range(3):

@@ -29,6 +29,19 @@ elsewhere.) One after the other is `[anshin-forward-sequence]`: one Dial per tar
 its own ring time, the next after NOANSWER/BUSY/failure. Either way an unanswered forward
 comes back as before.
 
+名乗り確認 (call screening, `plan.screen`): `[anshin-forward-screened]` asks the caller for
+their name, records it, and rings like the contexts above with Dial's `U` option: the phone
+that answers runs `[anshin-screen-callee]` (hears the name and 「さんからの電話です。…」,
+presses 1 or 2) before it is connected. 1 connects; 2, no key or the phone hanging up
+sends the caller to `[anshin-screen-declined]`, back to the app as an unanswered forward
+with dial status DECLINED (→ voicemail or the announcement). The caller is never answered
+until 1 is pressed - so the name is recorded on early media by the dialplan's
+`Record(…,n)`, not over ARI (ARI's record answers the channel first:
+res_stasis_recording.c, ast_auto_answer), and the caller hears Asterisk's ringback tone in
+that early media (SIP 183, Progress) from Dial's `r` until the subscriber decides. All of
+it runs in Asterisk like any forward, so it survives an app restart. The recording is
+deleted by the app when the call ends (`screening_recording`).
+
 The subscriber's private number must never reach the caller. Asterisk would normally tell
 the caller who answered through a connected-line update (a re-INVITE/UPDATE with
 P-Asserted-Identity / Remote-Party-ID); pjsip.conf disables that on every endpoint
@@ -56,6 +69,8 @@ log = logging.getLogger("callflow.forwarding")
 
 FORWARD_CONTEXT = "anshin-forward"  # dialplan/anshin.conf
 SEQUENCE_CONTEXT = "anshin-forward-sequence"  # one phone after the other
+SCREEN_CONTEXT = "anshin-forward-screened"  # 名乗り確認, any ring mode
+_STEP_SEPARATOR = "|"  # [anshin-forward-screened]: one Dial per step
 FORWARD_VARIABLE = "ANSHIN_FORWARD"
 # An unanswered forward comes back into Stasis as Entry.FORWARD_RESULT (stasis_args.py).
 _FIELD_SEPARATOR = "^"
@@ -66,6 +81,7 @@ class ForwardResult(Enum):
     NO_ANSWER = "no_answer"
     BUSY = "busy"
     FAILED = "failed"
+    DECLINED = "declined"  # 名乗り確認: the subscriber pressed 2, no key, or hung up
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,8 @@ def result_from_dialstatus(status: str) -> ForwardResult:
             return ForwardResult.BUSY
         case "NOANSWER":
             return ForwardResult.NO_ANSWER
+        case "DECLINED":  # set by [anshin-screen-declined]
+            return ForwardResult.DECLINED
     return ForwardResult.FAILED  # CHANUNAVAIL, CONGESTION, INVALIDARGS, …
 
 
@@ -92,7 +110,16 @@ def _dialplan_safe(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum() or ch in " .-_'&+").strip()
 
 
-def dial_instructions(dial_string: str | list[str], plan: ForwardPlan) -> str:
+def screening_recording(channel_id: str) -> str:
+    """The stored-recording name (under Asterisk's recording directory) of a screened
+    caller's name: one per call, without the channel id's dot (Asterisk would take what
+    follows a dot for the file format). Flat, in the directory the voicemail recordings
+    use; voicemail recovery skips names it does not know."""
+    return "screening-" + "".join(ch if ch.isalnum() else "-" for ch in channel_id)
+
+
+def dial_instructions(dial_string: str | list[str], plan: ForwardPlan,
+                      name_recording: str | None = None) -> str:
     """The ANSHIN_FORWARD value `[anshin-forward]` takes apart with CUT:
     dial string ^ ring seconds ^ caller id to show ^ its presentation.
     Several phones (a list, one dial string per target): the dial strings joined by `&`
@@ -113,6 +140,17 @@ def dial_instructions(dial_string: str | list[str], plan: ForwardPlan) -> str:
         if plan.mode is RingMode.SEQUENTIAL:
             rings = "&".join(str(t.ring_seconds) for t in plan.targets)
         dial_string = "&".join(dial_string)
+    if plan.screen:
+        # [anshin-forward-screened]: steps (one Dial each) and their ring times joined by
+        # `|`, and the name recording as a fifth field
+        assert name_recording is not None
+        if plan.mode is RingMode.SEQUENTIAL:
+            dial_string, rings = (d.replace("&", _STEP_SEPARATOR)
+                                  for d in (dial_string, rings))
+        fields: tuple[str, ...] = (dial_string, rings, caller_id, presentation,
+                                   name_recording)
+        assert not any(_FIELD_SEPARATOR in f for f in fields), fields
+        return _FIELD_SEPARATOR.join(fields)
     fields = (dial_string, rings, caller_id, presentation)
     assert not any(_FIELD_SEPARATOR in f for f in fields), fields
     return _FIELD_SEPARATOR.join(fields)
@@ -133,7 +171,8 @@ async def prepare(call: Call, settings: Settings, plan: ForwardPlan) -> bool:
     try:
         await asyncio.gather(
             call.ring(), call.follow_beyond_stasis(),
-            call.set_var(FORWARD_VARIABLE, dial_instructions(target, plan)))
+            call.set_var(FORWARD_VARIABLE, dial_instructions(
+                target, plan, screening_recording(call.id) if plan.screen else None)))
     except AriError as exc:
         log.warning("call %s: cannot set the forward up: %s", call.id, exc)
         return False
@@ -152,7 +191,8 @@ async def forward(call: Call, plan: ForwardPlan, *, subscriber_number: str,
     if not prepared:
         return ForwardReport(ForwardResult.FAILED)
     try:
-        context = SEQUENCE_CONTEXT if plan.mode is RingMode.SEQUENTIAL else FORWARD_CONTEXT
+        context = SCREEN_CONTEXT if plan.screen \
+            else SEQUENCE_CONTEXT if plan.mode is RingMode.SEQUENTIAL else FORWARD_CONTEXT
         await call.continue_to(context, subscriber_number)
     except AriError as exc:
         log.warning("call %s: cannot hand the forward to the dialplan: %s", call.id, exc)

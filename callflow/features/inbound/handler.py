@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
+from callflow.ari import AriError
 from callflow.call import Call
 from callflow.features.announcements import announce_and_hang_up
 from callflow.features.inbound import forwarding
@@ -94,7 +95,7 @@ async def handle(call: Call, services: Services, incoming: IncomingCall) -> None
                       quiet=incoming.quiet,
                       now=services.clock.now() if incoming.quiet is not None else None,
                       ring_list=incoming.ring_list if subscriber.forward_enabled else (),
-                      likely_spam=likely)
+                      likely_spam=likely, screen=incoming.screen)
     state = _State(decision.outcome)
     resumed = _resumed_forward(call)
     plan = decision.forward
@@ -175,11 +176,16 @@ async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumbe
             plan = decision.forward
             assert plan is not None
             state.outcome = Outcome.MISSED  # if the caller gives up while it rings
-            if isinstance(forward_from, forwarding.ForwardReport):
-                report = forward_from
-            else:
-                report = await forwarding.forward(
-                    call, plan, subscriber_number=subscriber.number, prepared=forward_from)
+            try:
+                if isinstance(forward_from, forwarding.ForwardReport):
+                    report = forward_from
+                else:
+                    report = await forwarding.forward(
+                        call, plan, subscriber_number=subscriber.number,
+                        prepared=forward_from)
+            finally:
+                if plan.screen:
+                    await _forget_name(services, call)
             if report.result is forwarding.ForwardResult.ANSWERED:
                 state.outcome = Outcome.FORWARDED
                 return
@@ -191,6 +197,15 @@ async def _carry_out(call: Call, services: Services, subscriber: SubscriberNumbe
                                                      caller=caller.number)
             else:
                 await announce_and_hang_up(call, ["forward_failed"])
+
+
+async def _forget_name(services: Services, call: Call) -> None:
+    """名乗り確認: the caller's recorded name is needed only while the phones ring."""
+    name = forwarding.screening_recording(call.id)
+    try:
+        await services.ari.delete_stored_recording(name)
+    except AriError as exc:  # none (hung up before recording) or already gone
+        log.debug("call %s: name recording %s not deleted: %s", call.id, name, exc)
 
 
 async def _finish(services: Services, subscriber: SubscriberNumber, caller: CallerInfo,

@@ -15,6 +15,9 @@ destination) and then only carries out the `Decision`. Order, as in the user gui
    several phones (`RingMode`): every registered destination at once, or one after the
    other with a ring time each; the fallback is the same when none answers.
 4. 留守番電話 directly when forwarding is off.
+   名乗り確認 (call screening, when on and the caller is not known): the forward first
+   records the caller's name, then rings; the answering phone hears the name and chooses
+   1 (connect) or 2 (voicemail / the announcement, as for an unanswered forward).
 5. Neither forwarding nor voicemail: the caller hears 「ただいま電話をおつなぎすることが
    できません。しばらくたってからおかけ直しください。」 (forward_failed) and the call is logged
    as missed - what a real carrier plays when a number has nowhere to deliver the call,
@@ -116,6 +119,9 @@ class ForwardPlan:
     on_failure: Action  # VOICEMAIL or UNAVAILABLE
     mode: RingMode = RingMode.SINGLE
     targets: tuple[RingTarget, ...] = ()  # SIMULTANEOUS/SEQUENTIAL: every phone, in order
+    # 名乗り確認: the caller says their name first; the answering phone hears it and
+    # chooses 1 (connect) or 2 (on_failure) - features/inbound/forwarding.py
+    screen: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,13 +170,16 @@ def identify_caller(raw_number: str | None, raw_name: str | None,
 def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number: str,
            blocked: bool, forward_destination: str | None,
            quiet: QuietHoursForCall | None = None, now: datetime | None = None,
-           ring_list: tuple[tuple[str, int], ...] = (), likely_spam: bool = False) -> Decision:
+           ring_list: tuple[tuple[str, int], ...] = (), likely_spam: bool = False,
+           screen: bool = False) -> Decision:
     """The screening decision for one call. `blocked`: the caller's normalised number is
     on this 050 number's block list (meaningless for a withheld caller). `quiet`: the
     quiet hours when they are on (with `now`, the time the call arrived). `ring_list`:
     (destination, ring seconds) in order when the number rings several phones.
     `likely_spam`: many subscribers block the caller (迷惑電話の可能性); refused like a
-    blocked caller (announcement) when the subscriber chose so, else only labelled."""
+    blocked caller (announcement) when the subscriber chose so, else only labelled.
+    `screen`: 名乗り確認 is on and the caller is not one the subscriber accepted before; it
+    only changes how a forward rings (the plan's `screen`)."""
     if caller.anonymous and settings.reject_anonymous:
         return Decision(Action.REJECT_ANONYMOUS, Outcome.REJECTED_ANONYMOUS)
     if blocked and not caller.anonymous:
@@ -195,7 +204,7 @@ def decide(settings: ScreeningSettings, caller: CallerInfo, *, subscriber_number
         plan = ForwardPlan(destination=first, caller_number=shown,
                            caller_name=name, ring_seconds=settings.forward_ring_seconds,
                            on_failure=fallback, mode=mode if targets else RingMode.SINGLE,
-                           targets=targets)
+                           targets=targets, screen=screen)
         return Decision(Action.FORWARD, Outcome.RECEIVED, plan)
     if fallback is Action.VOICEMAIL:
         return Decision(Action.VOICEMAIL, Outcome.VOICEMAIL)
