@@ -74,6 +74,12 @@ class SoftphoneAccount:
     ha1: str
     revoked: bool
     change_seq: int
+    rings: bool = True  # rung with the number's forwards (dialplan [anshin-softphone-ring])
+
+
+def ring_variable(number: str) -> str:
+    """The dialplan global that says the number's softphone rings with its forwards."""
+    return f"ANSHIN_SP_{number}"
 
 
 Fields = tuple[tuple[str, str], ...]

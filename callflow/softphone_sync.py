@@ -20,7 +20,7 @@ import logging
 from callflow.ari import AriClient
 from callflow.periodic import repeat
 from callflow.services import Services
-from callflow.softphone import SoftphoneAccount, sorcery_objects
+from callflow.softphone import SoftphoneAccount, ring_variable, sorcery_objects
 from callflow.store import softphones
 
 log = logging.getLogger("callflow.softphone")
@@ -53,12 +53,15 @@ class SoftphoneSync:
 
 async def push(ari: AriClient, account: SoftphoneAccount, *, allow_udp: bool) -> None:
     objects = sorcery_objects(account, allow_udp=allow_udp)
+    ring = ring_variable(account.number)
     if account.revoked:
+        await ari.set_global_var(ring, "0")
         for object_type, _ in reversed(objects):  # the endpoint first
             await ari.delete_config_object(CONFIG_CLASS, object_type, account.username)
         return
     for object_type, fields in objects:
         await ari.put_config_object(CONFIG_CLASS, object_type, account.username, fields)
+    await ari.set_global_var(ring, "1" if account.rings else "0")
 
 
 async def softphone_sync_job(services: Services) -> None:

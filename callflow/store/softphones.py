@@ -62,7 +62,8 @@ async def set_rings(db: Database, number: str, rings: bool) -> None:
     """Whether the softphone rings with the number's forward (a ring destination)."""
     async with db.connection() as conn:
         await conn.execute(
-            "UPDATE softphone_accounts SET rings = %s WHERE number = %s", (rings, number))
+            "UPDATE softphone_accounts SET rings = %s,"
+            " change_seq = nextval('softphone_change_seq') WHERE number = %s", (rings, number))
 
 
 async def status(db: Database, number: str) -> SoftphoneStatus | None:
@@ -79,9 +80,9 @@ async def changed_since(db: Database, change_seq: int) -> list[SoftphoneAccount]
     """Every account changed after `change_seq` (0: all), in change order."""
     async with db.connection() as conn:
         cur = await conn.execute(
-            "SELECT number, username, ha1, revoked_at IS NOT NULL, change_seq"
+            "SELECT number, username, ha1, revoked_at IS NOT NULL, change_seq, rings"
             " FROM softphone_accounts WHERE change_seq > %s ORDER BY change_seq",
             (change_seq,))
         rows = await cur.fetchall()
-    return [SoftphoneAccount(str(n), str(u), str(h), bool(r), int(str(s)))
-            for n, u, h, r, s in rows]
+    return [SoftphoneAccount(str(n), str(u), str(h), bool(r), int(str(s)), bool(g))
+            for n, u, h, r, s, g in rows]

@@ -13,6 +13,8 @@ from integration.support import new_subscriber
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.harness.register import register_tls
+from labkit.harness.sipp import Uas
+from labkit.harness.softphone_call import softphone_call
 from labkit.harness.wait import wait_until
 from labkit.postgres import PgCluster
 
@@ -54,3 +56,24 @@ async def test_issued_account_registers_over_tls_and_revoked_one_does_not(
             return await register_tls(target, issued.username, issued.password) != 200
 
         await wait_until(refused, 15, "the revoked account to be refused", interval=0.5)
+
+
+async def test_softphone_call_shows_the_050_number_and_premium_is_refused(
+        app: AppProcess, asterisk: AsteriskContainer, pg: PgCluster,
+        sql: psycopg.Connection[tuple[object, ...]]) -> None:
+    number = new_subscriber(sql)
+    async with Database(pg.url) as db:
+        issued = await softphones.issue(db, number)
+    target = asterisk.softphone_tls_target
+
+    async def registered() -> bool:
+        return await register_tls(target, issued.username, issued.password) == 200
+
+    await wait_until(registered, 15, "the pushed account", interval=0.5)
+    async with Uas(mode="answer", port=asterisk.config.ports.carrier) as carrier:
+        status = await softphone_call(target, issued.username, issued.password, "0312345678")
+        refused = await softphone_call(target, issued.username, issued.password, "09901234567")
+        calls = await carrier.calls()
+    assert status == 200
+    assert refused == 403  # 0990 (premium rate) never reaches the carrier
+    assert [(c.request_user, c.from_user) for c in calls] == [("0312345678", number)]
