@@ -19,6 +19,7 @@ from callflow.store import (
     InvalidValue,
     LimitExceeded,
     blocklist,
+    call_screening,
     forwarding,
     greetings,
     likely_spam,
@@ -104,6 +105,10 @@ class SettingsOut(BaseModel):
     reject_likely_spam: bool = Field(
         default=False,
         description="calls labelled 迷惑電話の可能性 go to the rejection announcement")
+    call_screening: bool = Field(
+        default=False,
+        description="名乗り確認: callers not accepted before say their name; the subscriber "
+                    "hears it on answering and presses 1 (connect) or 2 (voicemail)")
 
 
 class AnonymousIn(BaseModel):
@@ -112,6 +117,10 @@ class AnonymousIn(BaseModel):
 
 class LikelySpamIn(BaseModel):
     reject: bool
+
+
+class CallScreeningIn(BaseModel):
+    enabled: bool
 
 
 class ForwardingIn(BaseModel):
@@ -314,7 +323,8 @@ async def _settings(request: Request, number: str) -> SettingsOut:
         notify_email=st.notify_email, notify_only_recorded=st.notify_only_recorded,
         attach_recording=st.attach_recording,
         block_list=await blocklist.blocked_numbers(db, number),
-        reject_likely_spam=await likely_spam.rejects(db, number))
+        reject_likely_spam=await likely_spam.rejects(db, number),
+        call_screening=await call_screening.get_call_screening(db, number))
 
 
 @router.get("/numbers/{number}/settings", response_model=SettingsOut,
@@ -341,6 +351,17 @@ async def put_likely_spam(request: Request, number: str, body: LikelySpamIn,
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
     await likely_spam.set_reject(portal_of(request).db, n, body.reject)
+    return await _settings(request, n)
+
+
+@router.put("/numbers/{number}/call-screening", response_model=SettingsOut,
+            responses={404: {"model": ErrorOut}})
+async def put_call_screening(request: Request, number: str, body: CallScreeningIn,
+                             x_csrf_token: Csrf = None) -> SettingsOut:
+    """名乗り確認 on or off."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    await call_screening.set_call_screening(portal_of(request).db, n, body.enabled)
     return await _settings(request, n)
 
 

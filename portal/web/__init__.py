@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from portal.web import (
     blocklist,
+    call_screening,
     callback,
     greeting,
     history,
@@ -21,5 +22,5 @@ from portal.web import (
 
 router = APIRouter(include_in_schema=False)
 for area in (login, settings, blocklist, history, callback, messages, greeting, likely_spam,
-             lab):
+             call_screening, lab):
     router.include_router(area.router)

@@ -13,6 +13,7 @@ from callflow.store import (
     InvalidValue,
     LimitExceeded,
     blocklist,
+    call_screening,
     forwarding,
     likely_spam,
     quiet_hours,
@@ -40,6 +41,7 @@ async def overview(request: Request, num: str) -> Response:
     spam_reject = await likely_spam.rejects(db, number)
     return render(request, "overview.html", number=number, st=st, active=active,
                   spam_reject=spam_reject,
+                  screening=await call_screening.get_call_screening(db, number),
                   blocked_count=len(blocked), message_count=len(msgs),
                   several=len(numbers) > 1, quiet=quiet,
                   forward_mode=await forwarding.get_forward_mode(db, number),
