@@ -13,9 +13,12 @@ number on any message.
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 import pytest
 
+from callflow.ari import AriClient
 from callflow.store import Database
 from callflow.store.call_screening import get_call_screening, set_call_screening
 from callflow.store.forwarding import save_forwarding
@@ -53,6 +56,22 @@ def name_then_quiet() -> list[Wait | Voice]:
     return [Wait(ASK_NAME_S), Voice(spoken("やまだはなこです")), Wait(3.0)]
 
 
+async def name_recordings(asterisk: AsteriskContainer) -> list[str]:
+    cfg = asterisk.config
+    async with AriClient(asterisk.ari_url, cfg.ari_user, cfg.ari_password, "anshin-test",
+                         timeout=5) as ari:
+        stored = await ari.list_stored_recordings()
+    return [r.name for r in stored if r.name.startswith("screening-")]
+
+
+async def name_recordings_gone(asterisk: AsteriskContainer) -> None:
+    """The caller's recorded name is deleted once the call has ended (it is personal data
+    needed only while the phones ring)."""
+    async def none_left() -> bool:
+        return not await name_recordings(asterisk)
+    await wait_until(none_left, 10, "the name recording deleted")
+
+
 def assert_caller_never_answered_before(result: CallResult) -> None:
     """The caller got ringing and early media, and exactly one 200 for the INVITE."""
     assert result.received("INVITE", status=183), result.describe()
@@ -82,6 +101,7 @@ async def test_pressing_1_connects(app: AppProcess, asterisk: AsteriskContainer,
     assert heard_by_phone.voiced_s > 3.5, heard_by_phone
     assert_no_leak(result)
     await outcome(sql, number, "forwarded")
+    await name_recordings_gone(asterisk)
 
 
 async def test_pressing_2_sends_the_caller_to_voicemail(
@@ -90,10 +110,13 @@ async def test_pressing_2_sends_the_caller_to_voicemail(
     number = await screened_number(pg, sql)
     async with lab_phone(asterisk, PHONE1, mode="answer", answer_after_s=0.5, hold_s=None,
                          steps=[Wait(9.0), Dtmf("2"), Wait(3.0)]) as phone:
-        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
-                                  early_steps=name_then_quiet(),
-                                  steps=[Wait(GREETING_S), Speak(3.0), Hangup()],
-                                  timeout_s=60)
+        call = asyncio.create_task(place_call(
+            target=asterisk.sip_target, dialed=number, caller=CALLER,
+            early_steps=name_then_quiet(), steps=[Wait(GREETING_S), Speak(3.0), Hangup()],
+            timeout_s=60))
+        # while the phone listens, the name is a recording Asterisk keeps
+        await wait_until(lambda: name_recordings(asterisk), 30, "the caller's name recorded")
+        result = await call
         assert result.answered, result.describe()
         offered = await ears.hear(phone.rtp_stats().wav())
     assert heard(["さんからの電話です", "おつなぎする場合は"], offered), offered
@@ -106,6 +129,7 @@ async def test_pressing_2_sends_the_caller_to_voicemail(
         return row is not None and row[0] == 1
     await wait_until(stored, 20, "the caller's message stored")
     await outcome(sql, number, "voicemail")
+    await name_recordings_gone(asterisk)
 
 
 async def test_a_caller_accepted_before_rings_straight_through(
