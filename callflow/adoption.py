@@ -8,7 +8,8 @@ request per channel, at adoption only) and hands the call to the feature that re
 * retrieval / PIN-change IVR: the checkpoint's step again, from the start of its prompt (a
   call still logging in — no checkpoint yet — is asked for its number again);
 * voicemail deposit with a recording running: the recording is stored whole when it ends
-  (taken over during the greeting: the greeting again, then the recording).
+  (taken over during the greeting: once that has played on to its end, a beep and the
+  recording).
 
 Asterisk quirk: a channel runs its ARI commands one at a time, and a playback is one command
 that lasts until the playback ends. A prompt the dead process started goes on playing, and

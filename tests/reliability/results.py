@@ -87,9 +87,9 @@ NOTES = """
   over from the progress each call keeps on its channel (`callflow/adoption.py`, one sealed
   channel variable; docs/operations.md "Restarts"): the IVR step is re-run from the start
   of its prompt (keys typed while no process listened are lost), a recording Asterisk went
-  on making is stored whole when it ends (taken over during the greeting: the greeting
-  again). Only calls with nothing to resume (an announcement, a call still being routed)
-  are hung up.
+  on making is stored whole when it ends (taken over during the greeting: a beep once
+  that greeting has played on to its end, then the recording). Only calls with nothing
+  to resume (an announcement, a call still being routed) are hung up.
 - **Hang-ups lost with the connection.** After a WebSocket cut or an Asterisk restart the
   resync compares the channels live calls own with Asterisk's list and hands the owners the
   `ChannelDestroyed` they missed (confirmed by a per-channel GET, so an originate in flight

@@ -210,16 +210,22 @@ async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
 
 
 async def _greet_and_record(call: Call, services: Services, subscriber: SubscriberNumber,
-                            rec: RecordingName) -> tuple[Outcome, int | None]:
+                            rec: RecordingName, *, greeted: bool = False
+                            ) -> tuple[Outcome, int | None]:
+    """The greeting and the beep (only the beep when the caller `greeted` already), then
+    the recording."""
     settings = services.settings
     name = rec.name
-    # Named on the channel before the greeting: a new process that takes the call over
-    # finds the recording (running, ended or not started yet) and the slot held for it.
-    await _remember_recording(call, services, name)
-    greeting = await _own_greeting(services, subscriber.number)
+    if not greeted:
+        # Named on the channel before the greeting: a new process that takes the call over
+        # finds the recording (running, ended or not started yet) and the slot held for it.
+        await _remember_recording(call, services, name)
+    greeting = None if greeted else await _own_greeting(services, subscriber.number)
     try:
         await call.answer()
-        if greeting is None:
+        if greeted:
+            await call.play(["beep"])
+        elif greeting is None:
             await call.play(["vm_greeting", "beep"])
         else:
             await call.play_media([greeting, *call.media(["beep"])])
@@ -306,8 +312,13 @@ async def resume_recording(call: Call, services: Services, subscriber: Subscribe
     went on without the process; wait for the end (#, silence, the maximum, hang-up) and
     finish as `take_message` would have: the whole recording stored with its mail, or the
     slot given back and the no-message mail. Ended while no process listened: stored now.
-    Not started (the greeting was playing): `before_greeting`, then the greeting again and
-    the recording, into the slot the previous process reserved."""
+    Not started (the greeting was playing): `before_greeting`, then the recording, into the
+    slot the previous process reserved, after a beep only. Asterisk plays the previous
+    process's greeting + beep on to their end (`before_greeting` waits for it), so a caller
+    on an answered channel has heard the greeting whole: playing it again made callers who
+    spoke after the first beep talk over the second greeting and hang up before its beep,
+    leaving no message (the rolling restart with kill -9). Only a channel not yet answered
+    (killed before the greeting began) hears the greeting again."""
     active_recordings.add(rec.name)
     outcome = Outcome.NO_MESSAGE
     try:
@@ -320,7 +331,8 @@ async def resume_recording(call: Call, services: Services, subscriber: Subscribe
         log.info("call %s: recording %s taken over (%s)", call.id, rec.name, state)
         if state == "not started":
             await before_greeting()
-            outcome, _ = await _greet_and_record(call, services, subscriber, rec)
+            outcome, _ = await _greet_and_record(call, services, subscriber, rec,
+                                                 greeted=call.channel.state == "Up")
         else:
             outcome, _ = await _store_when_ended(call, services, subscriber, rec,
                                                  live=state == "live")
