@@ -22,6 +22,7 @@ from callflow.clock import SystemClock
 from callflow.config import Settings
 from callflow.features import announcements
 from callflow.features.callback.legs import leg_of_channel
+from callflow.features.callback.resume import resume_callback, unbridged_callbacks
 from callflow.features.callback.store import close_adopted_legs
 from callflow.features.inbound import handler as inbound
 from callflow.features.ivr.driver import handle_pin_change, handle_retrieval
@@ -40,6 +41,7 @@ from callflow.status import StatusServer
 from callflow.store import Database, StoreError
 from callflow.store.calls import log_call
 from callflow.store.figures import database_reachable, operational_figures
+from callflow.store.history import mark_answered_forwards
 from callflow.store.subscribers import incoming_call
 
 log = logging.getLogger("callflow.app")
@@ -99,7 +101,8 @@ class App:
         self.services = Services(settings=settings, db=self.db, ari=self.ari,
                                  clock=SystemClock(settings.clock_offset_s),
                                  dispatcher=self.dispatcher,
-                                 ari_connected=self.stream.connected)
+                                 ari_connected=self.stream.connected,
+                                 draining=asyncio.Event())
         self.live = LiveFigures(
             live_calls=lambda: self.dispatcher.live_calls,
             ari_connected=self.stream.connected.is_set,
@@ -151,6 +154,8 @@ class App:
         live stay in Asterisk for the restarted instance to take over (callflow/adoption.py).
         """
         self.draining = True
+        if self.services.draining is not None:
+            self.services.draining.set()  # no new call requests taken either
         t0 = time.monotonic()
         await self._mark_draining()
         idle = await self.dispatcher.wait_idle(self.settings.drain_seconds)
@@ -193,6 +198,8 @@ class App:
           carried by Dial and need nothing): media flows in Asterisk without us, so they
           are kept up and watched - when one side hangs up, the other is hung up and the
           bridge destroyed;
+        * callbacks left before their bridge (leg 2 ringing): taken over by the callback
+          feature (callflow/features/callback/resume.py);
         * every other channel still in one of our Stasis applications is taken over from
           the progress it kept (callflow/adoption.py: IVR step, recording), or else hung
           up rather than left in silence. Channels of another instance's names are left.
@@ -212,6 +219,7 @@ class App:
             log.warning("resync: cannot list channels and bridges: %s", exc)
             return
         await self._end_lost_channels({c.id for c in channels})
+        await self._settle_forwards(channels)
         # Only our own application names: another instance's calls are its own (we would
         # get none of their events).
         mine = set(self.settings.ari_apps)
@@ -226,8 +234,30 @@ class App:
                 del orphans[cid]
             self.dispatcher.start_call(
                 members[0], functools.partial(self._watch_bridge, bridge.id, members))
+        # Callbacks not bridged yet (leg 2 ringing): resumed by their feature.
+        for taken in unbridged_callbacks(list(orphans), [c.id for c in channels]):
+            for leg_id in (taken.leg1, taken.leg2):
+                if leg_id is not None:
+                    orphans.pop(leg_id, None)
+            self.dispatcher.start_call(
+                taken.leg1, functools.partial(resume_callback, self.services, taken))
         for channel in orphans.values():
             await self.dispatcher.adopt(channel, application=self.settings.ari_app)
+
+    async def _settle_forwards(self, channels: list[Channel]) -> None:
+        """Forwarded calls Dial carries, answered (the caller's channel is up only once the
+        forward answered): a process that stopped before their hang-up did not write
+        "forwarded" into their history row; written now (idempotent, either instance)."""
+        answered = [c.id for c in channels
+                    if c.dialplan_app_name.lower() == "dial" and c.state == "Up"]
+        try:
+            settled = await mark_answered_forwards(self.db, answered)
+        except StoreError as exc:
+            log.warning("resync: history of forwarded calls not settled: %s", exc)
+            return
+        if settled:
+            log.info("resync: %d forwarded call(s) of a previous process marked forwarded",
+                     settled)
 
     async def _end_lost_channels(self, listed: set[str]) -> None:
         for channel_id in self.dispatcher.owned_channels():

@@ -23,3 +23,6 @@ class Services:
     # task owning a channel before originating it; and "the events WebSocket is up".
     dispatcher: Dispatcher | None = None
     ari_connected: asyncio.Event | None = None
+    # Set while the instance drains (SIGTERM): it places no new call either (the
+    # call-request worker leaves requests to the other instance).
+    draining: asyncio.Event | None = None

@@ -60,6 +60,19 @@ async def set_outcome(db: Database, history_id: int, outcome: str) -> None:
                            (outcome, history_id))
 
 
+async def mark_answered_forwards(db: Database, channel_ids: list[str]) -> int:
+    """Forwarded calls found answered after an app restart: their rows still say
+    "received" (the process that forwarded them writes "forwarded" at the hang-up and is
+    gone); how many rows were set. (No index on channel_id: a scan, once per restart.)"""
+    if not channel_ids:
+        return 0
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE call_history SET outcome = 'forwarded'"
+            " WHERE channel_id = ANY(%s) AND outcome = 'received'", (channel_ids,))
+        return cur.rowcount
+
+
 async def list_history(db: Database, number: str, *, limit: int = 100,
                        offset: int = 0) -> list[HistoryEntry]:
     """Newest first."""

@@ -99,9 +99,16 @@ NOTES = """
   only `100 Trying` before it hears 「ただいま…」; a faster failure needs a pool-health flag.
   The call during the outage has no `call_history` row (nothing can be written).
 - **Callbacks (あんしん発信) across a restart:** a bridged callback is adopted by the bridge
-  watcher, which also closes both legs' `callback_legs` billing rows when it ends
-  (`tests/integration/test_callback.py`). Not covered yet: a callback whose second leg is
-  still ringing at the kill (its first leg has no bridge yet and is hung up by the resync).
+  watcher, which also closes both legs' `callback_legs` billing rows when it ends; one whose
+  second leg still rings is taken over by the callback feature
+  (`callflow/features/callback/resume.py`: request and billing rows from the database, the
+  legs by their channel ids) and bridged when the destination answers. A leg 2 answered
+  while no process listened is billed from the takeover (its answer was not seen); a
+  second `SIGTERM` (stop at once) still hangs up the callbacks of that instance.
+- **Forwarded calls across a restart:** Dial carries them; the history row of one answered
+  at the restart is set to "forwarded" by the new process's resync, but its every-call
+  mail (notification mode 「すべての着信」) is not sent, and one still ringing that is
+  answered after the restart keeps "received" (nobody follows its Dial any more).
 - Lab settings that differ from production (`tests/reliability/conftest.py`): mail retry
   0.5 s doubling to 8 s (production: 30 s to 1 h), recovery sweep every 3 s (60 s).
 """

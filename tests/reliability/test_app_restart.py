@@ -66,10 +66,17 @@ async def test_restart_keeps_bridged_calls(app: AppProcess, asterisk: AsteriskCo
         leg_end_s = time.monotonic() - t_hangup
     await wait_no_channels(asterisk)
     assert voiced_after > 5.0
+    # the history row the killed process wrote ("received") says what became of the call
+    rows = sql.execute("SELECT outcome FROM call_history WHERE number = %s",
+                       (number,)).fetchall()
+    assert rows == [("forwarded",)], rows
     reliability.note("The forwarded call is carried by Asterisk's Dial once the app has "
                      "screened it (callflow/features/inbound/forwarding.py), so the kill did not "
                      "touch it: media kept flowing, and when the caller hung up Dial ended "
-                     "the forwarded leg. The IVR caller, still typing the 050 number, was taken "
+                     "the forwarded leg; the new process's resync found the caller's channel "
+                     "answered in Dial and wrote \"forwarded\" into the history row the killed "
+                     "process had left at \"received\". The IVR caller, still typing the 050 "
+                     "number, was taken "
                      "over by the new process (asked for the number again, see the IVR "
                      "takeover row) and hung up by itself. No channel, bridge or call task "
                      "left.")

@@ -25,6 +25,7 @@ from types import TracebackType
 from callflow.ari import (
     AriClient,
     AriError,
+    AriNotFound,
     CallEvents,
     ChannelDestroyed,
     ChannelHangupRequest,
@@ -85,6 +86,14 @@ async def place_leg(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
         log.warning("leg %s to %s: originate failed: %s", leg.channel_id, leg.to_number, exc)
         leg.end(svc.clock.now(), LegResult.FAILED)
         return None
+    return await wait_for_answer(svc, events, leg, ring_s=ring_s, on_event=on_event)
+
+
+async def wait_for_answer(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
+                          on_event: Callable[[Event], Awaitable[bool]] | None = None,
+                          ) -> StasisStart | None:
+    """Wait until the ringing ``leg`` answers (its StasisStart) or ends (``None``): see
+    `place_leg`; also for a leg a previous process originated (`CallbackRun.resume`)."""
     try:
         # Asterisk ends the dial itself after ring_s (NOANSWER); this is a safety net.
         async with asyncio.timeout(ring_s + 15):
@@ -112,6 +121,13 @@ async def place_leg(svc: Services, events: CallEvents, leg: Leg, *, ring_s: int,
 
 def new_channel_id(request_id: int, leg: int) -> str:
     return f"cr{request_id}-{leg}-{uuid.uuid4().hex[:12]}"
+
+
+def ringback_id(leg1_channel_id: str) -> str:
+    """The playback id of the ringback leg 1 hears while leg 2 rings: known to a process
+    that takes the call over, which must stop it (a tone never ends by itself, and a
+    channel runs its playbacks one after the other)."""
+    return f"pb-ring-{leg1_channel_id}"
 
 
 # --------------------------------------------------------------------------- callback
@@ -145,8 +161,8 @@ class CallbackRun:
         await best_effort(f"request {self.req.id} status",
                           store.set_status(self.svc.db, self.req.id, status))
 
-    async def _play(self, media: list[str]) -> str:
-        pid = f"pb-{uuid.uuid4().hex}"
+    async def _play(self, media: list[str], playback_id: str | None = None) -> str:
+        pid = playback_id or f"pb-{uuid.uuid4().hex}"
         self.playbacks.add(pid)
         await self.ari.play(self.leg1.channel_id, media, playback_id=pid)
         return pid
@@ -183,18 +199,78 @@ class CallbackRun:
             if isinstance(ev, PlaybackFinished) and ev.playback.id == prompt:
                 self.playbacks.discard(prompt)
                 with contextlib.suppress(AriError):
-                    await self._play([RINGBACK])
+                    await self._play([RINGBACK], ringback_id(leg1.channel_id))
             return False
 
         answered = await place_leg(self.svc, self.events, leg2, ring_s=self.ring2,
                                    app_args=f"callback,{self.req.id},2", on_event=during_ring)
+        await self._after_ring(leg2, answered is not None)
+
+    async def _after_ring(self, leg2: Leg, answered: bool) -> None:
         await self._stop_playbacks()
         await self._save(leg2)
-        if answered is None:
-            if not leg1.ended:
+        if not answered:
+            if not self.leg1.ended:
                 await self._announce(destination_announcement(leg2.result or LegResult.FAILED))
             return
         await self._bridge(leg2)
+
+    async def resume(self, leg2_channel: str | None, leg2_in_stasis: bool) -> None:
+        """Take over a callback a previous process left with leg 1 answered and leg 2 not
+        bridged yet (`callflow.features.callback.resume`): ``self.leg1``/``self.leg2`` are
+        the billing rows it saved. Leg 2 still ringing (``leg2_channel``): wait for its
+        answer with ringback on leg 1, as `run` does; answered meanwhile
+        (``leg2_in_stasis``): bridge at once (billed from now: its answer time was not
+        seen); gone: leg 1 hears why. Then as `run`: bridge, billing rows, final status."""
+        try:
+            await self._resume(leg2_channel, leg2_in_stasis)
+        finally:
+            await self._finish()
+
+    async def _resume(self, leg2_channel: str | None, leg2_in_stasis: bool) -> None:
+        leg1, now = self.leg1, self.svc.clock.now
+        log.info("callback %s: taken over (leg 2 %s)", self.req.id,
+                 "gone" if leg2_channel is None else
+                 "answered" if leg2_in_stasis else "ringing")
+        # The dead process's ringback plays on for ever: stop it (a prompt still playing
+        # ends by itself; what we play next queues behind it).
+        with contextlib.suppress(AriError):
+            await self.ari.stop_playback(ringback_id(leg1.channel_id))
+        if self.leg2 is None or leg2_channel is None:
+            # never dialled, or it rang out while no process listened (why is unknown)
+            if self.leg2 is not None:
+                self.leg2.end(now(), LegResult.NO_ANSWER)
+            else:
+                self.leg2 = Leg(2, "", self.req.number or "", self.req.destination or "",
+                                now(), result=LegResult.FAILED, ended_at=now())
+            await self._after_ring(self.leg2, False)
+            return
+        leg2 = self.leg2
+        leg2.channel_id = leg2_channel
+        self.events.claim(leg2_channel)
+        try:  # it may have ended between the resync's channel list and the claim
+            await self.ari.get_channel(leg2_channel)
+        except AriNotFound:
+            leg2.end(now(), LegResult.NO_ANSWER)
+            await self._after_ring(leg2, False)
+            return
+        if leg2_in_stasis:
+            leg2.answer(now())
+            await self._after_ring(leg2, True)
+            return
+        with contextlib.suppress(AriError):
+            await self._play([RINGBACK])
+
+        async def during_ring(ev: Event) -> bool:
+            if is_gone(ev, leg1.channel_id):
+                leg1.end(now())
+                log.info("callback %s: leg 1 hung up while leg 2 rang", self.req.id)
+                return True
+            return False
+
+        answered = await wait_for_answer(self.svc, self.events, leg2, ring_s=self.ring2,
+                                         on_event=during_ring)
+        await self._after_ring(leg2, answered is not None)
 
     async def _announce(self, prompt_id: str) -> None:
         """Tell leg 1 why the destination was not reached, then hang up."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg.rows import class_row
 
 from callflow.store import Database
 
-from .legs import Leg
+from .legs import Leg, LegResult
 from .models import CallRequest
 
 _REQ_COLUMNS = ", ".join(CallRequest.__dataclass_fields__)
@@ -107,6 +108,31 @@ async def mark_verified(db: Database, account_id: int | None, number: str) -> bo
             "UPDATE own_numbers SET verified_at = now() WHERE account_id = %s AND number = %s",
             (account_id, number))
         return cur.rowcount > 0
+
+
+async def load_legs(db: Database, request_id: int) -> dict[int, Leg]:
+    """The billing rows of a request's legs as `Leg`s (channel ids unknown: empty), for a
+    process that takes the callback over."""
+    async with db.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(_LegRow))
+        await cur.execute(
+            "SELECT leg, from_number, to_number, created_at, answered_at, ended_at, result "
+            "FROM callback_legs WHERE request_id = %s", (request_id,))
+        rows = await cur.fetchall()
+    return {r.leg: Leg(r.leg, "", r.from_number, r.to_number, r.created_at, r.answered_at,
+                       r.ended_at, LegResult(r.result) if r.result else None)
+            for r in rows}
+
+
+@dataclass(frozen=True)
+class _LegRow:
+    leg: int
+    from_number: str
+    to_number: str
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    result: str | None
 
 
 async def close_adopted_legs(db: Database, legs: list[tuple[int, int]], now: datetime) -> None:

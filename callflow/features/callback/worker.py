@@ -6,7 +6,9 @@ trigger notifies) with a poll every ``call_request_poll_interval`` s as the safe
 with ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)`` so instances never take
 the same one; one not taken before ``expires_at`` becomes ``expired`` (the portal shows
 it). Requests are only taken while the ARI events WebSocket is up, since the call task
-needs its channel's events.
+needs its channel's events, and not while the instance drains (SIGTERM): a draining
+instance finishes the calls it placed and leaves new requests to the other instance (or to
+itself once restarted; a request waits up to its ``expires_at``).
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ class RequestWorker:
         if svc.dispatcher is None:
             return
         if svc.ari_connected is not None and not svc.ari_connected.is_set():
+            return
+        if svc.draining is not None and svc.draining.is_set():
             return
         while self.active < svc.settings.call_request_max_concurrent:
             req = await store.claim_next(svc.db, self.name)
