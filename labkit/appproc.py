@@ -81,17 +81,31 @@ class AppProcess:
         except FileNotFoundError:
             return ""
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def drain_timeout(self) -> float:
+        """How long a SIGTERM'd app may take to exit: its drain (ANSHIN_DRAIN_SECONDS, 30 s
+        by default, as callflow.config) and 10 s to close."""
+        value = {**os.environ, **self.env}.get("ANSHIN_DRAIN_SECONDS", "30")
+        try:
+            return float(value) + 10.0
+        except ValueError:
+            return 40.0
+
+    def stop(self, sig: int = signal.SIGTERM, *, drain: bool = False) -> int | None:
+        """Signal the app and wait for its exit; killed if it takes longer than 10 s, or
+        with `drain` (SIGTERM: the app drains its calls first) longer than its drain. The
+        exit status (None if it had already gone)."""
         if self.proc is None:
-            return
-        if self.proc.poll() is None:
+            return None
+        code = self.proc.poll()
+        if code is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=10)
+                code = self.proc.wait(timeout=self.drain_timeout() if drain else 10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(timeout=10)
+                code = self.proc.wait(timeout=10)
         self.proc = None
+        return code
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)

@@ -106,9 +106,43 @@ def test_migrations_run_once_before_the_app_and_the_portal() -> None:
     svc = services()
     assert svc["migrate"]["command"] == ["python", "-m", "callflow.migrate", "upgrade"]
     assert svc["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("callflow", "portal"):
+    for name in ("callflow", "callflow-b", "portal"):
         assert svc[name]["depends_on"]["migrate"]["condition"] == \
             "service_completed_successfully", name
+
+
+def test_two_app_instances_with_their_own_names_and_endpoints() -> None:
+    """docs/operations.md "Two instances per Asterisk": each instance owns half of the
+    application names, has its own operator endpoint, and is given longer than its drain to
+    stop (docker stop sends SIGTERM)."""
+    svc = services()
+    base = example()
+    instances = [svc["callflow"], svc["callflow-b"]]
+    settings = []
+    for service in instances:
+        assert service["command"] == ["python", "-m", "callflow"]
+        assert service["image"] == svc["callflow"]["image"]
+        assert "media:/var/lib/anshin/media" in service["volumes"]
+        assert "/ready" in " ".join(service["healthcheck"]["test"])
+        env = environment(service)
+        assert env["ANSHIN_PROFILE"] == "production"
+        # ${STATUS_PORT_B:-8090} as compose reads it without the variable set
+        port = re.sub(r"\$\{[A-Z_]+:-(\d+)\}", r"\1", env.get("ANSHIN_STATUS_PORT", ""))
+        values = {**base, **env, "ANSHIN_STATUS_PORT": port or base["ANSHIN_STATUS_PORT"]}
+        settings.append(Settings(ari_app_spread=int(values["ANSHIN_ARI_APP_SPREAD"]),
+                                 ari_app_instances=int(values["ANSHIN_ARI_APP_INSTANCES"]),
+                                 ari_app_instance=int(values["ANSHIN_ARI_APP_INSTANCE"]),
+                                 status_port=int(values["ANSHIN_STATUS_PORT"])))
+        grace = str(service["stop_grace_period"])
+        assert grace.endswith("s") and float(grace[:-1]) > settings[-1].drain_seconds
+    a, b = settings
+    assert a.ari_app_instances == b.ari_app_instances == 2
+    assert {a.ari_app_instance, b.ari_app_instance} == {0, 1}
+    assert a.ari_apps and b.ari_apps and not set(a.ari_apps) & set(b.ari_apps)
+    assert a.status_port != b.status_port
+    scrape = (REPO / "docker/monitoring/prometheus.yml").read_text()
+    assert f"callflow:{a.status_port}" in scrape and f"callflow-b:{b.status_port}" in scrape
+    assert "callflow-b" in DEPLOY_DOC.read_text()
 
 
 def test_data_lives_in_volumes() -> None:
@@ -155,7 +189,7 @@ def test_secrets_come_from_the_env_file() -> None:
             if SECRET_KEYS.search(key):
                 assert re.fullmatch(r"\$\{[A-Z_]+(:?\?[^}]*)?\}", value), (name, key, value)
     app_services = [s for s in services().values() if s["image"] == "${APP_IMAGE:-anshin-app}"]
-    assert len(app_services) == 3  # migrate, callflow, portal
+    assert len(app_services) == 4  # migrate, callflow, callflow-b, portal
     for service in app_services:
         assert service["env_file"] == "${PROD_ENV_FILE:-prod.env}"
 
