@@ -14,6 +14,7 @@ number on any message.
 from __future__ import annotations
 
 import asyncio
+from array import array
 
 import psycopg
 import pytest
@@ -27,6 +28,7 @@ from integration.test_ring_several import PHONE1, assert_no_leak, lab_phone, out
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.harness.hearing import Ears, heard
+from labkit.harness.rtp import RtpStats
 from labkit.harness.sipp import CallResult, Dtmf, Hangup, Speak, Voice, Wait, place_call
 from labkit.harness.speech import spoken
 from labkit.harness.wait import wait_until
@@ -70,6 +72,16 @@ async def name_recordings_gone(asterisk: AsteriskContainer) -> None:
     async def none_left() -> bool:
         return not await name_recordings(asterisk)
     await wait_until(none_left, 10, "the name recording deleted")
+
+
+def tone_share(rtp: RtpStats, start: float, end: float) -> float:
+    """The share of 20 ms frames with sound between two loop times of what a caller heard
+    (ringback: 1 s of tone every 3 s)."""
+    assert rtp.first_at is not None
+    samples = array("h", rtp.pcm)
+    first, last = (round((t - rtp.first_at) * 8000) for t in (start, end))
+    frames = [samples[i:i + 160] for i in range(max(first, 0), min(last, len(samples)), 160)]
+    return sum(max(map(abs, f)) > 1000 for f in frames if f) / max(len(frames), 1)
 
 
 def assert_caller_never_answered_before(result: CallResult) -> None:
@@ -116,11 +128,18 @@ async def test_pressing_2_sends_the_caller_to_voicemail(
             timeout_s=60))
         # while the phone listens, the name is a recording Asterisk keeps
         await wait_until(lambda: name_recordings(asterisk), 30, "the caller's name recorded")
+        await phone.wait_for(lambda ms: any(m.direction == "received" and m.method == "ACK"
+                                            for m in ms), timeout_s=20)
+        answered_at = asyncio.get_running_loop().time()  # the phone now hears the offer
         result = await call
         assert result.answered, result.describe()
         offered = await ears.hear(phone.rtp_stats().wav())
     assert heard(["さんからの電話です", "おつなぎする場合は"], offered), offered
     assert_caller_never_answered_before(result)
+    # meanwhile the caller heard ringback: audio kept coming, and not only silence
+    assert result.rtp is not None
+    assert [result.rtp.pause_around(answered_at + dt) for dt in (1, 4, 7)] == [0, 0, 0]
+    assert tone_share(result.rtp, answered_at + 1, answered_at + 8) > 0.2
     assert_no_leak(result)
 
     def stored() -> bool:
