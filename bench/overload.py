@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bench import plot
 from bench.lab import REPO, Lab
 from bench.load import MODES, StepResult, run_step
 
@@ -62,45 +63,21 @@ def judge(step: StepResult, knee: float, multiple: float, recovery: bool) -> Ver
 
 
 def svg_plot(steps: list[StepResult], knee: float) -> str:
-    """Goodput and refusals (calls/s) and admitted p99 (ms) against the offered rate, as a
-    dependency-free SVG."""
-    w, h, pad = 640, 360, 50
-    top = max([s.rate for s in steps] + [1.0]) * 1.1
-    lat_top = max([float(s.latency_ms.get("p99") or 0) for s in steps] + [LATENCY_LIMIT_MS])
-    lat_top *= 1.1
-
-    def x(v: float) -> float:
-        return pad + (w - 2 * pad) * v / top
-
-    def y(v: float, scale: float = top) -> float:
-        return h - pad - (h - 2 * pad) * v / scale
-
-    def dots(points: list[tuple[float, float]], color: str, scale: float = top) -> str:
-        return "".join(f'<circle cx="{x(a):.1f}" cy="{y(b, scale):.1f}" r="4" fill="{color}"/>'
-                       for a, b in points)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}"'
-             ' font-family="sans-serif" font-size="12">',
-             f'<rect width="{w}" height="{h}" fill="white"/>',
-             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
-             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
-             f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(top)}" y2="{y(top)}" stroke="#ccc"'
-             ' stroke-dasharray="4"/>',
-             f'<line x1="{pad}" y1="{y(GOODPUT_MIN * knee):.1f}" x2="{w - pad}"'
-             f' y2="{y(GOODPUT_MIN * knee):.1f}" stroke="green" stroke-dasharray="2"/>',
-             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">offered calls/s</text>',
-             f'<text x="{pad}" y="{pad - 20}">calls/s: goodput (green), refused (red);'
-             f' admitted INVITE→180 p99 ms (blue, right scale to {lat_top:.0f} ms)</text>']
-    for s in steps:
-        parts.append(f'<text x="{x(s.rate):.1f}" y="{h - pad + 15}"'
-                     f' text-anchor="middle">{s.rate:g}</text>')
-    parts.append(dots([(s.rate, s.goodput_cps) for s in steps], "green"))
-    refused = [(s.rate, s.refused_calls / s.duration_s) for s in steps if s.duration_s]
-    parts.append(dots(refused, "red"))
-    parts.append(dots([(s.rate, float(s.latency_ms.get("p99") or 0)) for s in steps], "blue",
-                      lat_top))
-    parts.append("</svg>")
-    return "\n".join(parts)
+    """Goodput and refusals per second and admitted p99 against the offered rate."""
+    return plot.svg(plot.Plot(
+        title=f"Overload: knee {knee:g} calls/s",
+        x_label="offered calls/s", y_label="calls/s; ms",
+        series=[
+            plot.Series("goodput calls/s", "green", [(s.rate, s.goodput_cps) for s in steps]),
+            plot.Series("refused calls/s", "red",
+                        [(s.rate, s.refused_calls / s.duration_s) for s in steps
+                         if s.duration_s]),
+            plot.Series("admitted INVITE→180 p99 ms", "blue",
+                        [(s.rate, float(p99)) for s in steps
+                         if (p99 := s.latency_ms.get("p99")) is not None]),
+        ],
+        marks=[plot.Mark(f"{GOODPUT_MIN:.0%} of the knee", "green", GOODPUT_MIN * knee),
+               plot.Mark(f"{LATENCY_LIMIT_MS:g} ms", "blue", LATENCY_LIMIT_MS)]))
 
 
 def markdown(meta: dict[str, object], steps: list[StepResult], verdicts: list[Verdict],

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from bench import plot
 from bench.lab import REPO, Lab, Numbers
 from bench.load import MODES, StepResult, run_step
 from bench.report import markdown, summary, table
@@ -36,6 +37,32 @@ QUICK_LADDERS: dict[str, list[float]] = {
     "voicemail-app": [10, 20],
     "retrieval-app": [10, 20],
 }
+
+
+#: the knee is found to within this fraction of its rate
+KNEE_PRECISION = 0.05
+#: at most this many extra steps per mode for it
+MAX_BISECTIONS = 4
+
+
+def next_bisection(steps: list[tuple[float, bool]], lowest_rung: float) -> float | None:
+    """Pure: the next rate to try when bisecting for the knee, from (rate, sustained) steps
+    run so far; None when the highest sustained rate and the lowest failed rate above it are
+    within KNEE_PRECISION (or nothing failed). Nothing sustained: 3/4 of the lowest rung."""
+    held = [rate for rate, ok in steps if ok]
+    failed = [rate for rate, ok in steps if not ok]
+    if not held:
+        low = min([lowest_rung, *failed])
+        return None if low <= 1 else float(round(0.75 * low))
+    best = max(held)
+    above = [rate for rate in failed if rate > best]
+    if not above:
+        return None
+    ceiling = min(above)
+    if ceiling - best <= KNEE_PRECISION * best:
+        return None
+    mid = float(round((best + ceiling) / 2))
+    return mid if best < mid < ceiling else None
 
 
 def _log(msg: str) -> None:
@@ -62,17 +89,13 @@ def climb(lab: Lab, mode_name: str, dialed: str, rates: list[float], step_s: flo
         if not r.capacity_ok:
             break
     if refine:
-        # One more step halfway between the highest sustained rate and the rung above it,
-        # where the verdict changed.
-        best = max((r.rate for r in results if r.sustained), default=None)
-        mid: float | None = None
-        if best is None:
-            mid = round(0.75 * rates[0])  # not even the first rung: look below it
-        else:
-            above = [x for x in rates if x > best]
-            if above and above[0] - best > 0.1 * best:
-                mid = round((best + above[0]) / 2)
-        if mid is not None:
+        # Bisect between the highest sustained rate and the lowest rate above it that was
+        # not, until the two are within KNEE_PRECISION of each other (the first report of
+        # a slower host said 90 where 105 also held: its ladder went from 90 to 120).
+        for _ in range(MAX_BISECTIONS):
+            mid = next_bisection([(r.rate, r.sustained) for r in results], rates[0])
+            if mid is None:
+                break
             r2 = run_step(lab, mode, dialed, mid, step_s, hold_s,
                           workdir / f"{mode_name}-{mid:g}")
             _log(_line(r2))
@@ -111,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", type=float, default=3.0, help="seconds a call stays up")
     ap.add_argument("--concurrency", type=int, default=500,
                     help="concurrent app calls to hold in the hold test (0 = skip)")
-    ap.add_argument("--no-refine", action="store_true", help="no midpoint after a failed step")
+    ap.add_argument("--no-refine", action="store_true",
+                    help="no bisection for the knee after a failed step")
     ap.add_argument("--knee-repeats", type=int, default=1,
                     help="extra runs of each forward mode's highest sustained rate")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -180,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     name = f"bench-{stamp}{'-quick' if args.quick else ''}"
     (args.out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
     md = markdown(meta, summ, results, hold_result)
+    for mode_name in modes:
+        (args.out / f"{name}-{mode_name}.svg").write_text(latency_plot(mode_name, results))
     (args.out / f"{name}.md").write_text(md)
     print()
     print(table(results, hold_result))
@@ -190,6 +216,22 @@ def main(argv: list[str] | None = None) -> int:
           f"  ratio: {summ['ratio_app_to_dialplan_carried']}")
     print(f"wrote {args.out / name}.json and .md ({elapsed} s)")
     return 0
+
+
+def latency_plot(mode_name: str, results: list[StepResult]) -> str:
+    """INVITE→180/200 p50 and p99 of one mode's steps against the offered rate: the knee is
+    where p99 leaves the 100 ms line."""
+    steps = [r for r in results if r.mode == mode_name]
+
+    def points(key: str) -> list[tuple[float, float]]:
+        return [(r.rate, float(v)) for r in steps if (v := r.latency_ms.get(key)) is not None]
+
+    label = MODES[mode_name].latency_label
+    return plot.svg(plot.Plot(
+        title=f"{mode_name}: {label} against the offered rate", x_label="offered calls/s",
+        y_label="ms", series=[plot.Series(f"{label} p50", "green", points("p50")),
+                              plot.Series(f"{label} p99", "blue", points("p99"))],
+        marks=[plot.Mark("100 ms (sustained limit)", "red", 100.0)]))
 
 
 def _cpus() -> int:

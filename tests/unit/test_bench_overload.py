@@ -51,3 +51,15 @@ def test_plot_is_an_svg_with_a_point_per_step() -> None:
     root = ElementTree.fromstring(svg)
     circles = [e for e in root.iter() if e.tag.endswith("circle")]
     assert len(circles) == 9  # goodput, refused and latency for each step
+
+
+def test_latency_plot_of_a_climb() -> None:
+    from bench.run import latency_plot
+
+    steps = [step(r, r) for r in (120.0, 160.0, 175.0)]
+    for s, p99 in zip(steps, (40.0, 90.0, 180.0), strict=True):
+        s.mode = "forward-app"
+        s.latency_ms = {"p50": 10.0, "p99": p99}
+    root = ElementTree.fromstring(latency_plot("forward-app", steps))
+    assert len([e for e in root.iter() if e.tag.endswith("circle")]) == 6
+    assert "100 ms" in "".join(root.itertext())

@@ -44,3 +44,42 @@ def test_a_repeated_knee_counts_only_if_every_run_held() -> None:
     assert summ["ratio_app_to_dialplan"] == round(160 / 190, 3)
     assert summ["sustained_runs"]["forward-dialplan"]["205"] == "1/2"
     assert summ["sustained_runs"]["forward-app"] == {"120": "1/1", "160": "2/2", "190": "0/1"}
+
+
+# ------------------------------------------------------------------ knee bisection
+
+def test_bisection_narrows_the_knee_to_five_percent() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from bench.run import KNEE_PRECISION, MAX_BISECTIONS, next_bisection
+
+    @given(st.floats(20, 400))
+    def converges(knee: float) -> None:
+        # the ladder 120, 160, 190, 220 climbed while sustained, then bisection
+        steps: list[tuple[float, bool]] = []
+        for rung in (120.0, 160.0, 190.0, 220.0):
+            steps.append((rung, rung <= knee))
+            if rung > knee:
+                break
+        for _ in range(MAX_BISECTIONS + 2):
+            mid = next_bisection(steps, 120.0)
+            if mid is None:
+                break
+            steps.append((mid, mid <= knee))
+        held = [r for r, ok in steps if ok]
+        failed = [r for r, ok in steps if not ok]
+        if held and failed and max(failed) > max(held):
+            best, ceiling = max(held), min(r for r in failed if r > max(held))
+            assert best <= knee < ceiling
+            if 120.0 <= knee < 220.0:
+                assert ceiling - best <= KNEE_PRECISION * best + 1
+
+    converges()
+
+
+def test_bisection_stops_without_a_failed_rate_above() -> None:
+    from bench.run import next_bisection
+
+    assert next_bisection([(120.0, True), (160.0, True)], 120.0) is None
+    assert next_bisection([(120.0, False)], 120.0) == 90.0
