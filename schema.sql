@@ -455,3 +455,13 @@ CREATE TABLE IF NOT EXISTS call_screening (
     enabled    boolean NOT NULL DEFAULT false,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+-- up to 10 numbers that always ring without the question (migration 0009b)
+CREATE TABLE IF NOT EXISTS call_screening_exceptions (
+    number     text NOT NULL REFERENCES call_screening(number) ON DELETE CASCADE,
+    caller     text NOT NULL CHECK (caller ~ '^\+?[0-9]{2,20}$'),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (number, caller)
+);
+DROP TRIGGER IF EXISTS call_screening_exceptions_limit ON call_screening_exceptions;
+CREATE TRIGGER call_screening_exceptions_limit BEFORE INSERT ON call_screening_exceptions
+    FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(10);

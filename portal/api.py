@@ -109,6 +109,8 @@ class SettingsOut(BaseModel):
         default=False,
         description="名乗り確認: callers not accepted before say their name; the subscriber "
                     "hears it on answering and presses 1 (connect) or 2 (voicemail)")
+    call_screening_exceptions: list[str] = Field(
+        default_factory=list, description="名乗り確認: numbers that ring without the question")
 
 
 class AnonymousIn(BaseModel):
@@ -121,6 +123,9 @@ class LikelySpamIn(BaseModel):
 
 class CallScreeningIn(BaseModel):
     enabled: bool
+    exceptions: list[str] | None = Field(
+        default=None, description="numbers that always ring without the question (at most "
+        "10; replaces the list; omitted: kept)")
 
 
 class ForwardingIn(BaseModel):
@@ -324,7 +329,8 @@ async def _settings(request: Request, number: str) -> SettingsOut:
         attach_recording=st.attach_recording,
         block_list=await blocklist.blocked_numbers(db, number),
         reject_likely_spam=await likely_spam.rejects(db, number),
-        call_screening=await call_screening.get_call_screening(db, number))
+        call_screening=await call_screening.get_call_screening(db, number),
+        call_screening_exceptions=list(await call_screening.get_exceptions(db, number)))
 
 
 @router.get("/numbers/{number}/settings", response_model=SettingsOut,
@@ -355,14 +361,28 @@ async def put_likely_spam(request: Request, number: str, body: LikelySpamIn,
 
 
 @router.put("/numbers/{number}/call-screening", response_model=SettingsOut,
-            responses={404: {"model": ErrorOut}})
+            responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 async def put_call_screening(request: Request, number: str, body: CallScreeningIn,
-                             x_csrf_token: Csrf = None) -> SettingsOut:
-    """名乗り確認 on or off."""
+                             x_csrf_token: Csrf = None) -> Response:
+    """名乗り確認 on or off, and (when given) the numbers that ring without the question."""
     n = await owned_number(request, number)
     _csrf(request, x_csrf_token)
-    await call_screening.set_call_screening(portal_of(request).db, n, body.enabled)
-    return await _settings(request, n)
+    exceptions = None
+    if body.exceptions is not None:
+        parsed, errors = forms.parse_call_screening({
+            "screening": "on" if body.enabled else "off",
+            "exceptions": "\n".join(body.exceptions)})
+        if parsed is None:
+            return invalid(errors)
+        exceptions = parsed[1]
+    try:
+        await call_screening.set_call_screening(portal_of(request).db, n, body.enabled,
+                                                exceptions)
+    except InvalidValue as exc:
+        return invalid({"exceptions": str(exc)})
+    except LimitExceeded:
+        return invalid({"exceptions": forms.screening_exception_limit_message()})
+    return JSONResponse((await _settings(request, n)).model_dump())
 
 
 @router.put("/numbers/{number}/forwarding", response_model=SettingsOut,

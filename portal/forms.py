@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from callflow.pins import PIN_DIGITS
 from callflow.quiet_hours import DAYS_PER_WEEK, QuietAction, QuietHours, QuietWindow
+from callflow.store.call_screening import MAX_EXCEPTIONS as SCREENING_EXCEPTION_LIMIT
 from callflow.store.quiet_hours import MAX_EXCEPTIONS as QUIET_EXCEPTION_LIMIT
 from portal.validation import (
     BLOCK_LIMIT,
@@ -255,3 +256,33 @@ def parse_quiet_hours(*, enabled: str, action: str, starts: list[str], ends: lis
 
 def quiet_exception_limit_message() -> str:
     return f"例外の電話番号は{QUIET_EXCEPTION_LIMIT}件まで登録できます。"
+
+
+# ------------------------------------------------------------------ 名乗り確認
+
+SCREENING_CHOICES = {"on": "利用する", "off": "利用しない"}
+
+
+def screening_exception_limit_message() -> str:
+    return f"名乗り確認なしでおつなぎする電話番号は{SCREENING_EXCEPTION_LIMIT}件まで登録できます。"
+
+
+def parse_call_screening(v: dict[str, str]) -> tuple[tuple[bool, tuple[str, ...]] | None, Errors]:
+    """(on, exception numbers) from the form's text, or the errors to show."""
+    errors: Errors = {}
+    if v["screening"] not in SCREENING_CHOICES:
+        errors["screening"] = "名乗り確認を利用するかどうかを選択してください。"
+    numbers: list[str] = []
+    for raw in split_numbers(v["exceptions"]):
+        try:
+            number = validate_block_number(raw)
+        except Invalid as exc:
+            errors["exceptions"] = f"{raw}：{exc.message}"
+            break
+        if number not in numbers:
+            numbers.append(number)
+    if len(numbers) > SCREENING_EXCEPTION_LIMIT and "exceptions" not in errors:
+        errors["exceptions"] = screening_exception_limit_message()
+    if errors:
+        return None, errors
+    return (v["screening"] == "on", tuple(numbers)), {}

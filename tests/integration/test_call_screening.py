@@ -14,15 +14,17 @@ number on any message.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from array import array
 
 import psycopg
 import pytest
 
 from callflow.ari import AriClient
-from callflow.store import Database
-from callflow.store.call_screening import get_call_screening, set_call_screening
+from callflow.store import Database, LimitExceeded
+from callflow.store.call_screening import get_call_screening, get_exceptions, set_call_screening
 from callflow.store.forwarding import save_forwarding
+from callflow.store.subscribers import incoming_call
 from integration.support import new_subscriber
 from integration.test_ring_several import PHONE1, assert_no_leak, lab_phone, outcome
 from labkit.appproc import AppProcess
@@ -163,3 +165,33 @@ async def test_a_caller_accepted_before_rings_straight_through(
     assert not result.received("INVITE", status=183), "asked for a name"
     assert result.setup_s is not None and result.setup_s < ASK_NAME_S
     assert_no_leak(result)
+
+
+async def test_who_is_screened_comes_with_the_incoming_call(pg: PgCluster, sql: Sql) -> None:
+    """The one incoming-call statement says whether to screen: never when off; when on,
+    everyone but a caller the subscriber accepted before or listed (withheld: always)."""
+    number = new_subscriber(sql)
+    family, stranger = "09011112222", "0120000111"
+
+    async def screened(caller: str | None) -> bool:
+        incoming = await incoming_call(db, number=number, presented=caller,
+                                       channel_id=f"t-{uuid.uuid4().hex}", dialed=number,
+                                       caller=caller)
+        assert incoming is not None
+        return incoming.screen
+
+    sql.execute("INSERT INTO call_history (number, caller, outcome) VALUES (%s, %s,"
+                " 'forwarded'), (%s, %s, 'voicemail')", (number, CALLER, number, stranger))
+    async with Database(pg.url) as db:
+        assert [await screened(c) for c in (CALLER, stranger, family, None)] == [False] * 4
+        await set_call_screening(db, number, True, ["090-1111-2222"])
+        assert await get_exceptions(db, number) == (family,)
+        assert [await screened(c) for c in (CALLER, stranger, family, None)] \
+            == [False, True, False, True]
+        await set_call_screening(db, number, True)  # the list kept
+        assert await get_exceptions(db, number) == (family,)
+        with pytest.raises(LimitExceeded):
+            await set_call_screening(db, number, True, [f"0311110{i:03}" for i in range(11)])
+        await set_call_screening(db, number, False, [])
+        assert await get_exceptions(db, number) == ()
+        assert not await screened(stranger)
