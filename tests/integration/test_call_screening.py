@@ -4,7 +4,8 @@ hears the name and 「さんからの電話です。…」 and presses a key wit
 
 - 1: the caller is connected (the first 200 OK the caller gets) and media flows both ways;
 - 2: the phone is hung up and the caller - never answered before - reaches the voicemail
-  center; the message is stored; the subscriber heard the offer (Ears);
+  center; the message is stored; the subscriber heard the offer (Ears); meanwhile the
+  caller heard ringback; the phone hanging up without a key does the same;
 - a caller the subscriber accepted before (a 'forwarded' call in the history) rings
   straight through, without the question.
 The caller never gets the subscriber's key (no DTMF towards the caller) nor any private
@@ -151,6 +152,24 @@ async def test_pressing_2_sends_the_caller_to_voicemail(
     await wait_until(stored, 20, "the caller's message stored")
     await outcome(sql, number, "voicemail")
     await name_recordings_gone(asterisk)
+
+
+async def test_the_phone_hanging_up_on_the_offer_sends_the_caller_to_voicemail(
+        app: AppProcess, asterisk: AsteriskContainer, sql: Sql, pg: PgCluster) -> None:
+    """No key: the phone hangs up in the middle of 「…さんからの電話です…」. Dial still reads
+    the answer preset before the offer, so the caller is not connected to a phone that is
+    gone (answered and cut off) but reaches the voicemail center."""
+    number = await screened_number(pg, sql)
+    async with lab_phone(asterisk, PHONE1, mode="answer", answer_after_s=0.5, hold_s=2.0):
+        result = await place_call(target=asterisk.sip_target, dialed=number, caller=CALLER,
+                                  early_steps=name_then_quiet(),
+                                  steps=[Wait(GREETING_S), Hangup()], timeout_s=45)
+    assert result.answered, result.describe()
+    assert result.rtp is not None and result.rtp.voiced_s > ASK_NAME_S + 3  # + the greeting
+    assert_caller_never_answered_before(result)
+    assert not result.remote_hung_up, "cut off instead of the voicemail center"
+    assert_no_leak(result)
+    await outcome(sql, number, "voicemail")
 
 
 async def test_a_caller_accepted_before_rings_straight_through(
