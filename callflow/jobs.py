@@ -17,7 +17,7 @@ from callflow.features.voicemail.recovery import recording_recovery_job
 from callflow.mail.sender import mail_sender_job
 from callflow.periodic import repeat
 from callflow.services import Services
-from callflow.softphone_sync import softphone_sync_job
+from callflow.softphone_sync import register_guard_job, softphone_sync_job
 from callflow.store import likely_spam
 from callflow.store.retention import RetentionPeriods, purge_expired
 
@@ -58,4 +58,5 @@ def all_jobs() -> list[tuple[str, Job]]:
         ("call-requests", call_request_worker),
         ("retention", retention_job),
         ("softphone-sync", softphone_sync_job),
+        ("register-guard", register_guard_job),
     ]

@@ -85,15 +85,21 @@ def ring_variable(number: str) -> str:
 Fields = tuple[tuple[str, str], ...]
 
 
-def sorcery_objects(account: SoftphoneAccount, *, allow_udp: bool = False
+LOCKED_HA1 = "0" * 32  # no password hashes to it: a locked account (register_guard.py)
+
+
+def sorcery_objects(account: SoftphoneAccount, *, allow_udp: bool = False,
+                    denied_sources: tuple[str, ...] = (), locked: bool = False
                     ) -> tuple[tuple[str, Fields], ...]:
     """(object type, fields) for res_pjsip, in the order to push them (auth and aor before
     the endpoint that names them). The endpoint calls out through [anshin-softphone] with
     its 050 number in ANSHIN_SOFTPHONE_NUMBER; media is SRTP (SDES) unless the operator
-    allows plain UDP softphones (`allow_udp`, then SRTP is still offered: optimistic)."""
+    allows plain UDP softphones (`allow_udp`, then SRTP is still offered: optimistic).
+    `denied_sources`/`locked`: the REGISTER guard's block (callflow/register_guard.py)."""
     name = account.username
     auth: Fields = (
-        ("auth_type", "md5"), ("username", name), ("realm", REALM), ("md5_cred", account.ha1))
+        ("auth_type", "md5"), ("username", name), ("realm", REALM),
+        ("md5_cred", LOCKED_HA1 if locked else account.ha1))
     aor: Fields = (
         ("max_contacts", "1"), ("remove_existing", "yes"),
         ("maximum_expiration", str(MAX_REGISTRATION_SECONDS)),
@@ -118,4 +124,6 @@ def sorcery_objects(account: SoftphoneAccount, *, allow_udp: bool = False
     )
     if not allow_udp:
         endpoint += (("transport", TLS_TRANSPORT),)
+    if denied_sources:
+        endpoint += (("deny", ",".join(f"{ip}/32" for ip in denied_sources)),)
     return (("auth", auth), ("aor", aor), ("endpoint", endpoint))

@@ -16,9 +16,13 @@ dials it.
 from __future__ import annotations
 
 import logging
+import os
+import time
+from pathlib import Path
 
-from callflow.ari import AriClient
+from callflow.ari import AriClient, AriServerError
 from callflow.periodic import repeat
+from callflow.register_guard import AccountBlock, Guard, parse
 from callflow.services import Services
 from callflow.softphone import SoftphoneAccount, ring_variable, sorcery_objects
 from callflow.store import softphones
@@ -26,6 +30,7 @@ from callflow.store import softphones
 log = logging.getLogger("callflow.softphone")
 
 CONFIG_CLASS = "res_pjsip"
+SECURITY_LOG = "security.log"  # asterisk-conf/logger.conf writes it into the media dir
 
 
 class SoftphoneSync:
@@ -51,8 +56,11 @@ class SoftphoneSync:
         return len(changed)
 
 
-async def push(ari: AriClient, account: SoftphoneAccount, *, allow_udp: bool) -> None:
-    objects = sorcery_objects(account, allow_udp=allow_udp)
+async def push(ari: AriClient, account: SoftphoneAccount, *, allow_udp: bool,
+               block: AccountBlock | None = None) -> None:
+    objects = sorcery_objects(account, allow_udp=allow_udp,
+                              denied_sources=block.denied_sources if block else (),
+                              locked=block.locked if block else False)
     ring = ring_variable(account.number)
     if account.revoked:
         await ari.set_global_var(ring, "0")
@@ -60,8 +68,69 @@ async def push(ari: AriClient, account: SoftphoneAccount, *, allow_udp: bool) ->
             await ari.delete_config_object(CONFIG_CLASS, object_type, account.username)
         return
     for object_type, fields in objects:
-        await ari.put_config_object(CONFIG_CLASS, object_type, account.username, fields)
+        try:
+            await ari.put_config_object(CONFIG_CLASS, object_type, account.username, fields)
+        except AriServerError:
+            # Asterisk updates a pushed object by copying it first, and an endpoint's copy
+            # fails ("Allocation failed", HTTP 500): replace it instead
+            await ari.delete_config_object(CONFIG_CLASS, object_type, account.username)
+            await ari.put_config_object(CONFIG_CLASS, object_type, account.username, fields)
     await ari.set_global_var(ring, "1" if account.rings else "0")
+
+
+class RegisterGuardJob:
+    """Follows Asterisk's security log (asterisk-conf/logger.conf, in the shared media
+    directory) and pushes the guard's blocks (callflow/register_guard.py)."""
+
+    MAX_LOG_BYTES = 4 * 1024 * 1024  # then the app empties the file (Asterisk appends)
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.path = Path(services.settings.media_dir) / SECURITY_LOG
+        self.guard = Guard()
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    async def step(self) -> None:
+        now = time.monotonic()
+        blocks = {b.account: b for b in self.guard.expire(now)}
+        for line in self._new_lines():
+            failure = parse(line)
+            if failure is not None:
+                block = self.guard.failed(failure, now)
+                if block is not None:
+                    log.warning("REGISTER guard: %s denied %s, locked %s", block.account,
+                                ",".join(block.denied_sources) or "-", block.locked)
+                    blocks[block.account] = block
+        for block in blocks.values():
+            account = await softphones.active_account(self.services.db, block.account)
+            if account is not None:
+                await push(self.services.ari, account,
+                           allow_udp=self.services.settings.softphone_allow_udp, block=block)
+
+    def _new_lines(self) -> list[str]:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:
+            self.offset = 0  # emptied
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # whole lines only
+        self.offset += end
+        if self.offset > self.MAX_LOG_BYTES:
+            try:
+                os.truncate(self.path, 0)
+                self.offset = 0
+            except OSError as exc:  # not ours to empty: the operator rotates it
+                log.debug("cannot empty %s: %s", self.path, exc)
+        return data[:end].decode(errors="replace").splitlines()
+
+
+async def register_guard_job(services: Services) -> None:
+    job = RegisterGuardJob(services)
+    await repeat("register guard", job.step, 1.0, log)
 
 
 async def softphone_sync_job(services: Services) -> None:

@@ -76,6 +76,19 @@ async def status(db: Database, number: str) -> SoftphoneStatus | None:
         return await cur.fetchone()
 
 
+async def active_account(db: Database, username: str) -> SoftphoneAccount | None:
+    """The active account with this user name, or None."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT number, username, ha1, false, change_seq, rings FROM softphone_accounts"
+            " WHERE username = %s AND revoked_at IS NULL", (username,))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    n, u, h, r, s, g = row
+    return SoftphoneAccount(str(n), str(u), str(h), bool(r), int(str(s)), bool(g))
+
+
 async def changed_since(db: Database, change_seq: int) -> list[SoftphoneAccount]:
     """Every account changed after `change_seq` (0: all), in change order."""
     async with db.connection() as conn:

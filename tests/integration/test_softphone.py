@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from callflow.register_guard import SOURCE_FAILURES
 from callflow.softphone import REALM, ha1
 from callflow.store import Database, softphones
 from integration.support import new_subscriber
@@ -77,3 +78,34 @@ async def test_softphone_call_shows_the_050_number_and_premium_is_refused(
     assert status == 200
     assert refused == 403  # 0990 (premium rate) never reaches the carrier
     assert [(c.request_user, c.from_user) for c in calls] == [("0312345678", number)]
+
+
+async def test_repeated_wrong_passwords_deny_that_source_on_the_account(
+        app: AppProcess, asterisk: AsteriskContainer, pg: PgCluster,
+        sql: psycopg.Connection[tuple[object, ...]]) -> None:
+    number = new_subscriber(sql)
+    async with Database(pg.url) as db:
+        issued = await softphones.issue(db, number)
+    target = asterisk.softphone_tls_target
+
+    async def registered() -> bool:
+        return await register_tls(target, issued.username, issued.password) == 200
+
+    await wait_until(registered, 15, "the pushed account", interval=0.5)
+    for _ in range(SOURCE_FAILURES):
+        assert await register_tls(target, issued.username, "guess") != 200
+    # the guard reads Asterisk's security log and denies this address on this account:
+    # now even the right password is refused from here
+    await wait_until(lambda: "deny/permit" in asterisk.cli(
+        f"pjsip show endpoint {issued.username}"), 10, "the source denied", interval=0.3)
+    assert await register_tls(target, issued.username, issued.password) != 200
+    # per account: another subscriber's softphone at the same address still registers
+    other_number = new_subscriber(sql)
+    async with Database(pg.url) as db:
+        other = await softphones.issue(db, other_number)
+
+    async def other_registered() -> bool:
+        return await register_tls(target, other.username, other.password) == 200
+
+    await wait_until(other_registered, 15, "another account from the same source",
+                     interval=0.5)
