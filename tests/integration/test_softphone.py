@@ -50,6 +50,16 @@ async def test_issued_account_registers_over_tls_and_revoked_one_does_not(
             "context : anshin-softphone", "rewrite_contact : true")), endpoint
         assert await register_tls(target, issued.username, issued.password + "x") != 200
 
+        # a new password replaces the old one (the pushed auth is updated)
+        renewed = await softphones.issue(db, number)
+
+        async def renewed_works() -> bool:
+            return await register_tls(target, renewed.username, renewed.password) == 200
+
+        await wait_until(renewed_works, 15, "the new password", interval=0.5)
+        assert await register_tls(target, issued.username, issued.password) != 200
+        issued = renewed
+
         assert await softphones.revoke(db, number)
         assert await softphones.status(db, number) is None
 

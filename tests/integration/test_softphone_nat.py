@@ -144,3 +144,21 @@ async def test_softphone_behind_nat_rings_answers_talks_and_calls_out(
     finally:
         phone.stop()
         (BUILD / "test-baresip.log").write_text(phone.log())
+
+
+async def test_accounts_are_pushed_again_after_an_asterisk_restart(
+        nat_app: AppProcess, nat_asterisk: AsteriskContainer, pg: PgCluster,
+        sql: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Pushed accounts live in Asterisk's memory: the app notices the new start time and
+    pushes every account again."""
+    number = new_subscriber(sql)
+    async with Database(pg.url) as db:
+        issued = await softphones.issue(db, number)
+
+    def known() -> bool:
+        return "Unable to find" not in nat_asterisk.cli(f"pjsip show endpoint {issued.username}")
+
+    await wait_until(known, 15, "the account pushed", interval=0.3)
+    nat_asterisk.restart()
+    await nat_asterisk.wait_ready()
+    await wait_until(known, 30, "the account pushed again after the restart", interval=0.5)
