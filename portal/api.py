@@ -659,6 +659,23 @@ async def post_softphone(request: Request, number: str,
                               realm=SOFTPHONE_REALM)
 
 
+class SoftphoneRingsIn(BaseModel):
+    rings: bool = Field(description="the softphone rings with the number's forwards")
+
+
+@router.put("/numbers/{number}/softphone", response_model=SoftphoneOut,
+            responses={404: {"model": ErrorOut}})
+async def put_softphone(request: Request, number: str, body: SoftphoneRingsIn,
+                        x_csrf_token: Csrf = None) -> SoftphoneOut:
+    """Whether the softphone rings with forwarded calls (it can still call out)."""
+    n = await owned_number(request, number)
+    _csrf(request, x_csrf_token)
+    if await softphones.status(portal_of(request).db, n) is None:
+        raise NotFound()
+    await softphones.set_rings(portal_of(request).db, n, body.rings)
+    return await _softphone(request, n)
+
+
 @router.delete("/numbers/{number}/softphone", response_model=SoftphoneOut,
                responses={404: {"model": ErrorOut}})
 async def delete_softphone(request: Request, number: str,

@@ -35,9 +35,14 @@ def test_softphone_account_issued_once_replaced_and_revoked(
                                     (n,)).fetchone()
         assert stored == (ha1(second["username"], second["password"]),)
 
+        off = client.put(f"/api/v1/numbers/{n}/softphone", headers=h, json={"rings": False})
+        assert off.status_code == 200 and off.json()["rings"] is False, off.text
+
         gone = client.delete(f"/api/v1/numbers/{n}/softphone", headers=h)
         assert gone.status_code == 200 and gone.json() == {
             "active": False, "username": None, "created_at": None, "rings": None}
+        assert client.put(f"/api/v1/numbers/{n}/softphone", headers=h,
+                          json={"rings": True}).status_code == 404  # no account any more
         # someone else's number: 404
         other = make_account(portal_sql).numbers[0]
         assert client.post(f"/api/v1/numbers/{other}/softphone", headers=h).status_code == 404
