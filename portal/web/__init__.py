@@ -18,9 +18,10 @@ from portal.web import (
     login,
     messages,
     settings,
+    softphone,
 )
 
 router = APIRouter(include_in_schema=False)
 for area in (login, settings, blocklist, history, callback, messages, greeting, likely_spam,
-             call_screening, lab):
+             call_screening, softphone, lab):
     router.include_router(area.router)

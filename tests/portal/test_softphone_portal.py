@@ -3,6 +3,8 @@ shown once (only its HA1 is stored), issuing again replaces it, revoking ends th
 
 from __future__ import annotations
 
+import re
+
 from callflow.softphone import REALM, ha1
 from labkit.portal_dev import PortalServer
 from labkit.portal_testkit import Sql, api_login, make_account
@@ -46,5 +48,48 @@ def test_softphone_account_issued_once_replaced_and_revoked(
         # someone else's number: 404
         other = make_account(portal_sql).numbers[0]
         assert client.post(f"/api/v1/numbers/{other}/softphone", headers=h).status_code == 404
+    finally:
+        client.close()
+
+
+def test_softphone_page_issues_once_then_rings_off_and_revokes(
+        portal: PortalServer, portal_sql: Sql) -> None:
+    acct = make_account(portal_sql)
+    client, csrf = api_login(portal.url, portal_sql, acct)
+    n = acct.numbers[0]
+    try:
+        assert f"/n/{n}/softphone" in client.get(f"/n/{n}/").text
+        page = client.get(f"/n/{n}/softphone")
+        assert page.status_code == 200 and "未発行" in page.text
+        # only issuing is possible before an account exists
+        bad = client.post(f"/n/{n}/softphone/confirm",
+                          data={"csrf_token": csrf, "choice": "ring_off"})
+        assert bad.status_code == 400 and "発行されていません" in bad.text
+        # 入力 → 確認 (nothing issued yet) → 設定する → the password, once
+        confirm = client.post(f"/n/{n}/softphone/confirm",
+                              data={"csrf_token": csrf, "choice": "issue"})
+        assert confirm.status_code == 200 and "設定内容の確認" in confirm.text
+        assert portal_sql.execute("SELECT count(*) FROM softphone_accounts WHERE number = %s",
+                                  (n,)).fetchone() == (0,)
+        done = client.post(f"/n/{n}/softphone/apply",
+                           data={"csrf_token": csrf, "choice": "issue"})
+        assert done.status_code == 200 and done.headers["cache-control"] == "no-store"
+        password = re.search(r'id="sp-password"><code>([^<]+)<', done.text)
+        assert password is not None
+        stored = portal_sql.execute("SELECT ha1 FROM softphone_accounts WHERE number = %s",
+                                    (n,)).fetchone()
+        assert stored == (ha1("sp" + n, password.group(1)),)
+        again = client.get(f"/n/{n}/softphone")
+        assert "sp" + n in again.text and password.group(1) not in again.text
+        # ring off, then stop
+        for choice, seen in (("ring_off", "呼び出さない"), ("revoke", "未発行")):
+            applied = client.post(f"/n/{n}/softphone/apply",
+                                  data={"csrf_token": csrf, "choice": choice},
+                                  follow_redirects=True)
+            assert applied.status_code == 200 and "設定が完了しました" in applied.text
+            assert seen in client.get(f"/n/{n}/softphone").text
+        # another account's number
+        other = make_account(portal_sql).numbers[0]
+        assert client.get(f"/n/{other}/softphone").status_code == 404
     finally:
         client.close()
