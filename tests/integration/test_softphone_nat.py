@@ -141,6 +141,21 @@ async def test_softphone_behind_nat_rings_answers_talks_and_calls_out(
                                      timeout_s=30)
         assert again.answered, again.describe()
         assert again.rtp is not None and again.rtp.packets >= 25, again.rtp
+
+        # not a ring destination any more: only the landline rings
+        answered_before = phone.log().count("answering call")
+        async with Database(pg.url) as db:
+            await softphones.set_rings(db, number, False)
+        await wait_until(lambda: f"ANSHIN_SP_{number}=0" in nat_asterisk.cli(
+            "dialplan show globals"), 10, "the ring switch pushed", interval=0.3)
+        async with Uas(mode="ring", port=nat_asterisk.config.ports.carrier) as landline:
+            quiet = await place_call(target=nat_asterisk.sip_target, dialed=number,
+                                     caller="0311112222", cancel_after_s=4.0, timeout_s=20)
+            rung = await landline.calls()
+        assert not quiet.answered and [c.request_user for c in rung] == [DESTINATION]
+        assert phone.log().count("answering call") == answered_before
+        # the re-pushed account kept the phone's registration
+        assert contact_of(nat_asterisk, issued.username) is not None
     finally:
         phone.stop()
         (BUILD / "test-baresip.log").write_text(phone.log())
