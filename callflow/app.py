@@ -37,9 +37,10 @@ from callflow.metrics import (
 )
 from callflow.routing import Route, RouteKind, classify
 from callflow.services import Services
+from callflow.stasis_args import Entry
 from callflow.status import StatusServer
 from callflow.store import Database, StoreError
-from callflow.store.calls import log_call
+from callflow.store.calls import log_call, was_logged
 from callflow.store.figures import database_reachable, operational_figures
 from callflow.store.history import mark_answered_forwards
 from callflow.store.subscribers import incoming_call
@@ -101,7 +102,8 @@ class App:
         self.services = Services(settings=settings, db=self.db, ari=self.ari,
                                  clock=SystemClock(settings.clock_offset_s),
                                  dispatcher=self.dispatcher,
-                                 ari_connected=self.stream.connected,
+                                 # after the resync: see EventStream.synced
+                                 ari_connected=self.stream.synced,
                                  draining=asyncio.Event())
         self.live = LiveFigures(
             live_calls=lambda: self.dispatcher.live_calls,
@@ -242,7 +244,9 @@ class App:
             self.dispatcher.start_call(
                 taken.leg1, functools.partial(resume_callback, self.services, taken))
         for channel in orphans.values():
-            await self.dispatcher.adopt(channel, application=self.settings.ari_app)
+            # the name it is in (a forward subscribes that application to the channel)
+            await self.dispatcher.adopt(
+                channel, application=channel.dialplan_app_data.split(",")[0])
 
     async def _settle_forwards(self, channels: list[Channel]) -> None:
         """Forwarded calls Dial carries, answered (the caller's channel is up only once the
@@ -339,6 +343,12 @@ class App:
                 if resumed is not None:
                     end.route = resumed
                     return
+                if await self._never_routed(call):
+                    # Arrived as the previous process stopped: nothing was done with it
+                    # yet, so it is routed as a new call (the caller only waited longer).
+                    log.info("call %s: adopted before routing, routing it now", call.id)
+                    await self._route(call, end)
+                    return
                 log.info("call %s: orphan after reconnect, hanging up", call.id)
                 end.route, end.outcome = "adopted", "orphan"
                 await call.hangup()
@@ -357,6 +367,18 @@ class App:
             self.metrics.call_ended(end.route, end.outcome)
             if not _stopping():
                 await call.hangup()
+
+    async def _never_routed(self, call: Call) -> bool:
+        """An adopted call the previous process had not begun to route: an incoming call,
+        not answered, without its call_log row (the first thing routing writes) - a process
+        dying right after Asterisk handed it the call; the rolling restart with kill -9 met
+        it, and hanging it up was a failed call."""
+        if call.stasis.entry is not Entry.INBOUND or call.channel.state == "Up":
+            return False
+        try:
+            return not await was_logged(self.db, call.id)
+        except StoreError:
+            return False
 
     async def _route(self, call: Call, end: _CallEnd) -> None:
         dialed = call.stasis.dialed_or(call.channel.dialplan_exten)

@@ -20,7 +20,8 @@ class Services:
     # time a subscriber sees - lockouts, expiry, slot holds, billing legs, mail and history.
     clock: Clock
     # For calls the app places itself (callback, verification, 2FA voice): start a call
-    # task owning a channel before originating it; and "the events WebSocket is up".
+    # task owning a channel before originating it; and "the events WebSocket is up (and its
+    # resync done)".
     dispatcher: Dispatcher | None = None
     ari_connected: asyncio.Event | None = None
     # Set while the instance drains (SIGTERM): it places no new call either (the

@@ -42,6 +42,10 @@ class EventStream:
 
     Attributes:
         connected: set while a WebSocket is up (set *before* ``on_connect`` runs).
+        synced: set while a WebSocket is up and its ``on_connect`` has finished - what
+            must hold before the app places a call of its own: the resync compares the
+            channels live calls own with Asterisk's list, and would take a channel whose
+            originate is still in flight for one lost while disconnected.
         reconnects: number of disconnects + failed connection attempts so far.
         connections: number of successful connects so far.
 
@@ -73,6 +77,7 @@ class EventStream:
         self._backoff_cap = backoff_cap
         self._connect_timeout = connect_timeout
         self.connected = asyncio.Event()
+        self.synced = asyncio.Event()
         self.reconnects = 0
         self.connections = 0
 
@@ -102,11 +107,13 @@ class EventStream:
                         await self._serve(ws)
                     finally:
                         self.connected.clear()
+                        self.synced.clear()
                         await ws.close()
                     log.warning(
                         "ARI events WebSocket closed (code %s); reconnecting", ws.close_code
                     )
                 self.connected.clear()
+                self.synced.clear()
                 self.reconnects += 1
                 delay = self._backoff(attempt)
                 attempt += 1
@@ -129,6 +136,7 @@ class EventStream:
                 await self._on_connect()
             except Exception:
                 log.exception("ARI on_connect (resync) failed; continuing with events")
+        self.synced.set()
         while True:
             try:
                 msg = await ws.receive()

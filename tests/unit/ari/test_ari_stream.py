@@ -113,6 +113,28 @@ async def test_on_connect_runs_before_events_are_delivered(fake: FakeAri) -> Non
     assert order == ["connect", "event"]
 
 
+async def test_synced_only_once_the_resync_has_run(fake: FakeAri) -> None:
+    """`synced` (placing calls of our own is safe) follows `connected` but waits for
+    on_connect: the resync would take a channel being originated meanwhile for one lost."""
+    seen: list[tuple[bool, bool]] = []
+    streams: list[EventStream] = []
+
+    class Slow(Recorder):
+        async def on_connect(self) -> None:
+            seen.append((streams[0].connected.is_set(), streams[0].synced.is_set()))
+            await asyncio.sleep(0.1)
+            await super().on_connect()
+
+    rec = Slow()
+    async with running(fake, rec, backoff_base=0.2, backoff_cap=0.2) as stream:
+        streams.append(stream)
+        await asyncio.wait_for(stream.synced.wait(), 3)
+        assert seen == [(True, False)]
+        await fake.stop()
+        await wait_until(lambda: not stream.synced.is_set(), 3, "the synced flag cleared",
+                         interval=0.01)
+
+
 async def test_bad_frames_and_handler_errors_are_skipped(
     fake: FakeAri, caplog: pytest.LogCaptureFixture
 ) -> None:
