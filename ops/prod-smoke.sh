@@ -70,10 +70,18 @@ if PGPASSWORD= psql -h 127.0.0.1 -p 15432 -U postgres -w -c 'select 1' anshin >/
 fi
 sipp -sn uac -s "$ANSHIN_RETRIEVAL_NUMBER" -m 1 -l 1 -d 2000 -timeout 30 -timeout_error \
      -i 127.0.0.1 -p 15098 127.0.0.1:15060 >/dev/null 2>&1 </dev/null
-# either app instance took the call (the dialplan starts at a random one)
-cat <(curl -fsS 127.0.0.1:18089/metrics) <(curl -fsS 127.0.0.1:18090/metrics) \
-  | grep -q 'anshin_calls_total{outcome="caller_hung_up",route="retrieval_ivr"} 1.0' \
-  || { echo "smoke: the call did not reach the retrieval IVR" >&2; exit 1; }
+# either app instance took the call (the dialplan starts at a random one); the app counts
+# it when it has seen the hang-up, a moment after SIPp's BYE
+reached=""
+for _ in $(seq 1 20); do
+  if cat <(curl -fsS 127.0.0.1:18089/metrics) <(curl -fsS 127.0.0.1:18090/metrics) \
+      | grep -q 'anshin_calls_total{outcome="caller_hung_up",route="retrieval_ivr"} 1.0'; then
+    reached=yes; break
+  fi
+  sleep 0.5
+done
+[[ -n $reached ]] || { dc logs --tail 30 callflow callflow-b
+                       echo "smoke: the call did not reach the retrieval IVR" >&2; exit 1; }
 dc exec -T portal python -m portal.admin account smoke@example.jp --password-stdin <<<"$(rand 8)"
 dc exec -T portal python -m portal.admin number smoke@example.jp 05012345678 --pin 4071
 dc exec -T portal python -m portal.admin show smoke@example.jp
