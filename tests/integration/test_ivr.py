@@ -139,12 +139,14 @@ def logins(sql: Sql, number: str) -> list[str]:
 
 
 async def assert_heard(ears: Ears, result: CallResult, *words: str,
-                       in_order: bool = False) -> str:
-    """The caller heard these words (recognised from the audio sent to SIPp)."""
+                       in_order: bool = False, misses: int = 0) -> str:
+    """The caller heard these words (recognised from the audio sent to SIPp); with
+    ``in_order``, up to ``misses`` of them may be misheard."""
     assert result.rtp is not None, result.describe()
     text = await ears.hear(result.rtp.wav())
     if in_order:
-        assert heard_in_order(words, text), f"not heard in order {words}: {text!r}"
+        assert heard_in_order(words, text, misses=misses), (
+            f"not heard in order {words}: {text!r}")
     else:
         assert not missing_words(words, text), f"not heard {missing_words(words, text)}: {text!r}"
     return text
@@ -325,7 +327,9 @@ async def test_play_replay_next_wraparound_delete_all(app: AppProcess,
                        "入力が正しくありません", "2件目", "最初のメッセージに戻ります", "1件目",
                        "再生済みです", "メッセージを消去しました", "1件目",
                        "すべてのメッセージを消去しました",
-                       in_order=True)
+                       # 83 s of audio: the recogniser mishears one of twelve now and then
+                       # (「再生済みです」 as 「最制不味です」); the order of the rest still holds
+                       in_order=True, misses=1)
 
 
 async def test_heard_on_second_call_and_expired_never_played(

@@ -140,3 +140,20 @@ def test_the_recogniser_hears_the_prompts_offline() -> None:
     assert heard_in_order(["認証番号", "もう一度繰り返します"], transcript.text)
     assert digit_runs(transcript.text) == [code, code], transcript.text
     assert transcript.cpu_s > 0 and transcript.audio_s > 8
+
+
+def test_in_order_may_allow_a_misheard_word_but_never_a_wrong_order() -> None:
+    from labkit.harness.hearing import heard_in_order
+
+    # the first 「再生済みです」 misheard: with the best window taken for it, the later words
+    # are looked for after its second reading and are missed
+    text = ("1件目最制不味ですメッセージを消去しました1件目再生済みです"
+            "すべてのメッセージを消去しました")
+    words = ["1件目", "再生済みです", "メッセージを消去しました", "1件目",
+             "すべてのメッセージを消去しました"]
+    assert not heard_in_order(words, text)
+    assert heard_in_order(words, text, misses=1)
+    assert not heard_in_order(list(reversed(words)), text, misses=1)
+    # one miss allowed, not two
+    assert not heard_in_order(["最初のメッセージに戻ります", "入力が正しくありません", "1件目"],
+                              text, misses=1)
