@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from callflow.pins import PIN_DIGITS
@@ -238,8 +239,19 @@ def parse_quiet_hours(*, enabled: str, action: str, starts: list[str], ends: lis
         windows.append(QuietWindow(day, start, end))
     if enabled == "on" and not windows and not any(k.startswith("day") for k in errors):
         errors["windows"] = "おやすみモードにする時間帯を1つ以上入力してください。"
+    numbers = _exception_numbers(exceptions, QUIET_EXCEPTION_LIMIT,
+                                 quiet_exception_limit_message(), errors)
+    if errors:
+        return None, errors
+    return QuietHours(enabled == "on", QuietAction(action), tuple(windows), tuple(numbers)), {}
+
+
+def _exception_numbers(raws: Iterable[str], limit: int, limit_message: str,
+                       errors: Errors) -> list[str]:
+    """Exception numbers (quiet hours, call screening) as the block list normalises them,
+    without repeats; the first bad one, or too many, is put in errors["exceptions"]."""
     numbers: list[str] = []
-    for raw in exceptions:
+    for raw in raws:
         try:
             number = validate_block_number(raw)
         except Invalid as exc:
@@ -247,11 +259,9 @@ def parse_quiet_hours(*, enabled: str, action: str, starts: list[str], ends: lis
             break
         if number not in numbers:
             numbers.append(number)
-    if len(numbers) > QUIET_EXCEPTION_LIMIT and "exceptions" not in errors:
-        errors["exceptions"] = quiet_exception_limit_message()
-    if errors:
-        return None, errors
-    return QuietHours(enabled == "on", QuietAction(action), tuple(windows), tuple(numbers)), {}
+    if len(numbers) > limit and "exceptions" not in errors:
+        errors["exceptions"] = limit_message
+    return numbers
 
 
 def quiet_exception_limit_message() -> str:
@@ -272,17 +282,8 @@ def parse_call_screening(v: dict[str, str]) -> tuple[tuple[bool, tuple[str, ...]
     errors: Errors = {}
     if v["screening"] not in SCREENING_CHOICES:
         errors["screening"] = "名乗り確認を利用するかどうかを選択してください。"
-    numbers: list[str] = []
-    for raw in split_numbers(v["exceptions"]):
-        try:
-            number = validate_block_number(raw)
-        except Invalid as exc:
-            errors["exceptions"] = f"{raw}：{exc.message}"
-            break
-        if number not in numbers:
-            numbers.append(number)
-    if len(numbers) > SCREENING_EXCEPTION_LIMIT and "exceptions" not in errors:
-        errors["exceptions"] = screening_exception_limit_message()
+    numbers = _exception_numbers(split_numbers(v["exceptions"]), SCREENING_EXCEPTION_LIMIT,
+                                 screening_exception_limit_message(), errors)
     if errors:
         return None, errors
     return (v["screening"] == "on", tuple(numbers)), {}
