@@ -131,7 +131,8 @@ def test_the_lab_sets_the_lab_profile(tmp_path: Path) -> None:
                                   run_dir=tmp_path)
     assert app_env(container, LAB_DATABASE_URL)["ANSHIN_PROFILE"] == "lab"
     compose = (REPO / "docker/compose.yml").read_text()
-    assert compose.count("ANSHIN_PROFILE: lab") == 4  # callflow (two instances), transcriber, portal
+    # callflow (two instances), transcriber, portal
+    assert compose.count("ANSHIN_PROFILE: lab") == 4
 
 
 def start(module: str, **env: str) -> subprocess.CompletedProcess[str]:
