@@ -43,11 +43,11 @@ class AsteriskContainer:
 
     @property
     def ari_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.ports.http}/ari"
+        return f"http://{self.config.host}:{self.config.ports.http}/ari"
 
     @property
     def sip_target(self) -> str:
-        return f"127.0.0.1:{self.config.ports.sip}"
+        return f"{self.config.host}:{self.config.ports.sip}"
 
     @property
     def softphone_tls_target(self) -> str:

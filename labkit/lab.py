@@ -37,14 +37,17 @@ def prompts_dir() -> Path:
 
 
 def new_asterisk(run_dir: Path, prefix: str, *, rtp_ports: int = 400,
-                 extra_config: dict[str, str] | None = None) -> AsteriskContainer:
-    """An Asterisk container (not started yet) with every port free on 127.0.0.1;
-    `extra_config`: configuration appended to rendered files (labkit/render.py)."""
+                 extra_config: dict[str, str] | None = None, host: str = "127.0.0.1",
+                 edge: str = "") -> AsteriskContainer:
+    """An Asterisk container (not started yet) with every port free, bound to `host`;
+    `extra_config`: configuration appended to rendered files (labkit/render.py); `edge`:
+    "host:port" of the Kamailio edge this node sits behind (docs/edge.md), "" for none."""
     rtp_start, rtp_end = free_range(rtp_ports)
     config = LabConfig(
         instance=prefix + uuid.uuid4().hex[:8],
         ports=LabPorts(sip=free_port(), http=free_port(), rtp_start=rtp_start,
                        rtp_end=rtp_end, carrier=free_port(), sip_tls=free_port()),
+        softphone_tls_host=host, host=host, edge=edge,
     )
     return AsteriskContainer(image=asterisk_image(), config=config, prompts_dir=prompts_dir(),
                              run_dir=run_dir, extra_config=dict(extra_config or {}))

@@ -41,6 +41,13 @@ class LabConfig:
     # where the softphones' TLS transport listens: loopback, or the host end of a test's
     # veth pair so a phone in a network namespace reaches it (tests/integration/netns.py)
     softphone_tls_host: str = "127.0.0.1"
+    # The node's own address: its SIP transport and ARI bind there (127.0.0.2, 127.0.0.3, …
+    # for the nodes of a multi-node lab, docs/edge.md).
+    host: str = "127.0.0.1"
+    # "host:port" of the Kamailio edge in front of this node, or "" (one node, no edge). With
+    # an edge, the edge is the node's only SIP peer: the carrier trunk is identified by the
+    # edge's address, calls out go to it, and the node's address never appears in From.
+    edge: str = ""
 
     def tokens(self) -> dict[str, str]:
         ports = {f"{k.upper()}_PORT": str(v) for k, v in asdict(self.ports).items()
@@ -56,7 +63,18 @@ class LabConfig:
             "ARI_APP_SPREAD": str(self.ari_app_spread),
             "PHONE_PASSWORD": self.phone_password,
             "SOFTPHONE_TLS_BIND": f"{self.softphone_tls_host}:{self.ports.sip_tls}",
+            "NODE_HOST": self.host,
+            **self._trunk_tokens(),
         }
+
+    def _trunk_tokens(self) -> dict[str, str]:
+        if not self.edge:
+            return {"IDENTIFY_ORDER": "username,ip,anonymous", "CARRIER_MATCH": "127.0.0.0/8",
+                    "CARRIER_TARGET": f"127.0.0.1:{self.ports.carrier}",
+                    "FROM_DOMAIN": self.host}
+        edge_host = self.edge.rpartition(":")[0]
+        return {"IDENTIFY_ORDER": "ip", "CARRIER_MATCH": f"{edge_host}/32",
+                "CARRIER_TARGET": self.edge, "FROM_DOMAIN": edge_host}
 
 
 def render_text(text: str, tokens: dict[str, str], source: str) -> str:
