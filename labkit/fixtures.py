@@ -61,12 +61,13 @@ def replicated_pg(directory: Path) -> Iterator[ReplicatedPg]:
 
 
 @contextmanager
-def asterisk_container(run_dir: Path, prefix: str, *, log_path: Path,
-                       rtp_ports: int = 400) -> Iterator[AsteriskContainer]:
+def asterisk_container(run_dir: Path, prefix: str, *, log_path: Path, rtp_ports: int = 400,
+                       host: str = "127.0.0.1", edge: str = "") -> Iterator[AsteriskContainer]:
     """The project's Asterisk image on free ports, ready (ARI answering); its log is saved to
     `log_path` when it stops. `prefix` starts the instance name; `rtp_ports`: how many RTP
-    ports it gets (two per call leg)."""
-    container = new_asterisk(run_dir, prefix, rtp_ports=rtp_ports)
+    ports it gets (two per call leg); `host`, `edge`: a node of the multi-node lab, bound to
+    its own loopback address behind the Kamailio edge at "host:port" (labkit/render.py)."""
+    container = new_asterisk(run_dir, prefix, rtp_ports=rtp_ports, host=host, edge=edge)
     container.start()
     try:
         asyncio.run(container.wait_ready())

@@ -632,9 +632,10 @@ def _lost_port_race(returncode: int | None, workdir: Path) -> bool:
 
 
 def _check_target(target: str) -> None:
+    # Loopback only: 127.0.0.1, or a node of the multi-node lab on 127.0.0.2, 127.0.0.3, …
     host, _, port = target.rpartition(":")
-    if host != HOST or not port.isdigit():
-        raise ValueError(f"target must be {HOST}:PORT, got {target!r}")
+    if not host.startswith("127.") or not port.isdigit():
+        raise ValueError(f"target must be a loopback address 127.x.y.z:PORT, got {target!r}")
 
 
 # --------------------------------------------------------------------------- UAC
