@@ -1,7 +1,9 @@
 """Background jobs the app runs beside the calls (each a coroutine that loops until cancelled).
 
 Add a feature's job here; `App.run` starts them all in its task group and cancels them on
-shutdown. A job must survive its own errors (log and retry), never end by itself.
+shutdown. A job must survive its own errors (log and retry), never end by itself, and be
+right with any number of instances running it at once (row claims, `store.once.alone` for a
+round, or work local to the node: docs/operations.md, "Work that happens once").
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from callflow.periodic import repeat
 from callflow.services import Services
 from callflow.softphone_sync import register_guard_job, softphone_sync_job
 from callflow.store import likely_spam
+from callflow.store.once import alone
 from callflow.store.retention import RetentionPeriods, purge_expired
 
 Job = Callable[[Services], Coroutine[Any, Any, None]]
@@ -34,18 +37,26 @@ def retention_periods(services: Services) -> RetentionPeriods:
                             billing=timedelta(days=s.retention_billing_days))
 
 
-async def retention_once(services: Services) -> dict[str, int]:
-    deleted = await purge_expired(services.db, services.clock.now(), retention_periods(services))
-    if deleted:
-        log.info("retention: deleted %s", ", ".join(f"{n} {t}" for t, n in deleted.items()))
-    # 迷惑電話の可能性: block-list entries older than 90 days stop counting
-    await likely_spam.refresh(services.db)
+async def retention_once(services: Services) -> dict[str, int] | None:
+    """One round: rows deleted per table, or None when another instance was doing it."""
+    async with alone(services.db, "retention") as mine:
+        if not mine:
+            log.debug("retention: another instance is running it, round skipped")
+            return None
+        deleted = await purge_expired(services.db, services.clock.now(),
+                                      retention_periods(services))
+        if deleted:
+            log.info("retention: deleted %s", ", ".join(f"{n} {t}" for t, n in deleted.items()))
+        # 迷惑電話の可能性: block-list entries older than 90 days stop counting
+        await likely_spam.refresh(services.db)
     return deleted
 
 
 async def retention_job(services: Services) -> None:
     """Delete rows past their retention period (callflow/store/retention.py), at start-up and
-    every `retention_interval` seconds. Every app instance runs it; the deletes are idempotent."""
+    every `retention_interval` seconds. Every app instance runs it on its own timer; a round
+    that finds another instance running it is skipped (store/once.py), and the deletes are
+    idempotent, so a later round finds nothing left."""
     await repeat("retention", lambda: retention_once(services),
                  services.settings.retention_interval, log)
 

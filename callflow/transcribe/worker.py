@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Callable
 
 from callflow.config import Settings
 from callflow.mail.outbox import release_waiting
 from callflow.store import Database, StoreError, transcripts
+from callflow.store.once import instance_name
 from callflow.transcribe.model import Recognition
 
 log = logging.getLogger("callflow.transcribe")
@@ -32,7 +31,7 @@ RETRY_AFTER_ERROR_S = 30.0
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}/{os.getpid()}"
+    return instance_name()
 
 
 async def work_once(db: Database, settings: Settings, recognize: Recognize,

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 
 import psycopg
 
@@ -25,6 +23,7 @@ from callflow.features.callback import twofa_call
 from callflow.logs import bind
 from callflow.services import Services
 from callflow.store import StoreError
+from callflow.store.once import instance_name
 
 from . import service, store
 from .calls import CallbackRun, best_effort, new_channel_id, run_verification
@@ -67,7 +66,7 @@ async def handle_request(svc: Services, req: CallRequest, events: CallEvents) ->
 class RequestWorker:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.name = instance_name()
         self.active = 0
         self.wake = asyncio.Event()
 

@@ -8,14 +8,20 @@ the database yet (message row and e-mail in one transaction), then deletes it fr
 A recording that holds no message still means a call: in 「すべての着信」 mode its mail
 (メッセージ：なし) is sent here, as the dead call task would have.
 Everything needed is in the recording's name, so any app instance can do it.
+
+Per node: each app instance lists the recordings of ITS Asterisk (the one its ARI URL names),
+and a recording only exists in that node's recording folder, so no other node's instance
+could import it — a node's leftovers are imported by that node's instances once they (or
+one of them) run again. The two instances of one node list the same folder: each recording
+is imported under a per-recording advisory lock (`store.once.alone`), and the next
+instance to see it finds it gone from Asterisk (imported and deleted) or already saved.
+Recording names end in a random token, so names never clash between nodes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from callflow.ari import AriError, AriNotFound
 from callflow.features.voicemail import deposit as voicemail_deposit
@@ -23,9 +29,14 @@ from callflow.features.voicemail.audio import PREFIX, RecordingName, parse_recor
 from callflow.mail.notify import notify_incoming_call_in, wants_notification
 from callflow.services import Services
 from callflow.store import StoreError
+from callflow.store.once import alone
 from callflow.store.subscribers import SubscriberNumber, find_subscriber
 
 log = logging.getLogger("callflow.voicemail")
+
+#: the advisory lock's job name (with the recording's name as its key): the same key the
+#: earlier session lock used, so instances of both releases exclude each other
+RECOVERY_LOCK = "vm-recovery"
 
 
 async def recover_recordings(services: Services) -> int:
@@ -47,7 +58,7 @@ async def recover_recordings(services: Services) -> int:
             log.info("recording %s: number %s no longer exists, deleted", rec.name, rec.number)
             await voicemail_deposit.forget_recording(services, rec.name)
             continue
-        async with _sweeping(services, rec.name) as mine:
+        async with alone(services.db, RECOVERY_LOCK, rec.name) as mine:
             if not mine:
                 continue  # another app instance is importing it right now
             outcome, message_id = await voicemail_deposit.import_recording(
@@ -61,24 +72,6 @@ async def recover_recordings(services: Services) -> int:
                 await _mail_call_without_message(services, rec, subscriber,
                                                  full=outcome is voicemail_deposit.Outcome.FULL)
     return imported
-
-
-@asynccontextmanager
-async def _sweeping(services: Services, name: str) -> AsyncIterator[bool]:
-    """Whether this instance may import ``name`` now: a session advisory lock per recording,
-    so that two instances sweeping at once do not both mail a call without a message (a
-    saved message is kept once by its unique recording name anyway)."""
-    async with services.db.connection() as conn:
-        cur = await conn.execute("SELECT pg_try_advisory_lock(hashtext('vm-recovery'),"
-                                 " hashtext(%s))", (name,))
-        row = await cur.fetchone()
-        mine = bool(row and row[0])
-        try:
-            yield mine
-        finally:
-            if mine:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext('vm-recovery'),"
-                                   " hashtext(%s))", (name,))
 
 
 async def _mail_call_without_message(services: Services, rec: RecordingName,
