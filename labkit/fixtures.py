@@ -16,6 +16,7 @@ from pathlib import Path
 
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
+from labkit.edge import Edge, EdgeConfig
 from labkit.lab import app_env, new_asterisk
 from labkit.mailsink import MailSink
 from labkit.postgres import PgCluster
@@ -104,3 +105,19 @@ def app_process(asterisk: AsteriskContainer, database_url: str, *, log_path: Pat
         yield proc
     finally:
         proc.stop()
+
+
+@contextmanager
+def edge(config: EdgeConfig, run_dir: Path, *, log_path: Path | None = None) -> Iterator[Edge]:
+    """The Kamailio edge (labkit/edge.py) rendered into `run_dir`, started and ready (its
+    control socket and SIP port answer); its log is copied to `log_path` when it stops."""
+    proc = Edge(config, run_dir)
+    proc.start()
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(proc.logs())
