@@ -27,6 +27,7 @@ from labkit.render import REPO, render_text
 TEMPLATE = REPO / "edge" / "kamailio.cfg"
 KAMAILIO = os.environ.get("KAMAILIO_BINARY", "/usr/sbin/kamailio")
 KAMCMD = os.environ.get("KAMCMD_BINARY", "/usr/sbin/kamcmd")
+RTPENGINE = os.environ.get("RTPENGINE_BINARY", "/usr/bin/rtpengine")
 
 _NODE_URI = re.compile(r"^sip:(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$")
 _HOST_PORT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$")
@@ -45,6 +46,22 @@ def _ipv4(value: str, what: str) -> None:
 def _port(value: int, what: str) -> None:
     if not 1 <= value <= 65535:
         raise ValueError(f"{what}: port out of range: {value}")
+
+
+@dataclass(frozen=True)
+class MediaRelay:
+    """rtpengine on the edge host (userspace, --table=-1): RTP goes through the edge, so the
+    SDP a caller, the carrier or a phone receives names the edge, never a node."""
+
+    control_port: int                 # rtpengine's ng control socket (UDP, on the edge host)
+    port_min: int                     # its RTP ports (two per call leg and direction pair)
+    port_max: int
+
+    def __post_init__(self) -> None:
+        for port in (self.control_port, self.port_min, self.port_max):
+            _port(port, "media relay")
+        if self.port_max - self.port_min < 3:
+            raise ValueError("media relay: the RTP port range needs at least 4 ports")
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,7 @@ class EdgeConfig:
     spray_window_s: int = 60          # … counted until this long after the last failure
     spray_ban_s: int = 300            # how long a sprayer is refused
     workers: int = 4                  # Kamailio UDP worker processes
+    media_relay: MediaRelay | None = None  # None: RTP flows between caller and node directly
     topoh_key: str = field(default_factory=lambda: secrets.token_hex(12))
 
     def __post_init__(self) -> None:
@@ -138,6 +156,10 @@ class EdgeConfig:
             "SPRAY_BAN_S": str(self.spray_ban_s),
             "WORKERS": str(self.workers),
             "TOPOH_KEY": self.topoh_key,
+            "MEDIA_RELAY_DEFINE": ("#!define WITH_MEDIA_RELAY" if self.media_relay
+                                   else "# no media relay"),
+            "MEDIA_RELAY_CONTROL": (f"{self.host}:{self.media_relay.control_port}"
+                                    if self.media_relay else "none"),
         }
 
 
@@ -189,6 +211,7 @@ class Edge:
         self.log_path = run_dir / "kamailio.log"
         self.ctl = f"unix:{run_dir / 'ctl.sock'}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.relay: subprocess.Popen[bytes] | None = None  # rtpengine, with media_relay
 
     @property
     def address(self) -> str:
@@ -206,6 +229,20 @@ class Edge:
         if check.returncode != 0:
             raise RuntimeError("kamailio rejected its configuration:\n"
                                + check.stderr.decode(errors="replace")[-4000:])
+        relay = self.config.media_relay
+        if relay is not None:
+            with open(self.run_dir / "rtpengine.log", "ab") as log:
+                self.relay = subprocess.Popen(
+                    [RTPENGINE, "--config-file=none", "--foreground", "--log-stderr",
+                     "--table=-1", f"--interface={self.config.host}",
+                     f"--listen-ng={self.config.host}:{relay.control_port}",
+                     f"--port-min={relay.port_min}", f"--port-max={relay.port_max}",
+                     "--log-level=5"],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True)
+            # kamailio's rtpengine module takes a relay that does not answer at start-up for
+            # disabled (for rtpengine_disable_tout, 60 s): start it only once rtpengine answers
+            self._wait_relay()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [KAMAILIO, "-DD", "-E", "-f", str(cfg), "-w", str(self.run_dir),
@@ -213,6 +250,31 @@ class Edge:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         testlogs.keep(self.log_path, "edge")
+
+    def relay_answers(self, timeout: float = 0.5) -> bool:
+        """rtpengine answers an ng "ping" (bencoded, over UDP)."""
+        if self.config.media_relay is None:
+            return False
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            try:
+                s.sendto(b"edge-ready d7:command4:pinge",
+                         (self.config.host, self.config.media_relay.control_port))
+                return b"pong" in s.recv(4096)
+            except OSError:
+                return False
+
+    def _wait_relay(self, timeout: float = 15.0) -> None:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.relay is not None and self.relay.poll() is not None:
+                raise RuntimeError(f"rtpengine exited ({self.relay.returncode}):\n"
+                                   f"{self.relay_logs()[-4000:]}")
+            if self.relay_answers():
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"rtpengine not answering after {timeout}s:\n"
+                           f"{self.relay_logs()[-4000:]}")
 
     def rpc(self, *command: str, timeout: float = 5.0) -> str:
         """One control command (kamcmd over the lab's own socket), e.g. rpc("dispatcher.list")."""
@@ -260,27 +322,22 @@ class Edge:
         raise TimeoutError(f"edge not ready after {timeout}s:\n{self.logs()[-4000:]}")
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._signal(signal.SIGTERM, timeout)
+        for proc in (self.proc, self.relay):
+            _signal(proc, signal.SIGTERM, timeout)
 
     def kill(self) -> None:
-        self._signal(signal.SIGKILL, 5.0)
-
-    def _signal(self, sig: signal.Signals, timeout: float) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)  # its own session: the main process and its children
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5.0)
+        for proc in (self.proc, self.relay):
+            _signal(proc, signal.SIGKILL, 5.0)
 
     def logs(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def relay_logs(self) -> str:
+        try:
+            return (self.run_dir / "rtpengine.log").read_text(errors="replace")
         except OSError:
             return ""
 
@@ -300,13 +357,14 @@ class Edge:
         return out
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the edge's processes so far (the main process, its children,
-        and children that have exited), from /proc: the bench's CPU per call at the edge."""
+        """User + system CPU of the edge's processes so far (kamailio's main process, its
+        children, and children that have exited; rtpengine with media_relay), from /proc: the
+        bench's CPU per call at the edge."""
         if self.proc is None:
             return 0.0
         tick = os.sysconf("SC_CLK_TCK")
         main = self.proc.pid
-        total = 0
+        total = _own_ticks(self.relay.pid) if self.relay is not None else 0
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -319,3 +377,26 @@ class Edge:
             elif ppid == main:
                 total += int(fields[11]) + int(fields[12])
         return total / tick
+
+
+def _own_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of one process (all its threads), 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return sum(int(v) for v in fields[11:15])
+
+
+def _signal(proc: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)  # its own session: the main process and its children
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5.0)

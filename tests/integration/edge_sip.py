@@ -55,7 +55,7 @@ o=peer 1 1 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0
+m=audio @MEDIA_PORT@ RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 ]]></send>
   <recv request="ACK"/>
@@ -85,7 +85,7 @@ Content-Length: 0
 </scenario>
 """
 
-# One call: INVITE, ACK the answer, BYE after 300 ms; any failure ends the call.
+# One call: INVITE, ACK the answer, BYE after @HOLD_MS@; any failure ends the call.
 CALLER = """<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="edge test caller">
   <send retrans="500"><![CDATA[
@@ -105,7 +105,7 @@ o=caller 1 1 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0
+m=audio @MEDIA_PORT@ RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 ]]></send>
   <recv response="100" optional="true"/>
@@ -126,7 +126,7 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
-  <pause milliseconds="300"/>
+  <pause milliseconds="@HOLD_MS@"/>
   <send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
@@ -196,9 +196,13 @@ def _write_scenario(workdir: Path, scenario: str) -> None:
     (workdir / "scenario.xml").write_text(scenario)
 
 
-async def _sipp(workdir: Path, scenario: str, host: str, port: int, *args: str) -> Sipp:
-    _write_scenario(workdir, scenario)
+async def _sipp(workdir: Path, scenario: str, host: str, port: int, *args: str,
+                media_port: int | None = None, hold_ms: int = 300) -> Sipp:
+    """`media_port`: the SDP names this port (a test's own RTP socket) instead of SIPp's."""
     media = free_udp_port(host)
+    keyword = f"[media_port{media_port - media:+d}]" if media_port else "[media_port]"
+    _write_scenario(workdir, scenario.replace("@MEDIA_PORT@", keyword)
+                    .replace("@HOLD_MS@", str(hold_ms)))
     proc = await asyncio.create_subprocess_exec(
         "sipp", *args, "-sf", str(workdir / "scenario.xml"), "-i", host, "-p", str(port),
         "-mi", host, "-mp", str(media), "-t", "u1", "-nostdin", "-trace_msg",
@@ -210,11 +214,11 @@ async def _sipp(workdir: Path, scenario: str, host: str, port: int, *args: str) 
 
 
 @contextlib.asynccontextmanager
-async def answering_peer(workdir: Path, host: str, port: int | None = None
-                         ) -> AsyncIterator[Sipp]:
+async def answering_peer(workdir: Path, host: str, port: int | None = None, *,
+                         media_port: int | None = None) -> AsyncIterator[Sipp]:
     """A node / carrier gateway / lab phone stand-in that answers OPTIONS and INVITE."""
     peer = await _sipp(workdir, ANSWERING_UAS, host, port or free_udp_port(host),
-                       "-timeout", "300s")
+                       "-timeout", "300s", media_port=media_port)
     try:
         await _bound(peer)
         yield peer
@@ -248,11 +252,14 @@ class CallsResult:
 
 
 async def place_calls(workdir: Path, edge: str, *, source: str, dialed: str, calls: int,
-                      rate: float) -> CallsResult:
-    """`calls` calls from `source` to `dialed` at the edge, `rate` new calls a second."""
+                      rate: float, hold_ms: int = 300, media_port: int | None = None
+                      ) -> CallsResult:
+    """`calls` calls from `source` to `dialed` at the edge, `rate` new calls a second, each
+    hung up `hold_ms` after the answer."""
     caller = await _sipp(workdir, CALLER, source, free_udp_port(source), edge, "-s", dialed,
                          "-m", str(calls), "-r", str(rate), "-rp", "1000", "-l", "200",
-                         "-timeout", f"{round(calls / rate) + 30}s")
+                         "-timeout", f"{round(calls / rate + hold_ms / 1000) + 30}s",
+                         media_port=media_port, hold_ms=hold_ms)
     await caller.proc.wait()
     messages = caller.messages()
     finals: dict[str, int] = {}

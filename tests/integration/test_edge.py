@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -16,10 +19,10 @@ import pytest
 
 from integration.edge_sip import Registrar, Sipp, answering_peer, place_calls
 from labkit import fixtures
-from labkit.edge import Edge, EdgeConfig
-from labkit.harness.sipp import SipMessage
+from labkit.edge import Edge, EdgeConfig, MediaRelay
+from labkit.harness.sipp import SipMessage, parse_message_log
 from labkit.harness.wait import wait_until
-from labkit.ports import free_port
+from labkit.ports import free_port, free_range
 
 BUILD = Path(__file__).resolve().parents[2] / "build"
 NODE_HOSTS = ("127.0.0.2", "127.0.0.3")
@@ -146,3 +149,83 @@ async def test_password_spraying_bans_the_source(run_dir: Path) -> None:
         log = edge.logs()
         assert log.count("auth ban on 127.0.0.8") == 1
         assert PASSWORD not in log and "guess" not in log and "response=" not in log
+
+
+def _sdp_media(message: SipMessage) -> tuple[str, int]:
+    """(c= address, m=audio port) of a message's SDP."""
+    conn = re.search(r"^c=IN IP4 (\S+)", message.body, re.M)
+    media = re.search(r"^m=audio (\d+)", message.body, re.M)
+    assert conn and media, message.body
+    return conn.group(1), int(media.group(1))
+
+
+def _rtp_socket(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    sock.setblocking(False)
+    return sock
+
+
+def _send_rtp(sock: socket.socket, to: tuple[str, int], count: int, ssrc: int) -> None:
+    for seq in range(count):
+        header = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, ssrc)
+        sock.sendto(header + b"\xff" * 160, to)
+
+
+def _received_from(sock: socket.socket) -> list[str]:
+    sources = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            _, (host, _port) = sock.recvfrom(2048)
+            sources.append(host)
+    return sources
+
+
+async def test_media_relay_hides_the_node_media_address(run_dir: Path) -> None:
+    relay_min, relay_max = free_range(40)
+    node_rtp, caller_rtp = _rtp_socket(NODE_HOSTS[0]), _rtp_socket("127.0.0.1")
+    with node_rtp, caller_rtp:
+        async with (answering_peer(run_dir / "node", NODE_HOSTS[0],
+                                   media_port=node_rtp.getsockname()[1]) as node,
+                    answering_peer(run_dir / "carrier", "127.0.0.1") as carrier):
+            config = EdgeConfig(
+                sip_port=free_port(), nodes=(f"sip:{node.target}",),
+                carrier_gateway=carrier.target,
+                media_relay=MediaRelay(free_port(), relay_min, relay_max))
+            with fixtures.edge(config, run_dir / "edge",
+                               log_path=BUILD / "test-edge-relay.log") as edge:
+                call = asyncio.create_task(place_calls(
+                    run_dir / "caller", edge.address, source="127.0.0.1", dialed="05011112222",
+                    calls=1, rate=1, hold_ms=3000, media_port=caller_rtp.getsockname()[1]))
+                await wait_until(lambda: node.received_invites(), 10, "the node's INVITE")
+                (offer,) = node.received_invites()
+                toward_node = _sdp_media(offer)  # the relay's port the node sends to
+
+                def answer() -> SipMessage | None:
+                    path = run_dir / "caller" / "messages.log"
+                    return next((m for m in parse_message_log(path.read_text(errors="replace"))
+                                 if m.direction == "received" and m.status == 200), None)
+
+                await wait_until(answer, 10, "the caller's 200 OK")
+                ok = answer()
+                assert ok is not None
+                toward_caller = _sdp_media(ok)  # the relay's port the caller sends to
+                _send_rtp(caller_rtp, toward_caller, 20, 1)
+                _send_rtp(node_rtp, toward_node, 20, 2)
+                at_node: list[str] = []
+                at_caller: list[str] = []
+
+                def both_ways() -> bool:
+                    at_node.extend(_received_from(node_rtp))
+                    at_caller.extend(_received_from(caller_rtp))
+                    return len(at_node) >= 15 and len(at_caller) >= 15
+
+                await wait_until(both_ways, 5, "RTP through the relay both ways")
+                calls = await call
+        assert calls.count(200) == 1, calls.finals
+        assert toward_node[0] == toward_caller[0] == "127.0.0.1"
+        assert relay_min <= toward_caller[1] <= relay_max
+        assert set(at_node) == set(at_caller) == {"127.0.0.1"}
+        leaks = [m for m in calls.messages if m.direction == "received"
+                 and any(host in str(m) for host in NODE_HOSTS)]
+        assert leaks == []  # headers and SDP

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from labkit.edge import KAMAILIO, EdgeConfig, dispatcher_list, parse_dispatcher_list, render_edge
+from labkit.edge import (
+    KAMAILIO,
+    EdgeConfig,
+    MediaRelay,
+    dispatcher_list,
+    parse_dispatcher_list,
+    render_edge,
+)
 
 NODES = ("sip:127.0.0.2:5070", "sip:127.0.0.3:5070")
 
@@ -19,10 +26,13 @@ def config(**changes: object) -> EdgeConfig:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_rendering_fills_every_token_and_kamailio_accepts_it(tmp_path: Path) -> None:
-    cfg = render_edge(config(flood_limit=123, carrier_acl=("10.0.0.0/8", "127.0.0.1/32")),
-                      tmp_path)
+@pytest.mark.parametrize("relay", [None, MediaRelay(22222, 30000, 30099)])
+def test_rendering_fills_every_token_and_kamailio_accepts_it(
+        tmp_path: Path, relay: MediaRelay | None) -> None:
+    cfg = render_edge(config(flood_limit=123, carrier_acl=("10.0.0.0/8", "127.0.0.1/32"),
+                             media_relay=relay), tmp_path)
     text = cfg.read_text()
+    assert ("udp:127.0.0.1:22222" in text) == (relay is not None)
     assert "@@" not in text.replace("sip:edge@127.0.0.1", "")
     assert '"10.0.0.0/8,127.0.0.1/32"' in text and "reqs_density_per_unit\", 123" in text
     assert "lab-phone-secret" in text
@@ -60,6 +70,11 @@ def test_an_unknown_token_is_an_error(tmp_path: Path) -> None:
 def test_invalid_settings_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         config(**changes)
+
+
+def test_a_media_relay_needs_a_port_range() -> None:
+    with pytest.raises(ValueError):
+        MediaRelay(22222, 30000, 30001)
 
 
 def test_each_lab_gets_its_own_topology_hiding_key() -> None:
