@@ -277,7 +277,8 @@ def _md5(text: str) -> str:
 
 
 class Registrar:
-    """REGISTER client from one source address: challenge, then digest (right or wrong)."""
+    """A lab phone from one source address: REGISTER and INVITE, each challenged and then
+    answered with digest (right or wrong password)."""
 
     def __init__(self, edge: str, source: str) -> None:
         self.host, port = edge.rsplit(":", 1)
@@ -330,6 +331,52 @@ class Registrar:
                 return status
             except TimeoutError:
                 return 0  # dropped
+
+    def _invite(self, user: str, password: str, dialed: str) -> int:
+        """A lab phone's call: INVITE, answer the 407 with digest, return the final status
+        (the 200 is not acknowledged: the test only asks whether the edge let it through)."""
+        call_id = uuid.uuid4().hex
+        uri = f"sip:{dialed}@{self.host}:{self.port}"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((self.source, 0))
+            sock.settimeout(3.0)
+            port = sock.getsockname()[1]
+            auth: str | None = None
+            for cseq in (1, 2):
+                lines = [
+                    f"INVITE {uri} SIP/2.0",
+                    f"Via: SIP/2.0/UDP {self.source}:{port};branch=z9hG4bK"
+                    f"{uuid.uuid4().hex[:16]};rport",
+                    "Max-Forwards: 70",
+                    f"From: <sip:{user}@{self.host}>;tag={call_id[:8]}",
+                    f"To: <{uri}>",
+                    f"Call-ID: {call_id}",
+                    f"CSeq: {cseq} INVITE",
+                    f"Contact: <sip:{user}@{self.source}:{port}>",
+                    *([f"Proxy-Authorization: {auth}"] if auth else []),
+                    "Content-Length: 0", "", ""]
+                sock.sendto("\r\n".join(lines).encode(), (self.host, self.port))
+                try:
+                    while True:
+                        text = sock.recv(65535).decode(errors="replace")
+                        status = int(text.split(" ", 2)[1])
+                        if status >= 200:
+                            break
+                except TimeoutError:
+                    return 0
+                challenge = re.search(r"^Proxy-Authenticate:(.*)$", text, re.M | re.I)
+                if status != 407 or challenge is None:
+                    return status
+                params = dict(re.findall(r'(\w+)="([^"]*)"', challenge.group(1)))
+                ha1 = _md5(f"{user}:{params['realm']}:{password}")
+                response = _md5(f"{ha1}:{params['nonce']}:{_md5('INVITE:' + uri)}")
+                auth = (f'Digest username="{user}", realm="{params["realm"]}", '
+                        f'nonce="{params["nonce"]}", uri="{uri}", response="{response}", '
+                        'algorithm=MD5')
+            return status
+
+    async def invite(self, user: str, password: str, dialed: str) -> int:
+        return await asyncio.to_thread(self._invite, user, password, dialed)
 
     async def register(self, user: str, password: str, contact: str = "127.0.0.1:9") -> int:
         """The final status of the REGISTER (0: no answer); contact is host:port."""

@@ -120,6 +120,13 @@ async def test_lab_phones_register_and_node_calls_reach_phone_or_carrier(run_dir
                                    dialed="05011112222", calls=1, rate=1)
         assert outside.count(403) == 1 and inside.count(200) == 1
 
+        # a lab phone's own call needs its password, not the carrier ACL
+        phone_elsewhere = Registrar(edge.address, "127.0.0.6")
+        assert await phone_elsewhere.invite("09000000002", "wrong-password", "0501") == 403
+        assert await phone_elsewhere.invite("09000000002", PASSWORD, "05011112222") == 200
+        assert any(m.from_user == "09000000002" for n in lab.nodes
+                   for m in n.received_invites())
+
 
 async def test_a_flooding_source_is_refused_and_others_are_not(run_dir: Path) -> None:
     async with edge_lab(run_dir, "flood", flood_limit=10) as lab:
