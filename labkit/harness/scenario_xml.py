@@ -542,7 +542,14 @@ class UasConfig:
 
 def _capture_invite() -> list[str]:
     return [
-        '<ereg regexp=".*" search_in="hdr" header="Via:" check_it="true" assign_to="inv_via"/>',
+        # Every Via and Record-Route line of the INVITE, as the responses must carry them all
+        # (search_in="hdr" yields only the first Via: through a proxy such as the Kamailio
+        # edge, a response with its Via alone loses the node's and cannot find its way back).
+        # (POSIX regex has no \r or \n escapes: the line ends are [[:cntrl:]])
+        '<ereg regexp="Via:[^[:cntrl:]]*([[:cntrl:]]+(Via|v):[^[:cntrl:]]*)*" '
+        'search_in="msg" check_it="true" assign_to="inv_via"/>',
+        '<ereg regexp="([[:cntrl:]]+Record-Route:[^[:cntrl:]]*)+" search_in="msg" '
+        'check_it="false" assign_to="inv_rr"/>',
         '<ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="inv_from"/>',
         '<ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="inv_to"/>',
         '<ereg regexp=".*" search_in="hdr" header="Call-ID:" check_it="true" '
@@ -555,7 +562,7 @@ def _capture_invite() -> list[str]:
 def _invite_response(code: int, reason: str, *, cfg: UasConfig, body: str = "") -> str:
     lines = [
         f"SIP/2.0 {code} {reason}",
-        "Via: [$inv_via]",
+        "[$inv_via][$inv_rr]",
         "From: [$inv_from]",
         "To: [$inv_to];tag=[pid]SIPpTag01[call_number]" if code > 100 else "To: [$inv_to]",
         "Call-ID: [$inv_callid]",
