@@ -465,3 +465,12 @@ CREATE TABLE IF NOT EXISTS call_screening_exceptions (
 DROP TRIGGER IF EXISTS call_screening_exceptions_limit ON call_screening_exceptions;
 CREATE TRIGGER call_screening_exceptions_limit BEFORE INSERT ON call_screening_exceptions
     FOR EACH ROW EXECUTE FUNCTION anshin_enforce_limit(10);
+
+-- ---------------------------------------------------------------------------------------------
+-- One notification per voicemail recording (migration 0011, docs/operations.md "Work that
+-- happens once"): the mail of a call whose recording holds no message carries the recording's
+-- name, so the call task, the recovery sweep of its node's other instance and a restarted
+-- process taking the call over queue it once between them.
+ALTER TABLE mail_outbox ADD COLUMN IF NOT EXISTS recording_name text;
+CREATE UNIQUE INDEX IF NOT EXISTS mail_outbox_one_per_recording
+    ON mail_outbox(recording_name) WHERE recording_name IS NOT NULL;

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from callflow.mail.compose import IncomingCall, compose_notification
-from callflow.mail.outbox import enqueue
+from callflow.mail.outbox import enqueue, enqueue_once
 from callflow.services import Services
 from callflow.store import likely_spam
 from callflow.store.database import Connection
@@ -33,9 +33,12 @@ async def notify_incoming_call_in(conn: Connection, services: Services,
                                   subscriber: SubscriberNumber, *, caller: str | None,
                                   received_at: datetime, message_id: int | None,
                                   duration_ms: int | None = None, audio: bytes | None = None,
-                                  mailbox_full: bool = False) -> int | None:
+                                  mailbox_full: bool = False,
+                                  recording: str | None = None) -> int | None:
     """Enqueue the notification on ``conn`` (inside the caller's transaction, e.g. the one
     that saved the message); the outbox id, or None when the subscriber wants no mail.
+    A call without a message names its voicemail ``recording``: its mail is queued once per
+    recording, however many instances conclude it (None when one is queued already).
 
     With a ``message_id`` but no ``duration_ms``/``audio``, they are read from the message.
     """
@@ -66,6 +69,9 @@ async def notify_incoming_call_in(conn: Connection, services: Services,
         # the message's transcription job was made with it: wait for the text a while
         return await enqueue(conn, mail, created_at=services.clock.now(), waits_for=message_id,
                              hold_s=services.settings.transcript_wait_s)
+    if recording is not None and not recorded:
+        return await enqueue_once(conn, mail, created_at=services.clock.now(),
+                                  recording_name=recording)
     return await enqueue(conn, mail, created_at=services.clock.now())
 
 

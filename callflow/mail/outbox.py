@@ -65,6 +65,22 @@ async def enqueue(conn: Connection, mail: OutgoingMail, *, created_at: datetime,
     return row[0]
 
 
+async def enqueue_once(conn: Connection, mail: OutgoingMail, *, created_at: datetime,
+                       recording_name: str) -> int | None:
+    """Queue the notification of a call whose voicemail recording holds no message, once per
+    recording: the call task, its node's other instance's recovery sweep and a process taking
+    the call over may each get there; the first to commit queues it (a unique index on the
+    name), the others queue nothing and get None."""
+    cur = await conn.execute(
+        "INSERT INTO mail_outbox (to_addr, subject, body, attachment, attachment_name,"
+        " created_at, recording_name) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (recording_name) WHERE recording_name IS NOT NULL DO NOTHING RETURNING id",
+        (mail.to_addr, mail.subject, mail.body, mail.attachment, mail.attachment_name,
+         created_at, recording_name))
+    row = await cur.fetchone()
+    return int(row[0]) if row else None  # type: ignore[call-overload]
+
+
 async def claim_due(conn: Connection) -> OutboxRow | None:
     """Lock the oldest due row (call inside a transaction); None when nothing is due."""
     cur = conn.cursor(row_factory=class_row(OutboxRow))

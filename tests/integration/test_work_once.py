@@ -37,7 +37,8 @@ from callflow.config import Settings
 from callflow.features.callback import store as requests
 from callflow.features.ivr.driver import MEDIA_PREFIX
 from callflow.features.ivr.jobs import expire_once
-from callflow.features.voicemail.audio import recording_name
+from callflow.features.voicemail import deposit
+from callflow.features.voicemail.audio import parse_recording_name, recording_name
 from callflow.features.voicemail.recovery import recover_recordings
 from callflow.jobs import retention_once
 from callflow.mail.compose import OutgoingMail
@@ -47,6 +48,7 @@ from callflow.migrate import upgrade
 from callflow.services import Services
 from callflow.store import Database, StoreError
 from callflow.store.once import alone
+from callflow.store.subscribers import find_subscriber
 from integration.support import MailSink, new_subscriber
 from labkit.asterisk import AsteriskContainer
 from labkit.harness.wait import wait_until
@@ -303,7 +305,7 @@ async def test_two_instances_of_a_node_import_each_leftover_recording_once(
     """The voicemail recovery sweep is per node (each instance lists its own Asterisk's
     recordings); the two instances of one node list the same ones, and each recording is
     still imported once, with one mail: 4 messages and 2 calls without a message in
-    「すべての着信」 mode."""
+    「すべての着信」 mode — also when the calls' own tasks conclude after the sweep."""
     addr = f"rec-{uuid.uuid4().hex[:10]}@example.jp"
     number = new_subscriber(sql, voicemail_enabled=True, forward_enabled=False,
                             notify_email=addr, notify_only_recorded=False)
@@ -322,11 +324,23 @@ async def test_two_instances_of_a_node_import_each_leftover_recording_once(
                 AriClient(asterisk.ari_url, cfg.ari_user, cfg.ari_password, "anshin-once"))
             svcs.append(instance(pg.url, db, ari=ari))
         imported = await asyncio.gather(*(recover_recordings(s) for s in svcs))
-    print(f"messages imported by each of two instances: {imported}")
-    # a lab app running beside this test sweeps the same Asterisk: a third instance
-    assert sum(imported) <= 4
-    await wait_until(lambda: not any(folder.glob(f"vm-{number}-*")), 15,
-                     "every leftover recording imported and deleted from Asterisk")
+        print(f"messages imported by each of two instances: {imported}")
+        # a lab app running beside this test sweeps the same Asterisk: a third instance
+        assert sum(imported) <= 4
+        await wait_until(lambda: not any(folder.glob(f"vm-{number}-*")), 15,
+                         "every leftover recording imported and deleted from Asterisk")
+        # The call tasks of those calls (on the node's other instance, or a process taking
+        # them over) conclude after the sweep: each finds its recording saved (no mail) or
+        # gone, and the mail of a call without a message is not queued a second time.
+        subscriber = await find_subscriber(svcs[0].db, number)
+        assert subscriber is not None
+        for name, tone in names.items():
+            rec = parse_recording_name(name)
+            assert rec is not None
+            outcome, _ = await deposit.import_recording(svcs[0], rec, subscriber)
+            assert outcome is (deposit.Outcome.DUPLICATE if tone else deposit.Outcome.GONE)
+            await deposit.mail_without_message(svcs[0], subscriber, rec.caller,
+                                               rec.received_at, outcome, recording=name)
     saved = [str(r[0]) for r in sql.execute(
         "SELECT recording_name FROM voicemail_messages WHERE number = %s", (number,))]
     assert sorted(saved) == sorted(n for n, tone in names.items() if tone)

@@ -173,8 +173,7 @@ async def _end_quiet_line(call: Call, name: str, limit_s: float) -> None:
 
 
 async def _record(call: Call, services: Services, subscriber: SubscriberNumber,
-                  caller: str | None, received_at: datetime) -> tuple[Outcome, int | None]:
-    name = recording_name(subscriber.number, caller, received_at)
+                  name: str) -> tuple[Outcome, int | None]:
     rec = parse_recording_name(name)
     assert rec is not None
     # The slot is taken before the greeting, so a caller who hears the beep is always
@@ -343,7 +342,7 @@ async def resume_recording(call: Call, services: Services, subscriber: Subscribe
     log.info("call %s: voicemail for %s (taken over): %s", call.id, subscriber.number,
              outcome.value)
     await _mail_without_message(call, services, subscriber, rec.caller, rec.received_at,
-                                outcome)
+                                outcome, recording=rec.name)
 
 
 async def _own_greeting(services: Services, number: str) -> str | None:
@@ -363,24 +362,39 @@ async def take_message(call: Call, services: Services, subscriber: SubscriberNum
     """Take a message for ``subscriber`` (the call goes to voicemail directly or after an
     unanswered / busy / failed forward) and send the notification mail for this call."""
     received_at = services.clock.now()
-    outcome, _ = await _record(call, services, subscriber, caller, received_at)
+    name = recording_name(subscriber.number, caller, received_at)
+    outcome, _ = await _record(call, services, subscriber, name)
     log.info("call %s: voicemail for %s: %s", call.id, subscriber.number, outcome.value)
-    await _mail_without_message(call, services, subscriber, caller, received_at, outcome)
+    await _mail_without_message(call, services, subscriber, caller, received_at, outcome,
+                                recording=name)
 
 
 async def _mail_without_message(call: Call, services: Services, subscriber: SubscriberNumber,
                                 caller: str | None, received_at: datetime,
-                                outcome: Outcome) -> None:
+                                outcome: Outcome, *, recording: str) -> None:
+    if await mail_without_message(services, subscriber, caller, received_at, outcome,
+                                  recording=recording, call_id=call.id):
+        await call.hangup()
+
+
+async def mail_without_message(services: Services, subscriber: SubscriberNumber,
+                               caller: str | None, received_at: datetime, outcome: Outcome,
+                               *, recording: str, call_id: str = "") -> bool:
+    """The call's mail when its ``recording`` left no message (「すべての着信」), queued once
+    per recording: the node's other instance may have swept the recording first and mailed
+    it (this call task then finds it GONE), and only one of the two mails is queued. False
+    when there is no such mail."""
     if outcome in (Outcome.SAVED, Outcome.DUPLICATE, Outcome.DEFERRED):
-        return  # the mail goes with the message, in the transaction that saves it
+        return False  # the mail goes with the message, in the transaction that saves it
     # No message: in "every incoming call" mode the subscriber still hears of the call.
     if not wants_notification(subscriber, recorded=False):
-        return
+        return False
     try:
         async with services.db.transaction() as conn:
             await notify_incoming_call_in(conn, services, subscriber, caller=caller,
                                           received_at=received_at, message_id=None,
-                                          mailbox_full=outcome is Outcome.FULL)
+                                          mailbox_full=outcome is Outcome.FULL,
+                                          recording=recording)
     except StoreError as exc:
-        log.warning("call %s: notification not queued: %s", call.id, exc)
-    await call.hangup()
+        log.warning("call %s: notification not queued: %s", call_id, exc)
+    return True

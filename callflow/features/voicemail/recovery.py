@@ -86,7 +86,7 @@ async def _mail_call_without_message(services: Services, rec: RecordingName,
     async with services.db.transaction() as conn:
         await notify_incoming_call_in(conn, services, subscriber, caller=rec.caller,
                                       received_at=rec.received_at, message_id=None,
-                                      mailbox_full=full)
+                                      mailbox_full=full, recording=rec.name)
 
 
 async def recording_recovery_job(services: Services) -> None:
