@@ -183,6 +183,20 @@ def test_monitoring_is_an_optional_profile_mounting_docker_monitoring() -> None:
         assert (REPO / "docker" / path).is_file(), path
 
 
+def test_the_edge_is_an_optional_profile_on_a_rendered_folder() -> None:
+    """docs/multinode.md: Kamailio (docker/edge) on its own host, started on the folder the
+    operator rendered edge/kamailio.cfg into, mounted at the same path (the rendered file names
+    its control socket and dispatcher list by it); healthy when its control socket answers."""
+    edge = services()["edge"]
+    assert edge["profiles"] == ["edge"]
+    assert edge["image"] == "${EDGE_IMAGE:-anshin-edge}"
+    folder = "${EDGE_CONF_DIR:-/etc/anshin/edge}"
+    assert edge["command"] == [folder] and edge["volumes"] == [f"{folder}:{folder}"]
+    assert edge["healthcheck"]["test"][-3:] == ["-s", f"unix:{folder}/ctl.sock", "core.uptime"]
+    assert "environment" not in edge and "env_file" not in edge  # no app settings, no secrets
+    assert (REPO / "docker/edge/Dockerfile").is_file()
+
+
 def test_secrets_come_from_the_env_file() -> None:
     for name, service in services().items():
         for key, value in environment(service).items():
@@ -244,7 +258,8 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
         pytest.skip("docker-compose is not installed (./lab installs it)")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ANSHIN_", "PG"))},
            "PROD_ENV_FILE": "prod.env.example"}
-    for profile in ([], ["--profile", "monitoring"], ["--profile", "standby"]):
+    for profile in ([], ["--profile", "monitoring"], ["--profile", "standby"],
+                    ["--profile", "edge"]):
         result = subprocess.run(
             ["docker-compose", "-p", "anshin-prod-check", "-f", str(COMPOSE), "--env-file",
              str(EXAMPLE), *profile, "config", "-q"],
