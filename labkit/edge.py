@@ -53,7 +53,9 @@ class MediaRelay:
     """rtpengine on the edge host (userspace, --table=-1): RTP goes through the edge, so the
     SDP a caller, the carrier or a phone receives names the edge, never a node."""
 
-    control_port: int                 # rtpengine's ng control socket (UDP, on the edge host)
+    # rtpengine's ng control socket: UDP on 127.0.0.1 of the edge host, never its public
+    # address (whoever reaches it can open, divert and tear down media sessions)
+    control_port: int
     port_min: int                     # its RTP ports (two per call leg and direction pair)
     port_max: int
 
@@ -158,9 +160,20 @@ class EdgeConfig:
             "TOPOH_KEY": self.topoh_key,
             "MEDIA_RELAY_DEFINE": ("#!define WITH_MEDIA_RELAY" if self.media_relay
                                    else "# no media relay"),
-            "MEDIA_RELAY_CONTROL": (f"{self.host}:{self.media_relay.control_port}"
+            "MEDIA_RELAY_CONTROL": (f"127.0.0.1:{self.media_relay.control_port}"
                                     if self.media_relay else "none"),
         }
+
+
+def relay_args(config: EdgeConfig) -> list[str]:
+    """rtpengine's command line (after the program) for the edge's media relay: userspace
+    only (--table=-1: no kernel module), on the edge's address, controlled by Kamailio."""
+    relay = config.media_relay
+    if relay is None:
+        raise ValueError("this edge has no media relay")
+    return ["--config-file=none", "--foreground", "--log-stderr", "--table=-1",
+            f"--interface={config.host}", f"--listen-ng=127.0.0.1:{relay.control_port}",
+            f"--port-min={relay.port_min}", f"--port-max={relay.port_max}", "--log-level=5"]
 
 
 def dispatcher_list(nodes: tuple[str, ...]) -> str:
@@ -173,6 +186,13 @@ def render_edge(config: EdgeConfig, run_dir: Path, template: Path = TEMPLATE) ->
     An unknown @@TOKEN@@ in the template is a KeyError."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "dispatcher.list").write_text(dispatcher_list(config.nodes), encoding="utf-8")
+    # rtpengine's arguments, one per line, for whoever starts the relay beside Kamailio (the
+    # edge image's start script, docker/edge/run-edge.sh; Edge.start here)
+    args = run_dir / "rtpengine.args"
+    if config.media_relay is not None:
+        args.write_text("".join(a + "\n" for a in relay_args(config)), encoding="utf-8")
+    else:
+        args.unlink(missing_ok=True)
     cfg = run_dir / "kamailio.cfg"
     cfg.write_text(render_text(template.read_text(encoding="utf-8"), config.tokens(run_dir),
                                template.name), encoding="utf-8")
@@ -233,11 +253,7 @@ class Edge:
         if relay is not None:
             with open(self.run_dir / "rtpengine.log", "ab") as log:
                 self.relay = subprocess.Popen(
-                    [RTPENGINE, "--config-file=none", "--foreground", "--log-stderr",
-                     "--table=-1", f"--interface={self.config.host}",
-                     f"--listen-ng={self.config.host}:{relay.control_port}",
-                     f"--port-min={relay.port_min}", f"--port-max={relay.port_max}",
-                     "--log-level=5"],
+                    [RTPENGINE, *relay_args(self.config)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     start_new_session=True)
             # kamailio's rtpengine module takes a relay that does not answer at start-up for
@@ -259,7 +275,7 @@ class Edge:
             s.settimeout(timeout)
             try:
                 s.sendto(b"edge-ready d7:command4:pinge",
-                         (self.config.host, self.config.media_relay.control_port))
+                         ("127.0.0.1", self.config.media_relay.control_port))
                 return b"pong" in s.recv(4096)
             except OSError:
                 return False

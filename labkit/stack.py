@@ -54,6 +54,10 @@ def stack_ports() -> dict[str, int]:
         "RTP_START": _port("RTP_START", 31000),
         "RTP_END": _port("RTP_END", 31999),
         "CARRIER_PORT": _port("CARRIER_PORT", 5080),
+        # `./lab up --nodes N`: the edge's media relay (labkit/stacknodes.py)
+        "EDGE_RELAY_PORT": _port("EDGE_RELAY_PORT", 2223),
+        "EDGE_RTP_START": _port("EDGE_RTP_START", 32000),
+        "EDGE_RTP_END": _port("EDGE_RTP_END", 32999),
         "PG_PORT": _port("PG_PORT", 5433),
         "SMTP_PORT": _port("SMTP_PORT", 2525),
         "STATUS_PORT": _port("STATUS_PORT", 8089),

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from labkit.edge import EdgeConfig, render_edge
+from labkit.edge import EdgeConfig, MediaRelay, render_edge
 from labkit.lab import LAB_PHONES
 from labkit.render import LabConfig, LabPorts, render
 
@@ -43,13 +43,20 @@ class StackPorts:
     status: int         # the first node's app operator endpoint; the next ones count up
     pg: int
     smtp: int
+    # the edge's media relay (rtpengine): its control port and its own RTP range
+    relay_control: int = 2223
+    relay_rtp_start: int = 32000
+    relay_rtp_end: int = 32999
 
     @classmethod
     def from_env(cls, ports: Mapping[str, int]) -> StackPorts:
         return cls(sip=ports["SIP_PORT"], sip_tls=ports["SIP_TLS_PORT"],
                    http=ports["HTTP_PORT"], rtp_start=ports["RTP_START"],
                    rtp_end=ports["RTP_END"], carrier=ports["CARRIER_PORT"],
-                   status=ports["STATUS_PORT"], pg=ports["PG_PORT"], smtp=ports["SMTP_PORT"])
+                   status=ports["STATUS_PORT"], pg=ports["PG_PORT"], smtp=ports["SMTP_PORT"],
+                   relay_control=ports.get("EDGE_RELAY_PORT", 2223),
+                   relay_rtp_start=ports.get("EDGE_RTP_START", 32000),
+                   relay_rtp_end=ports.get("EDGE_RTP_END", 32999))
 
     @property
     def edge_address(self) -> str:
@@ -117,7 +124,10 @@ def node_config(node: StackNode, ports: StackPorts) -> LabConfig:
 def edge_config(nodes: tuple[StackNode, ...], ports: StackPorts, topoh_key: str) -> EdgeConfig:
     return EdgeConfig(sip_port=ports.sip, nodes=tuple(n.sip_uri for n in nodes),
                       carrier_gateway=f"127.0.0.1:{ports.carrier}",
-                      lab_phones=tuple(LAB_PHONES.split(",")), topoh_key=topoh_key)
+                      lab_phones=tuple(LAB_PHONES.split(",")), topoh_key=topoh_key,
+                      # RTP through the edge: no SDP a caller or the carrier gets names a node
+                      media_relay=MediaRelay(ports.relay_control, ports.relay_rtp_start,
+                                             ports.relay_rtp_end))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,16 @@ def test_rendering_fills_every_token_and_kamailio_accepts_it(
     assert '"10.0.0.0/8,127.0.0.1/32"' in text and "reqs_density_per_unit\", 123" in text
     assert "lab-phone-secret" in text
     assert (tmp_path / "dispatcher.list").read_text() == dispatcher_list(NODES)
+    # the relay's command line for the edge image's start script; its control socket on
+    # loopback only, whatever the edge's public address
+    args = tmp_path / "rtpengine.args"
+    assert args.exists() == (relay is not None)
+    if relay is not None:
+        lines = args.read_text().splitlines()
+        assert "--listen-ng=127.0.0.1:22222" in lines and "--table=-1" in lines
+        public = render_edge(config(host="203.0.113.10", media_relay=relay), tmp_path / "p")
+        assert "udp:127.0.0.1:22222" in public.read_text()
+        assert "--listen-ng=127.0.0.1:22222" in (tmp_path / "p" / "rtpengine.args").read_text()
     check = subprocess.run([KAMAILIO, "-c", "-f", str(cfg)], capture_output=True, timeout=30,
                            check=False)
     assert check.returncode == 0, check.stderr.decode()[-2000:]

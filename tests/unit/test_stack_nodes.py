@@ -36,6 +36,12 @@ def override(stack: Path) -> dict[str, Any]:
     return data
 
 
+def test_the_edge_relays_the_media(stack: Path) -> None:
+    args = (stack / "edge" / "rtpengine.args").read_text().splitlines()
+    assert "--listen-ng=127.0.0.1:2223" in args
+    assert "--port-min=32000" in args and "--port-max=32999" in args
+
+
 def test_three_nodes_each_with_its_app_behind_the_edge(stack: Path) -> None:
     services = override(stack)["services"]
     assert set(services) == {"edge", "node-a", "node-a-app", "node-b", "node-b-app", "node-c",
