@@ -5,7 +5,7 @@ Goal (issue 15): beyond the knee the box still completes ≥ 90 % of R with norm
 refuses the excess fast (503 within 100 ms), and takes every call again once the burst
 ends. Each step uses `scenarios/uac_forward_or_refused.xml` (a call is either forwarded or
 refused with 503) against the same lab as `bench.run`. Writes
-bench/results/overload-<time>.{json,md,svg} (the SVG plots goodput, refusals and latency
+bench/results/overload-<time>.{json,md,svg,png} (the plot shows goodput, refusals and latency
 against the offered rate). R is the sustained forward-app rate from a `bench.run` on the
 same machine; `--limit` sets ANSHIN_SETUP_LIMIT for the run (A/B of the limit).
 """
@@ -62,9 +62,9 @@ def judge(step: StepResult, knee: float, multiple: float, recovery: bool) -> Ver
     return Verdict(multiple, not reasons, reasons)
 
 
-def svg_plot(steps: list[StepResult], knee: float) -> str:
+def goodput_plot(steps: list[StepResult], knee: float) -> plot.Plot:
     """Goodput and refusals per second and admitted p99 against the offered rate."""
-    return plot.svg(plot.Plot(
+    return plot.Plot(
         title=f"Overload: knee {knee:g} calls/s",
         x_label="offered calls/s", y_label="calls/s; ms",
         series=[
@@ -77,7 +77,7 @@ def svg_plot(steps: list[StepResult], knee: float) -> str:
                          if (p99 := s.latency_ms.get("p99")) is not None]),
         ],
         marks=[plot.Mark(f"{GOODPUT_MIN:.0%} of the knee", "green", GOODPUT_MIN * knee),
-               plot.Mark(f"{LATENCY_LIMIT_MS:g} ms", "blue", LATENCY_LIMIT_MS)]))
+               plot.Mark(f"{LATENCY_LIMIT_MS:g} ms", "blue", LATENCY_LIMIT_MS)])
 
 
 def markdown(meta: dict[str, object], steps: list[StepResult], verdicts: list[Verdict],
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": round(time.monotonic() - t0)}
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"overload-{stamp}"
-    (args.out / f"{name}.svg").write_text(svg_plot(steps, args.knee))
+    plot.write(goodput_plot(steps, args.knee), args.out / name)
     (args.out / f"{name}.md").write_text(markdown(meta, steps, verdicts, f"{name}.svg"))
     (args.out / f"{name}.json").write_text(json.dumps(
         {"meta": meta, "steps": [asdict(s) for s in steps],

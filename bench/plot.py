@@ -1,11 +1,14 @@
 """Scatter plots of benchmark steps as dependency-free SVG (a browser shows them; no
-plotting library in the venv): points per series against the offered rate, optional
-horizontal marks (a limit, a target)."""
+plotting library in the venv), and the same as PNG (`write`): points per series against the
+offered rate, optional horizontal marks (a limit, a target)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit.portal_testkit import CHROMIUM, CHROMIUM_ARGS
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,29 @@ def svg(plot: Plot) -> str:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write(plot: Plot, path: Path) -> list[Path]:
+    """The plot as `path`.svg and `path`.png (the PNG rendered from the SVG by Debian's
+    Chromium through Playwright, both already used by the portal's browser tests); the
+    files written. Without a browser only the SVG is written."""
+    svg_path = path.with_suffix(".svg")
+    svg_path.write_text(svg(plot))
+    png_path = path.with_suffix(".png")
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                        headless=True)
+            try:
+                page = browser.new_page(viewport={"width": W, "height": H})
+                page.set_content(f"<body style='margin:0'>{svg(plot)}</body>")
+                page.screenshot(path=str(png_path), clip={"x": 0, "y": 0, "width": W,
+                                                          "height": H})
+            finally:
+                browser.close()
+    except Exception as exc:  # the SVG is the record, the PNG a convenience: never fail a run
+        print(f"plot: no PNG for {svg_path.name} ({exc})")
+        return [svg_path]
+    return [svg_path, png_path]

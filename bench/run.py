@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
     md = markdown(meta, summ, results, hold_result)
     for mode_name in modes:
-        (args.out / f"{name}-{mode_name}.svg").write_text(latency_plot(mode_name, results))
+        plot.write(latency_plot(mode_name, results), args.out / f"{name}-{mode_name}")
     (args.out / f"{name}.md").write_text(md)
     print()
     print(table(results, hold_result))
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def latency_plot(mode_name: str, results: list[StepResult]) -> str:
+def latency_plot(mode_name: str, results: list[StepResult]) -> plot.Plot:
     """INVITE→180/200 p50 and p99 of one mode's steps against the offered rate: the knee is
     where p99 leaves the 100 ms line."""
     steps = [r for r in results if r.mode == mode_name]
@@ -227,11 +227,11 @@ def latency_plot(mode_name: str, results: list[StepResult]) -> str:
         return [(r.rate, float(v)) for r in steps if (v := r.latency_ms.get(key)) is not None]
 
     label = MODES[mode_name].latency_label
-    return plot.svg(plot.Plot(
+    return plot.Plot(
         title=f"{mode_name}: {label} against the offered rate", x_label="offered calls/s",
         y_label="ms", series=[plot.Series(f"{label} p50", "green", points("p50")),
                               plot.Series(f"{label} p99", "blue", points("p99"))],
-        marks=[plot.Mark("100 ms (sustained limit)", "red", 100.0)]))
+        marks=[plot.Mark("100 ms (sustained limit)", "red", 100.0)])
 
 
 def _cpus() -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
+from bench import plot
 from bench.load import StepResult, _received
-from bench.overload import judge, svg_plot
+from bench.overload import goodput_plot, judge
 
 
 def step(rate: float, goodput: float, refused: int = 0, refused_p99: float | None = None,
@@ -45,12 +46,16 @@ def test_refusals_counted_from_sipp_message_counts(tmp_path: Path) -> None:
     assert _received(tmp_path, 180) == 63
 
 
-def test_plot_is_an_svg_with_a_point_per_step() -> None:
-    svg = svg_plot([step(100, 99), step(200, 95, refused=6000), step(300, 93, refused=12000)],
-                   100)
-    root = ElementTree.fromstring(svg)
+def test_plot_is_an_svg_with_a_point_per_step_and_a_png(tmp_path: Path) -> None:
+    chart = goodput_plot([step(100, 99), step(200, 95, refused=6000),
+                          step(300, 93, refused=12000)], 100)
+    root = ElementTree.fromstring(plot.svg(chart))
     circles = [e for e in root.iter() if e.tag.endswith("circle")]
     assert len(circles) == 9  # goodput, refused and latency for each step
+    written = plot.write(chart, tmp_path / "overload")
+    assert [p.name for p in written] == ["overload.svg", "overload.png"]
+    png = (tmp_path / "overload.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000  # drawn, not blank
 
 
 def test_latency_plot_of_a_climb() -> None:
@@ -60,6 +65,6 @@ def test_latency_plot_of_a_climb() -> None:
     for s, p99 in zip(steps, (40.0, 90.0, 180.0), strict=True):
         s.mode = "forward-app"
         s.latency_ms = {"p50": 10.0, "p99": p99}
-    root = ElementTree.fromstring(latency_plot("forward-app", steps))
+    root = ElementTree.fromstring(plot.svg(latency_plot("forward-app", steps)))
     assert len([e for e in root.iter() if e.tag.endswith("circle")]) == 6
     assert "100 ms" in "".join(root.itertext())
