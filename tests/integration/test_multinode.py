@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from callflow.features.callback import service
 from callflow.store import Database
 from integration.support import new_subscriber
+from labkit.appproc import AppProcess
 from labkit.harness.callback_uas import Behaviour, routed_uas_scenario
 from labkit.harness.sipp import Dtmf, Hangup, Speak, Uas, Wait, place_call
 from labkit.harness.sipp import Step as SippStep
@@ -145,7 +146,11 @@ async def test_lock_made_via_one_node_holds_via_the_other(
 
 
 async def test_callback_requested_while_a_node_is_down_uses_a_live_one(
-        cluster: MultiNodeLab, sql: Sql, pg: PgCluster) -> None:
+        cluster: MultiNodeLab, sql: Sql, pg: PgCluster, app_process: AppProcess) -> None:
+    # The suite's one-node app shares this PostgreSQL and would take the request too (any
+    # connected app claims call requests): it stops here; the `app` fixture restarts it for
+    # the next test that needs it.
+    app_process.stop()
     node_a, node_b = cluster.nodes
     number = new_subscriber(sql)
     row = sql.execute("SELECT account_id FROM subscriber_numbers WHERE number = %s",
