@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # UDP/RTP (off: TLS signalling and SRTP media only).
     softphone_sync_interval: float = Field(default=2.0, gt=0)
     softphone_allow_udp: bool = False
+    # Addresses the REGISTER guard never bans for password spraying (callflow/register_guard
+    # .py): comma-separated IPv4 networks, e.g. the carrier trunk's and the SIP edge's.
+    register_guard_never_ban: str = ""
 
     # E-mail notification (R-IN-5) through the mail_outbox table and an SMTP relay.
     smtp_host: str = "127.0.0.1"

@@ -15,6 +15,7 @@ dials it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
@@ -22,7 +23,13 @@ from pathlib import Path
 
 from callflow.ari import AriClient, AriServerError
 from callflow.periodic import repeat
-from callflow.register_guard import AccountBlock, Guard, parse
+from callflow.register_guard import (
+    AccountBlock,
+    Guard,
+    parse,
+    parse_source_failure,
+    source_bans_config,
+)
 from callflow.services import Services
 from callflow.softphone import SoftphoneAccount, ring_variable, sorcery_objects
 from callflow.store import softphones
@@ -31,6 +38,13 @@ log = logging.getLogger("callflow.softphone")
 
 CONFIG_CLASS = "res_pjsip"
 SECURITY_LOG = "security.log"  # asterisk-conf/logger.conf writes it into the media dir
+# one per app instance of the node (each counts the same log; one instance's restart must
+# not lift the other's bans): asterisk-conf/pjsip.conf #tryincludes them all from there
+SOURCE_BANS = "pjsip-source-bans-{instance}.conf"
+# Reloading res_pjsip re-reads pjsip.conf (and the bans file it includes) when one of them
+# changed; res_pjsip_acl itself has no reload (Asterisk answers 409). Pushed accounts live
+# in the memory wizard, which a reload leaves alone.
+PJSIP_MODULE = "res_pjsip.so"
 
 
 class SoftphoneSync:
@@ -80,20 +94,38 @@ async def push(ari: AriClient, account: SoftphoneAccount, *, allow_udp: bool,
 
 class RegisterGuardJob:
     """Follows Asterisk's security log (asterisk-conf/logger.conf, in the shared media
-    directory) and pushes the guard's blocks (callflow/register_guard.py)."""
+    directory) and pushes the guard's blocks (callflow/register_guard.py): per account as
+    pushed endpoint changes, sources banned for spraying as the ACL file pjsip.conf
+    includes (then a res_pjsip reload). Bans live in this job's memory: an app restart
+    lifts them (the file is rewritten empty)."""
 
     MAX_LOG_BYTES = 4 * 1024 * 1024  # then the app empties the file (Asterisk appends)
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.path = Path(services.settings.media_dir) / SECURITY_LOG
-        self.guard = Guard()
+        never_ban = services.settings.register_guard_never_ban
+        self.guard = Guard(never_ban=tuple(
+            ipaddress.IPv4Network(n.strip()) for n in never_ban.split(",") if n.strip()))
         self.offset = self.path.stat().st_size if self.path.exists() else 0
+        self.instance = services.settings.ari_app_instance
+        self.bans_path = (Path(services.settings.media_dir)
+                          / SOURCE_BANS.format(instance=self.instance))
+        # the bans Asterisk has now: what the file held when we started (Asterisk read it);
+        # no file is no ban, so a first start writes nothing until the first ban
+        self.applied_bans = (_read(self.bans_path)
+                             or source_bans_config((), self.instance))
 
     async def step(self) -> None:
         now = time.monotonic()
         blocks = {b.account: b for b in self.guard.expire(now)}
+        for source in self.guard.expire_bans(now):
+            log.warning("REGISTER guard: ban of %s ended", source)
         for line in self._new_lines():
+            source_failure = parse_source_failure(line)
+            if source_failure is not None and self.guard.source_failed(source_failure, now):
+                log.warning("REGISTER guard: %s banned from every account (spraying)",
+                            source_failure.source)
             failure = parse(line)
             if failure is not None:
                 block = self.guard.failed(failure, now)
@@ -106,6 +138,20 @@ class RegisterGuardJob:
             if account is not None:
                 await push(self.services.ari, account,
                            allow_udp=self.services.settings.softphone_allow_udp, block=block)
+        await self._apply_bans()
+
+    async def _apply_bans(self) -> None:
+        bans = source_bans_config(self.guard.banned_sources(), self.instance)
+        if bans == self.applied_bans:
+            return
+        if _read(self.bans_path) != bans:
+            temporary = self.bans_path.with_name(self.bans_path.name + ".tmp")
+            temporary.write_text(bans, encoding="utf-8")
+            os.replace(temporary, self.bans_path)  # Asterisk never reads half a file
+        await self.services.ari.reload_module(PJSIP_MODULE)
+        self.applied_bans = bans
+        log.info("REGISTER guard: sources banned now: %s",
+                 ",".join(self.guard.banned_sources()) or "none")
 
     def _new_lines(self) -> list[str]:
         try:
@@ -126,6 +172,13 @@ class RegisterGuardJob:
             except OSError as exc:  # not ours to empty: the operator rotates it
                 log.debug("cannot empty %s: %s", self.path, exc)
         return data[:end].decode(errors="replace").splitlines()
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
 
 
 async def register_guard_job(services: Services) -> None:

@@ -445,6 +445,11 @@ class AriClient:
             return False
         return True
 
+    async def reload_module(self, module: str) -> None:
+        """``PUT /asterisk/modules/{module}``: reload one Asterisk module (e.g. res_pjsip.so;
+        409 AriConflict when it has no reload or another reload is running)."""
+        await self.request("PUT", f"/asterisk/modules/{_seg(module)}", request_timeout=15.0)
+
     # ------------------------------------------------------------------ bridges
 
     async def create_bridge(

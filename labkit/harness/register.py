@@ -116,13 +116,15 @@ def _read_response(conn: ssl.SSLSocket) -> bytes:
 
 
 def _register_tls_sync(target: str, user: str, password: str, expires: int,
-                       timeout_s: float) -> int:
+                       timeout_s: float, source: str | None) -> int:
     host, port = target.rsplit(":", 1)
     call_id = uuid.uuid4().hex
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the lab's self-signed certificate
-    with socket.create_connection((host, int(port)), timeout=timeout_s) as raw, \
+    bind = (source, 0) if source else None
+    with socket.create_connection((host, int(port)), timeout=timeout_s,
+                                  source_address=bind) as raw, \
             context.wrap_socket(raw) as conn:
         local_port = conn.getsockname()[1]
         conn.sendall(_request(user, host, int(port), local_port, call_id, 1, expires, None,
@@ -141,9 +143,10 @@ def _register_tls_sync(target: str, user: str, password: str, expires: int,
 
 
 async def register_tls(target: str, user: str, password: str, *, expires: int = 120,
-                       timeout_s: float = 5.0) -> int:
+                       timeout_s: float = 5.0, source: str | None = None) -> int:
     """REGISTER `user` over TLS at `target` (the softphone transport, "127.0.0.1:PORT")
     with digest authentication; the final status code (200: registered). The connection
-    closes afterwards, as a phone's would when its network goes away."""
+    closes afterwards, as a phone's would when its network goes away. `source`: the local
+    address to connect from (another phone's address, e.g. "127.0.0.7" on loopback)."""
     return await asyncio.to_thread(_register_tls_sync, target, user, password, expires,
-                                   timeout_s)
+                                   timeout_s, source)

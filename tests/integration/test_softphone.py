@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from callflow.register_guard import SOURCE_FAILURES
+from callflow.register_guard import SOURCE_FAILURES, SPRAY_FAILURES
 from callflow.softphone import REALM, ha1
 from callflow.store import Database, softphones
 from integration.support import new_subscriber
@@ -119,3 +119,43 @@ async def test_repeated_wrong_passwords_deny_that_source_on_the_account(
 
     await wait_until(other_registered, 15, "another account from the same source",
                      interval=0.5)
+
+
+async def test_a_source_spraying_many_accounts_is_banned_from_all_of_them(
+        app: AppProcess, asterisk: AsteriskContainer, pg: PgCluster,
+        sql: psycopg.Connection[tuple[object, ...]]) -> None:
+    """One address tries one password over many user names (two real accounts, the rest
+    names that do not exist): the guard bans it in the ACL file pjsip.conf includes and
+    reloads res_pjsip; then even a real account with its right password is refused from
+    there, while the same account registers from another address."""
+    async with Database(pg.url) as db:
+        victims = [await softphones.issue(db, new_subscriber(sql)) for _ in range(3)]
+    target, sprayer = asterisk.softphone_tls_target, "127.0.0.21"
+    victim = victims[0]
+
+    async def registers_from(source: str) -> bool:
+        try:
+            return await register_tls(target, victim.username, victim.password,
+                                      source=source) == 200
+        except (OSError, RuntimeError):  # no answer: refused as well
+            return False
+
+    await wait_until(lambda: registers_from("127.0.0.1"), 15, "the pushed account",
+                     interval=0.5)
+    assert await registers_from(sprayer)  # not banned yet
+    names = [v.username for v in victims[1:]]
+    names += [f"sp0509{i:07d}" for i in range(SPRAY_FAILURES - len(names))]  # no such account
+    for name in names:
+        assert await register_tls(target, name, "Passw0rd!", source=sprayer) != 200
+    bans = asterisk.run_dir / "media" / "pjsip-source-bans-0.conf"  # app instance 0
+    await wait_until(lambda: bans.is_file() and f"deny = {sprayer}/32" in bans.read_text(), 10,
+                     "the sprayer written into the bans file", interval=0.3)
+
+    async def refused_from_sprayer() -> bool:  # by res_pjsip_acl, before any digest
+        return await register_tls(target, victim.username, victim.password,
+                                  source=sprayer) == 403
+
+    await wait_until(refused_from_sprayer, 10, "the sprayer refused on a real account",
+                     interval=0.5)
+    # the reload left the pushed endpoint alone: the account registers from elsewhere
+    assert await registers_from("127.0.0.1")
