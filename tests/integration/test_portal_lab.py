@@ -86,11 +86,15 @@ async def test_login_with_a_code_read_out_by_a_real_call(
         sent = uas.messages()
         assert any(m.direction == "sent" and m.status == 200 and m.cseq_method == "INVITE"
                    for m in sent), "the call was answered"
-        # the subscriber types the digits the call read out (twice): what the phone heard
+        # the call read the code out twice: what the phone heard. The recogniser may write a
+        # digit said twice in a row once (「2 2」 as 「2」: CI heard 605226 as 6 0 5 2 6), so
+        # a heard run may be the code with such repeats merged.
+        code = str(row[1])
         text = await ears.hear(uas.rtp_stats().wav())
-        codes = [run for run in digit_runs(text) if len(run) == 6]
-        assert len(codes) == 2 and codes[0] == codes[1], text
-        code = codes[0]
+        merged = re.sub(r"(\d)\1+", r"\1", code)
+        heard = [run for run in digit_runs(text) if run in (code, merged)]
+        assert len(heard) == 2, (code, text)
+        # the subscriber types the code
         await page.fill("#code", code)
         await page.click("button:has-text('認証する')")
         await page.wait_for_url(f"**/n/{number}/")
