@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -185,6 +186,21 @@ class Settings(BaseSettings):
             return [self.ari_app]
         return [f"{self.ari_app}-{i}" for i in range(self.ari_app_spread)
                 if i % self.ari_app_instances == self.ari_app_instance]
+
+    @property
+    def never_banned_networks(self) -> tuple[ipaddress.IPv4Network, ...]:
+        """register_guard_never_ban as networks (checked at start-up, _networks_parse)."""
+        return tuple(ipaddress.IPv4Network(n.strip())
+                     for n in self.register_guard_never_ban.split(",") if n.strip())
+
+    @model_validator(mode="after")
+    def _networks_parse(self) -> Settings:
+        # a typo here would otherwise stop the REGISTER guard, not the start
+        try:
+            self.never_banned_networks  # noqa: B018
+        except ValueError as exc:
+            raise ValueError(f"register_guard_never_ban: {exc}") from exc
+        return self
 
     @model_validator(mode="after")
     def _instances_fit_the_names(self) -> Settings:

@@ -15,7 +15,6 @@ dials it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import time
@@ -104,9 +103,7 @@ class RegisterGuardJob:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.path = Path(services.settings.media_dir) / SECURITY_LOG
-        never_ban = services.settings.register_guard_never_ban
-        self.guard = Guard(never_ban=tuple(
-            ipaddress.IPv4Network(n.strip()) for n in never_ban.split(",") if n.strip()))
+        self.guard = Guard(never_ban=services.settings.never_banned_networks)
         self.offset = self.path.stat().st_size if self.path.exists() else 0
         self.instance = services.settings.ari_app_instance
         self.bans_path = (Path(services.settings.media_dir)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
+import pydantic
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from callflow.config import Settings
 from callflow.register_guard import (
     ACCOUNT_FAILURES,
     BLOCK_S,
@@ -172,3 +175,12 @@ def test_a_source_under_the_limit_in_every_window_is_never_banned(
         else:
             assert not banned
         assert guard.banned_sources() == (("10.9.9.9",) if banned_until is not None else ())
+
+
+def test_never_ban_networks_are_parsed_at_start_and_a_typo_refuses_to_start() -> None:
+    settings = Settings(register_guard_never_ban="192.0.2.0/24, 127.0.0.1/32")
+    assert settings.never_banned_networks == (IPv4Network("192.0.2.0/24"),
+                                              IPv4Network("127.0.0.1/32"))
+    assert Settings().never_banned_networks == ()
+    with pytest.raises(pydantic.ValidationError, match="register_guard_never_ban"):
+        Settings(register_guard_never_ban="192.0.2.0/33")
