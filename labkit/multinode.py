@@ -15,8 +15,8 @@ from typing import Any
 from labkit.appproc import AppProcess
 from labkit.asterisk import AsteriskContainer
 from labkit.edge import Edge, EdgeConfig, MediaRelay
-from labkit.fixtures import app_process
-from labkit.lab import new_asterisk
+from labkit.fixtures import app_process, asterisk_container
+from labkit.fixtures import edge as run_edge
 from labkit.ports import free_port, free_range
 
 
@@ -30,7 +30,7 @@ class Node:
     name: str  # "node-a", "node-b", …
     asterisk: AsteriskContainer
     app: AppProcess
-    log_path: Path  # where the Asterisk log is written when the node stops
+    log_path: Path  # where the Asterisk log is written when the lab stops
 
     @property
     def sip_uri(self) -> str:
@@ -44,9 +44,11 @@ class Node:
         return value if isinstance(value, int) else 0
 
     def kill(self) -> None:
-        """The node dies at once, as a host would (docker kill: SIGKILL to Asterisk)."""
+        """The node dies at once, as a host would (docker kill: SIGKILL to Asterisk); its
+        log so far is kept beside the one saved when the lab stops."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.write_text(self.asterisk.logs())
+        self.log_path.with_name(f"{self.name}-asterisk-killed.log").write_text(
+            self.asterisk.logs())
         self.asterisk.stop()
 
     async def restart(self) -> None:
@@ -91,34 +93,15 @@ def multinode_lab(run_dir: Path, database_url: str, *, nodes: int = 2, log_dir: 
         for i in range(nodes):
             name = f"node-{chr(ord('a') + i)}"
             log_path = log_dir / f"{name}-asterisk.log"
-            asterisk = new_asterisk(run_dir / name, "n", host=node_host(i), edge=edge_address)
-            asterisk.start()
-            stack.callback(_stop_node, asterisk, log_path)
-            asyncio.run(asterisk.wait_ready())
+            asterisk = stack.enter_context(asterisk_container(
+                run_dir / name, "n", log_path=log_path, host=node_host(i), edge=edge_address))
             app = stack.enter_context(app_process(
                 asterisk, database_url, log_path=log_dir / f"{name}-app.log", **app_settings))
             members.append(Node(name, asterisk, app, log_path))
         relay = MediaRelay(free_port(), *free_range(4 * 200)) if media_relay else None
         config = EdgeConfig(sip_port=edge_port, nodes=tuple(n.sip_uri for n in members),
                             carrier_gateway=f"127.0.0.1:{carrier_port}", media_relay=relay)
-        edge = Edge(replace(config, **(edge_settings or {})), run_dir / "edge")
-        edge.start()
-        stack.callback(_stop_edge, edge, log_dir / "edge.log")
-        edge.wait_ready()
+        edge = stack.enter_context(run_edge(replace(config, **(edge_settings or {})),
+                                            run_dir / "edge", log_path=log_dir / "edge.log"))
         yield MultiNodeLab(edge, members, carrier_port)
 
-
-def _stop_node(asterisk: AsteriskContainer, log_path: Path) -> None:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        log_path.write_text(asterisk.logs())
-    finally:
-        asterisk.stop()
-
-
-def _stop_edge(edge: Edge, log_path: Path) -> None:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        log_path.write_text(edge.logs())
-    finally:
-        edge.stop()
